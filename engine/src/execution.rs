@@ -1,0 +1,302 @@
+//! A query's life: parse, plan, stream, and the QueryExecution record that ends it.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
+
+use crate::billing::Pricing;
+use crate::error::{Error, Result};
+use crate::model::{
+    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
+    QueryExecutionStatus, StartQueryExecution, StatementType,
+};
+use crate::session::BaseSession;
+use crate::storage::meter::CUTOFF_MESSAGE;
+use crate::storage::{S3Settings, ScanMeter, StoreRegistry};
+
+/// How an engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub s3: S3Settings,
+    pub pricing: Pricing,
+    /// The database unqualified table names resolve in.
+    pub database: String,
+    /// Whether SQL may read local paths (`file://`, bare paths). Off for servers.
+    pub allow_local_files: bool,
+    /// Whether SQL may name files directly in FROM (`FROM 's3://b/k.csv'`).
+    pub allow_url_tables: bool,
+    /// Per-query scan limit in bytes (a workgroup's BytesScannedCutoffPerQuery).
+    pub bytes_scanned_cutoff: Option<u64>,
+    pub work_group: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            s3: S3Settings::from_env(),
+            pricing: Pricing::default(),
+            database: "default".into(),
+            allow_local_files: true,
+            allow_url_tables: true,
+            bytes_scanned_cutoff: None,
+            work_group: "primary".into(),
+        }
+    }
+}
+
+/// The query engine: shared by every query of a process, each query metered on its own.
+pub struct Engine {
+    base: BaseSession,
+    /// Settings that `SET` and DDL change carry over to later queries.
+    state: RwLock<SessionState>,
+    config: EngineConfig,
+}
+
+/// A query that failed before or while running, with its record.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub execution: QueryExecution,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        let stores = Arc::new(StoreRegistry::new(config.s3.clone(), config.allow_local_files));
+        let base = BaseSession::new(stores, &config.database, config.allow_url_tables)?;
+        let state = RwLock::new(base.state.clone());
+        Ok(Self { base, state, config })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Splits a script into its statements (`;`-separated), checking the syntax of each.
+    pub fn split_statements(&self, sql: &str) -> Result<Vec<String>> {
+        let dialect = GenericDialect {};
+        let statements = DFParserBuilder::new(sql)
+            .with_dialect(&dialect)
+            .build()
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))?;
+        if statements.len() == 1 {
+            return Ok(vec![sql.trim().trim_end_matches(';').trim().to_string()]);
+        }
+        Ok(statements.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Plans one statement and starts it; results are pulled from the returned [`Query`].
+    pub async fn start(&self, request: &StartQueryExecution) -> Result<Query, Box<Failure>> {
+        let mut query = Query::new(request, &self.config);
+        match self.plan(request, &query.meter).await {
+            Ok((statement_type, stream, persist)) => {
+                query.statement_type = statement_type;
+                query.planning_ms = query.started.elapsed().as_millis() as u64;
+                query.stream = Some(stream);
+                if let Some(state) = persist {
+                    *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+                }
+                Ok(query)
+            }
+            Err(error) => {
+                let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
+                Err(Box::new(Failure { error, execution }))
+            }
+        }
+    }
+
+    async fn plan(
+        &self,
+        request: &StartQueryExecution,
+        meter: &Arc<ScanMeter>,
+    ) -> Result<(StatementType, SendableRecordBatchStream, Option<SessionState>)> {
+        let mut state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(db) = request.query_execution_context.as_ref().and_then(|c| c.database.as_deref()) {
+            state.config_mut().options_mut().catalog.default_schema = db.to_string();
+        }
+        let ctx = self.base.for_query(&state, meter)?;
+        let dialect = GenericDialect {};
+        let mut statements = DFParserBuilder::new(&request.query_string)
+            .with_dialect(&dialect)
+            .build()
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))?;
+        let statement = match (statements.pop_front(), statements.is_empty()) {
+            (Some(s), true) => s,
+            (None, _) => return Err(Error::Syntax("empty query".into())),
+            (Some(_), false) => {
+                return Err(Error::Syntax("only one statement per query; split the script at ';'".into()));
+            }
+        };
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let statement_type = statement_type(&plan);
+        let changes_session = matches!(plan, LogicalPlan::Statement(_));
+        let df = ctx.execute_logical_plan(plan).await?;
+        let stream = df.execute_stream().await?;
+        // SET and similar statements change the session; later queries see the change.
+        let persist = changes_session.then(|| {
+            SessionStateBuilder::new_from_existing(ctx.state()).with_runtime_env(Arc::clone(&self.base.runtime)).build()
+        });
+        Ok((statement_type, stream, persist))
+    }
+
+    /// Runs one statement to the end, collecting its rows (for small results and tests).
+    pub async fn run(&self, request: &StartQueryExecution) -> Result<(Vec<RecordBatch>, QueryExecution), Box<Failure>> {
+        let mut query = self.start(request).await?;
+        let mut batches = vec![];
+        while let Some(next) = query.next_batch().await {
+            match next {
+                Ok(b) => batches.push(b),
+                Err(error) => return Err(Box::new(query.fail(error))),
+            }
+        }
+        Ok((batches, query.succeed()))
+    }
+}
+
+
+fn statement_type(plan: &LogicalPlan) -> StatementType {
+    match plan {
+        LogicalPlan::Ddl(_) => StatementType::Ddl,
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Statement(_) => {
+            StatementType::Utility
+        }
+        _ => StatementType::Dml,
+    }
+}
+
+/// sqlparser says `sql parser error: Expected: …, found: FORM at Line: 1, Column: 10`; keep the
+/// substance and the position.
+fn clean_parser_message(message: &str) -> String {
+    let m = message.trim();
+    let m = m.strip_prefix("SQL error: ").unwrap_or(m);
+    let m = m.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")).unwrap_or(m);
+    let m = m.strip_prefix("sql parser error: ").unwrap_or(m);
+    m.replace("\\\"", "\"")
+}
+
+fn now_epoch_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+/// A running query: pull its batches, then finish it to get its record.
+pub struct Query {
+    id: String,
+    text: String,
+    context: Option<QueryExecutionContext>,
+    request: StartQueryExecution,
+    work_group: String,
+    pricing: Pricing,
+    meter: Arc<ScanMeter>,
+    submitted: f64,
+    started: Instant,
+    planning_ms: u64,
+    statement_type: StatementType,
+    stream: Option<SendableRecordBatchStream>,
+}
+
+impl Query {
+    fn new(request: &StartQueryExecution, config: &EngineConfig) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            text: request.query_string.clone(),
+            context: request.query_execution_context.clone(),
+            request: request.clone(),
+            work_group: request.work_group.clone().unwrap_or_else(|| config.work_group.clone()),
+            pricing: config.pricing,
+            meter: Arc::new(ScanMeter::with_cutoff(config.bytes_scanned_cutoff)),
+            submitted: now_epoch_seconds(),
+            started: Instant::now(),
+            planning_ms: 0,
+            statement_type: StatementType::Dml,
+            stream: None,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn statement_type(&self) -> StatementType {
+        self.statement_type
+    }
+
+    /// The result's columns.
+    pub fn schema(&self) -> Option<SchemaRef> {
+        self.stream.as_ref().map(|s| s.schema())
+    }
+
+    /// Bytes scanned so far (for progress lines).
+    pub fn bytes_scanned(&self) -> u64 {
+        self.meter.bytes()
+    }
+
+    /// The next batch of results; `None` at the end.
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        let next = self.stream.as_mut()?.next().await?;
+        Some(next.map_err(Error::from))
+    }
+
+    /// The record of a query whose results were all delivered.
+    pub fn succeed(mut self) -> QueryExecution {
+        self.stream = None;
+        self.record(QueryExecutionState::Succeeded, None)
+    }
+
+    /// The record of a query that failed while running. A scan limit cancels rather than fails.
+    pub fn fail(mut self, error: Error) -> Failure {
+        self.stream = None;
+        let execution = if self.meter.exceeded() || error.to_string().contains(CUTOFF_MESSAGE) {
+            self.record(QueryExecutionState::Cancelled, Some(CUTOFF_MESSAGE.to_string()))
+        } else {
+            self.record(QueryExecutionState::Failed, Some(error.to_string()))
+        };
+        Failure { error, execution }
+    }
+
+    /// Stops the query (dropping its stream stops all reads) and returns its record.
+    pub fn cancel(mut self, reason: &str) -> QueryExecution {
+        self.stream = None;
+        self.record(QueryExecutionState::Cancelled, Some(reason.to_string()))
+    }
+
+    fn record(&self, state: QueryExecutionState, reason: Option<String>) -> QueryExecution {
+        let scanned = self.meter.bytes();
+        // DDL and failed queries are free; cancelled ones pay for what they read.
+        let billable = !matches!(state, QueryExecutionState::Failed) && self.statement_type != StatementType::Ddl;
+        let billed = if billable { self.pricing.billed_bytes(scanned) } else { 0 };
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        QueryExecution {
+            query_execution_id: self.id.clone(),
+            query: self.text.clone(),
+            statement_type: self.statement_type,
+            result_configuration: self.request.result_configuration.clone(),
+            query_execution_context: self.context.clone(),
+            status: QueryExecutionStatus {
+                state,
+                state_change_reason: reason,
+                submission_date_time: self.submitted,
+                completion_date_time: Some(now_epoch_seconds()),
+            },
+            statistics: QueryExecutionStatistics {
+                data_scanned_in_bytes: scanned,
+                engine_execution_time_in_millis: elapsed,
+                query_planning_time_in_millis: self.planning_ms,
+                query_queue_time_in_millis: 0,
+                total_execution_time_in_millis: elapsed,
+                billed_bytes: billed,
+                cost_usd: self.pricing.cost_usd(billed),
+            },
+            work_group: self.work_group.clone(),
+        }
+    }
+}

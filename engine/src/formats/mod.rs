@@ -1,0 +1,3 @@
+//! File formats glaux adds to DataFusion's own (CSV, JSON and Parquet come with DataFusion).
+
+pub mod orc;

@@ -1,0 +1,26 @@
+//! glaux-engine: SQL over files in S3 or on disk, with an exact scan meter and Athena's query model.
+#![deny(clippy::clone_on_ref_ptr)]
+
+mod billing;
+mod error;
+mod execution;
+mod formats;
+mod model;
+mod output;
+mod session;
+mod storage;
+
+pub use billing::Pricing;
+pub use error::{Error, Result};
+pub use execution::{Engine, EngineConfig, Failure, Query};
+pub use formats::orc::{OrcFormat, OrcFormatFactory};
+pub use model::{
+    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
+    QueryExecutionStatus, ResultConfiguration, StartQueryExecution, StatementType,
+};
+pub use output::{OutputFormat, ResultWriter};
+pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
+
+/// Arrow and DataFusion as glaux uses them, so front ends need no direct dependency.
+pub use datafusion;
+pub use datafusion::arrow;

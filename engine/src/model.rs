@@ -1,0 +1,97 @@
+//! Athena's request and response shapes, defined once for every front end (PascalCase on the wire).
+
+use serde::{Deserialize, Serialize};
+
+/// A request to run one query string, as Athena's StartQueryExecution takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartQueryExecution {
+    pub query_string: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_execution_context: Option<QueryExecutionContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_configuration: Option<ResultConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_parameters: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryExecutionContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResultConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_location: Option<String>,
+}
+
+/// Athena's StatementType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StatementType {
+    Ddl,
+    Dml,
+    Utility,
+}
+
+/// Athena's QueryExecutionState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum QueryExecutionState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryExecutionStatus {
+    pub state: QueryExecutionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_change_reason: Option<String>,
+    /// Seconds since the epoch, as the AWS JSON protocol encodes timestamps.
+    pub submission_date_time: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_date_time: Option<f64>,
+}
+
+/// Athena's QueryExecutionStatistics, plus the bill: BilledBytes and CostUsd.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryExecutionStatistics {
+    pub data_scanned_in_bytes: u64,
+    pub engine_execution_time_in_millis: u64,
+    pub query_planning_time_in_millis: u64,
+    pub query_queue_time_in_millis: u64,
+    pub total_execution_time_in_millis: u64,
+    pub billed_bytes: u64,
+    pub cost_usd: f64,
+}
+
+/// One query's record: what ran, how it ended, what it read and cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryExecution {
+    pub query_execution_id: String,
+    pub query: String,
+    pub statement_type: StatementType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_configuration: Option<ResultConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_execution_context: Option<QueryExecutionContext>,
+    pub status: QueryExecutionStatus,
+    pub statistics: QueryExecutionStatistics,
+    pub work_group: String,
+}

@@ -1,0 +1,60 @@
+//! Builds DataFusion sessions: one shared base, and a per-query copy whose stores feed its own meter.
+
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::Result;
+use crate::formats::orc::OrcFormatFactory;
+use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
+
+/// The catalog name Athena uses; table names resolve as `awsdatacatalog.<database>.<table>`.
+pub const CATALOG: &str = "awsdatacatalog";
+
+/// The state every query starts from: catalogs, settings and the shared stores.
+pub(crate) struct BaseSession {
+    pub state: SessionState,
+    pub runtime: Arc<RuntimeEnv>,
+    pub stores: Arc<StoreRegistry>,
+}
+
+impl BaseSession {
+    pub fn new(stores: Arc<StoreRegistry>, database: &str, allow_url_tables: bool) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(true)
+            .with_default_catalog_and_schema(CATALOG, database);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&stores) as _)
+            .build_arc()?;
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&runtime))
+            .with_default_features()
+            .build();
+        state.register_file_format(Arc::new(OrcFormatFactory), true)?;
+        let ctx = SessionContext::new_with_state(state);
+        // Querying a path directly (`SELECT * FROM 's3://bucket/key.parquet'`).
+        let ctx = if allow_url_tables { ctx.enable_url_table() } else { ctx };
+        if let Some(catalog) = ctx.catalog(CATALOG)
+            && catalog.schema(database).is_none()
+        {
+            catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
+        }
+        Ok(Self { state: ctx.state(), runtime, stores })
+    }
+
+    /// A context for one query: same catalogs and settings, stores wrapped in `meter`.
+    pub fn for_query(&self, state: &SessionState, meter: &Arc<ScanMeter>) -> Result<SessionContext> {
+        let registry = Arc::new(MeteredRegistry::new(Arc::clone(&self.stores), Arc::clone(meter)));
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
+            .with_object_store_registry(registry)
+            .build_arc()?;
+        let state = SessionStateBuilder::new_from_existing(state.clone()).with_runtime_env(runtime).build();
+        Ok(SessionContext::new_with_state(state))
+    }
+}

@@ -1,0 +1,44 @@
+//! The `glaux` command: run SQL over files in S3 or on disk.
+
+mod query;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "glaux", version, about = "Athena-style serverless SQL over files in S3 or on disk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run SQL (several statements separated by ';') and print the results.
+    Query(query::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Query(args) => query::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // The one place CLI errors are printed.
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `glaux query`: statements run one after another, results to stdout, records to stderr.
+
+use std::io::{IsTerminal, Read, Write};
+
+use clap::Args;
+use glaux_engine::{
+    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
+};
+
+#[derive(Args)]
+pub struct QueryArgs {
+    /// The SQL to run; `-` reads it from standard input.
+    sql: String,
+    /// table, csv or json (JSON lines). Default: table on a terminal, csv otherwise.
+    #[arg(long, short)]
+    format: Option<String>,
+    /// Print each statement's QueryExecution (Athena's JSON shape) on stderr after its results.
+    #[arg(long)]
+    stats: bool,
+    /// The database unqualified table names resolve in.
+    #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
+    database: String,
+    /// The workgroup the query is recorded and billed under.
+    #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
+    workgroup: String,
+}
+
+pub async fn run(args: QueryArgs) -> Result<(), String> {
+    let format = match &args.format {
+        Some(f) => f.parse::<OutputFormat>().map_err(|e| e.to_string())?,
+        None if std::io::stdout().is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Csv,
+    };
+    let sql = if args.sql == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read SQL from stdin: {e}"))?;
+        text
+    } else {
+        args.sql.clone()
+    };
+    let config = EngineConfig { database: args.database.clone(), work_group: args.workgroup.clone(), ..Default::default() };
+    let engine = Engine::new(config).map_err(|e| e.to_string())?;
+    let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
+    for statement in statements {
+        let request = StartQueryExecution {
+            query_string: statement,
+            query_execution_context: Some(QueryExecutionContext {
+                database: Some(args.database.clone()),
+                catalog: Some("AwsDataCatalog".into()),
+            }),
+            work_group: Some(args.workgroup.clone()),
+            ..Default::default()
+        };
+        let (execution, outcome) = run_one(&engine, &request, format).await;
+        if args.stats {
+            print_stats(&execution);
+        }
+        outcome?;
+    }
+    Ok(())
+}
+
+async fn run_one(engine: &Engine, request: &StartQueryExecution, format: OutputFormat) -> (QueryExecution, Result<(), String>) {
+    let mut query = match engine.start(request).await {
+        Ok(q) => q,
+        Err(failure) => return (failure.execution, Err(failure.error.to_string())),
+    };
+    let schema = query.schema();
+    let stdout = std::io::stdout().lock();
+    let mut writer = schema.map(|s| ResultWriter::new(std::io::BufWriter::new(stdout), format, s));
+    while let Some(next) = query.next_batch().await {
+        let written = next.and_then(|batch| match writer.as_mut() {
+            Some(w) => w.write(&batch),
+            None => Ok(()),
+        });
+        if let Err(error) = written {
+            let failure = query.fail(error);
+            return (failure.execution, Err(failure.error.to_string()));
+        }
+    }
+    let execution = query.succeed();
+    let shown = match writer {
+        Some(w) if !is_silent(&execution) => w.finish().map(|_| ()),
+        _ => Ok(()),
+    };
+    (execution, shown.map_err(|e| e.to_string()))
+}
+
+/// DDL prints no empty table.
+fn is_silent(execution: &QueryExecution) -> bool {
+    execution.statement_type == glaux_engine::StatementType::Ddl
+}
+
+fn print_stats(execution: &QueryExecution) {
+    if let Ok(json) = serde_json::to_string(execution) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{json}");
+    }
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Writes glaux's test data set and the answers DuckDB computes for it.
+
+The same `events` table is written as Parquet, ORC, CSV, CSV.gz, CSV.zst, JSON lines, JSON.gz and
+JSON.zst; `users` joins to it; `nested` holds arrays and structs (Parquet, ORC, JSON). Expected
+answers come from DuckDB over the Parquet files, never from glaux. Broken objects for the
+error tests live under bad/.
+
+Usage: generate.py OUT_DIR
+"""
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.orc as paorc
+import pyarrow.parquet as pq
+import zstandard
+
+ROWS = 6000
+FILES = 2
+CATEGORIES = ["books", "games", "garden", "music", "toys"]
+
+# name, glaux SQL, DuckDB SQL (same meaning; the dialects differ for nested types)
+QUERIES = [
+    ("totals", "SELECT count(*), sum(quantity), round(sum(amount), 2) FROM events", None),
+    ("group_filter",
+     "SELECT category, count(*) AS c, round(avg(amount), 4) AS a FROM events WHERE flag GROUP BY category ORDER BY category", None),
+    ("filter",
+     "SELECT id, name, amount FROM events WHERE amount > 990 AND category IN ('books', 'games') ORDER BY id", None),
+    ("nulls", "SELECT count(name), count(*) - count(name), count(DISTINCT name) FROM events", None),
+    ("join",
+     "SELECT u.country, count(*) AS n, sum(e.quantity) AS q FROM events e JOIN users u ON e.user_id = u.id "
+     "GROUP BY u.country ORDER BY u.country", None),
+    ("window",
+     "SELECT id, user_id, rank() OVER (PARTITION BY user_id ORDER BY amount DESC, id) AS r, "
+     "sum(quantity) OVER (PARTITION BY user_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running "
+     "FROM events WHERE user_id < 4 ORDER BY user_id, r", None),
+    ("strings",
+     "SELECT day, count(*) AS n, max(name) AS mx FROM events WHERE name LIKE '%o%' GROUP BY day ORDER BY day LIMIT 12", None),
+    ("having",
+     "SELECT user_id, count(*) AS n FROM events GROUP BY user_id HAVING count(*) > 70 ORDER BY n DESC, user_id", None),
+]
+
+NESTED_QUERIES = [
+    ("nested_fields",
+     "SELECT id, cardinality(tags) AS n, tags[1] AS first_tag, attrs['k'] AS k, attrs['v'] AS v FROM nested "
+     "WHERE id % 7 = 0 ORDER BY id",
+     "SELECT id, len(tags) AS n, tags[1] AS first_tag, attrs.k AS k, attrs.v AS v FROM nested "
+     "WHERE id % 7 = 0 ORDER BY id"),
+    ("nested_unnest",
+     "SELECT t, count(*) AS n FROM (SELECT unnest(tags) AS t FROM nested) GROUP BY t ORDER BY t",
+     "SELECT t, count(*) AS n FROM (SELECT unnest(tags) AS t FROM nested) GROUP BY t ORDER BY t"),
+]
+
+
+def events_table(rng):
+    names = ["alpha", "bravo", "charlie", "delta, inc", 'echo "e"', "foxtrot", "golf", "hotel", "india", "juliet"]
+    cols = {k: [] for k in ["id", "user_id", "name", "category", "amount", "quantity", "day", "flag"]}
+    for i in range(1, ROWS + 1):
+        cols["id"].append(i)
+        cols["user_id"].append(rng.randrange(0, 60))
+        cols["name"].append(None if rng.random() < 0.08 else rng.choice(names) + str(rng.randrange(0, 40)))
+        cols["category"].append(rng.choice(CATEGORIES))
+        cols["amount"].append(round(rng.uniform(0, 1000), 2))
+        cols["quantity"].append(rng.randrange(1, 20))
+        cols["day"].append(f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}")
+        cols["flag"].append(rng.random() < 0.5)
+    schema = pa.schema([
+        ("id", pa.int64()), ("user_id", pa.int64()), ("name", pa.string()), ("category", pa.string()),
+        ("amount", pa.float64()), ("quantity", pa.int64()), ("day", pa.string()), ("flag", pa.bool_()),
+    ])
+    return pa.table(cols, schema=schema)
+
+
+def users_table():
+    countries = ["de", "fr", "jp", "us", "br", "in"]
+    # user 59 has no row: the inner join must drop its events
+    ids = list(range(0, 59))
+    return pa.table({"id": pa.array(ids, pa.int64()), "country": [countries[i % len(countries)] for i in ids]})
+
+
+def nested_table(rng):
+    words = ["red", "green", "blue", "cyan"]
+    ids, tags, attrs = [], [], []
+    for i in range(1, 501):
+        ids.append(i)
+        tags.append([rng.choice(words) for _ in range(rng.randrange(1, 4))])
+        attrs.append({"k": rng.choice(words), "v": rng.randrange(0, 100)})
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "tags": pa.array(tags, pa.list_(pa.string())),
+        "attrs": pa.array(attrs, pa.struct([("k", pa.string()), ("v", pa.int64())])),
+    })
+
+
+def wide_table(rng):
+    n = 200_000
+    return pa.table({f"c{j}": pa.array([rng.random() for _ in range(n)], pa.float64()) for j in range(10)})
+
+
+def csv_bytes(table):
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
+
+
+def json_bytes(table):
+    lines = []
+    for row in table.to_pylist():
+        lines.append(json.dumps({k: v for k, v in row.items() if v is not None}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def write_formats(out, name, table, formats):
+    parts = [table.slice(i * (table.num_rows // FILES), table.num_rows // FILES) for i in range(FILES - 1)]
+    parts.append(table.slice((FILES - 1) * (table.num_rows // FILES)))
+    for fmt in formats:
+        d = out / name / fmt
+        d.mkdir(parents=True, exist_ok=True)
+        for i, part in enumerate(parts):
+            base = d / f"part-{i}"
+            if fmt == "parquet":
+                pq.write_table(part, f"{base}.parquet", row_group_size=1000)
+            elif fmt == "orc":
+                paorc.write_table(part, f"{base}.orc")
+            else:
+                kind, _, comp = fmt.partition("_")
+                data = csv_bytes(part) if kind == "csv" else json_bytes(part)
+                ext = kind
+                if comp == "gz":
+                    data, ext = gzip.compress(data, mtime=0), f"{kind}.gz"
+                elif comp == "zst":
+                    data, ext = zstandard.ZstdCompressor().compress(data), f"{kind}.zst"
+                Path(f"{base}.{ext}").write_bytes(data)
+
+
+def expected(out, queries):
+    con = duckdb.connect()
+    for table in ["events", "users", "nested"]:
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{out}/{table}/parquet/*.parquet')")
+    answers = []
+    for name, sql, duck_sql in queries:
+        rows = con.execute(duck_sql or sql).fetchall()
+        answers.append({"name": name, "sql": sql, "rows": [list(r) for r in rows]})
+    return answers
+
+
+def bad_objects(out, events):
+    bad = out / "bad"
+    bad.mkdir(parents=True, exist_ok=True)
+    whole = (out / "events" / "parquet" / "part-0.parquet").read_bytes()
+    (bad / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (bad / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n")
+    (bad / "malformed.json").write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n{"a": 3, "b": \n')
+
+
+def main():
+    out = Path(sys.argv[1]).resolve()
+    rng = random.Random(20261124)
+    events = events_table(rng)
+    all_formats = ["parquet", "orc", "csv", "csv_gz", "csv_zst", "json", "json_gz", "json_zst"]
+    write_formats(out, "events", events, all_formats)
+    write_formats(out, "users", users_table(), all_formats)
+    write_formats(out, "nested", nested_table(rng), ["parquet", "orc", "json"])
+    wide = out / "wide"
+    wide.mkdir(parents=True, exist_ok=True)
+    pq.write_table(wide_table(rng), wide / "wide.parquet", row_group_size=50_000)
+    bad_objects(out, events)
+    answers = {"flat": expected(out, QUERIES), "nested": expected(out, NESTED_QUERIES)}
+    (out / "expected.json").write_text(json.dumps(answers, indent=1))
+    print(f"test data in {out}")
+
+
+if __name__ == "__main__":
+    main()

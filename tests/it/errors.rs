@@ -1,0 +1,63 @@
+//! Bad input gets a clear error naming what was wrong, exit status 1, and never a panic.
+
+use std::time::Instant;
+
+use crate::support;
+
+fn fails_with(endpoint: &str, sql: &str, needles: &[&str]) -> String {
+    let run = support::glaux(endpoint, &["--format", "csv"], sql);
+    assert_eq!(run.status, 1, "expected failure for {sql}; stdout: {}", run.stdout);
+    for needle in needles {
+        assert!(run.stderr.contains(needle), "error for {sql} should mention '{needle}':\n{}", run.stderr);
+    }
+    let last = run.executions().pop();
+    if let Some(last) = last {
+        assert_eq!(last["Status"]["State"], "FAILED");
+        assert_eq!(last["Statistics"]["BilledBytes"].as_u64(), Some(0), "failed queries are not billed");
+    }
+    run.stderr
+}
+
+#[test]
+fn syntax_error_names_the_position() {
+    let env = support::env();
+    fails_with(&env.endpoint, "SELECT id FORM t", &["syntax error", "Line: 1, Column: 16"]);
+}
+
+#[test]
+fn missing_key_and_bucket_are_named() {
+    let env = support::env();
+    let key = env.s3("nope/missing.csv");
+    fails_with(&env.endpoint, &format!("SELECT * FROM '{key}'"), &["nope/missing.csv"]);
+    fails_with(&env.endpoint, "SELECT * FROM 's3://glaux-no-such-bucket/a.parquet'", &["glaux-no-such-bucket"]);
+}
+
+#[test]
+fn broken_objects_are_named() {
+    let env = support::env();
+    fails_with(&env.endpoint, &format!("SELECT * FROM '{}'", env.s3("bad/truncated.parquet")), &["truncated.parquet"]);
+    let ragged = format!(
+        "CREATE EXTERNAL TABLE r (a INT, b INT, c INT) STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); SELECT * FROM r",
+        env.s3("bad/ragged.csv")
+    );
+    fails_with(&env.endpoint, &ragged, &["ragged.csv", "line 4"]);
+    let json = format!("CREATE EXTERNAL TABLE j (a INT, b VARCHAR) STORED AS JSON LOCATION '{}'; SELECT * FROM j", env.s3("bad/malformed.json"));
+    fails_with(&env.endpoint, &json, &["malformed.json"]);
+}
+
+#[test]
+fn unreachable_endpoint_fails_after_bounded_retries() {
+    // Port 9 (discard) on loopback: nothing listens, connections are refused.
+    let started = Instant::now();
+    let run = support::glaux("http://127.0.0.1:9", &["--format", "csv"], "SELECT * FROM 's3://any-bucket/data.parquet'");
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:9") || run.stderr.to_lowercase().contains("connect"), "{}", run.stderr);
+    eprintln!("unreachable endpoint reported after {:?}", started.elapsed());
+}
+
+#[test]
+fn unknown_table_and_column_are_named() {
+    let env = support::env();
+    fails_with(&env.endpoint, "SELECT * FROM no_such_table", &["no_such_table"]);
+    fails_with(&env.endpoint, "SELECT no_such_column FROM (SELECT 1 AS a)", &["no_such_column"]);
+}

@@ -1,0 +1,7 @@
+//! glaux's end-to-end tests: the `glaux` binary and the engine against a real S3 server (moto),
+//! started by scripts/test. Expected answers come from DuckDB (tests/data/generate.py).
+
+mod errors;
+mod formats;
+mod metering;
+mod support;

@@ -1,0 +1,117 @@
+//! What every end-to-end test needs: the S3 server's address, the data set, the binary.
+
+pub mod csv;
+pub mod proxy;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The running S3 server and the data uploaded to it by scripts/test.
+pub struct Env {
+    pub endpoint: String,
+    pub data: PathBuf,
+    pub bucket: String,
+}
+
+pub fn env() -> Env {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run the suite with ./scripts/test, which starts the S3 server"))
+    };
+    Env {
+        endpoint: var("GLAUX_TEST_S3_ENDPOINT"),
+        data: PathBuf::from(var("GLAUX_TEST_DATA")),
+        bucket: var("GLAUX_TEST_BUCKET"),
+    }
+}
+
+impl Env {
+    pub fn s3(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, key)
+    }
+
+    /// Total size of the local copies of the objects under `prefix` (what S3 holds).
+    pub fn size_of(&self, prefix: &str) -> u64 {
+        let dir = self.data.join(prefix);
+        let mut total = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                total += entry.metadata().unwrap().len();
+            }
+        }
+        total
+    }
+}
+
+/// What one run of `glaux query` produced.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The QueryExecution records `--stats` printed, one per statement.
+    pub fn executions(&self) -> Vec<Value> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad stats line {l}: {e}")))
+            .collect()
+    }
+
+    /// Sum of DataScannedInBytes over every statement.
+    pub fn scanned(&self) -> u64 {
+        self.executions().iter().map(|e| e["Statistics"]["DataScannedInBytes"].as_u64().unwrap()).sum()
+    }
+
+    pub fn last(&self) -> Value {
+        self.executions().pop().unwrap_or_else(|| panic!("no stats printed; stderr: {}", self.stderr))
+    }
+
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.status, 0, "glaux failed:\nstderr: {}\nstdout: {}", self.stderr, self.stdout);
+        self
+    }
+}
+
+/// Runs `glaux query --stats ARGS… SQL` against `endpoint`, failing the test if it hangs.
+pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .arg("query")
+        .arg("--stats")
+        .args(args)
+        .arg(sql)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start glaux");
+    // A guard against hangs, not a performance assertion.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("glaux did not finish within 180 s: {sql}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("output");
+    let run = Run {
+        status: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "glaux panicked: {}", run.stderr);
+    run
+}

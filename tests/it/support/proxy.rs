@@ -1,0 +1,149 @@
+//! A counting HTTP/1.1 proxy between glaux and the S3 server: it measures the object bytes the
+//! server actually sent, independently of glaux's meter.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Object-body bytes the server sent, per object path (`/bucket/key`).
+#[derive(Default, Clone)]
+pub struct Counts(Arc<Mutex<HashMap<String, u64>>>);
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.0.lock().unwrap().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+
+    fn add(&self, path: &str, n: u64) {
+        *self.0.lock().unwrap().entry(path.to_string()).or_default() += n;
+    }
+}
+
+pub struct CountingProxy {
+    pub endpoint: String,
+    pub counts: Counts,
+}
+
+impl CountingProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream: SocketAddr = upstream.trim_start_matches("http://").trim_end_matches('/').parse().expect("upstream address");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let counts = Counts::default();
+        let c = counts.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        let _ = relay(client, server, c).await;
+                    }
+                });
+            }
+        });
+        Self { endpoint, counts }
+    }
+}
+
+/// The head of a message: its first line and headers (lower-case names).
+async fn read_head<R: AsyncRead + Unpin>(r: &mut BufReader<R>, out: &mut Vec<u8>) -> std::io::Result<Option<(String, HashMap<String, String>)>> {
+    let mut first = String::new();
+    if r.read_line(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    out.extend_from_slice(first.as_bytes());
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        out.extend_from_slice(line.as_bytes());
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = trimmed.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Ok(Some((first.trim_end().to_string(), headers)))
+}
+
+/// Copies a body of `n` bytes, returning how many went through.
+async fn copy_exact<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(r: &mut BufReader<R>, w: &mut W, n: u64) -> std::io::Result<u64> {
+    let copied = tokio::io::copy(&mut r.take(n), w).await?;
+    Ok(copied)
+}
+
+/// Copies a chunked body as is, returning the payload size.
+async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(r: &mut BufReader<R>, w: &mut W) -> std::io::Result<u64> {
+    let mut payload = 0;
+    loop {
+        let mut size_line = String::new();
+        r.read_line(&mut size_line).await?;
+        w.write_all(size_line.as_bytes()).await?;
+        let size = u64::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        if size == 0 {
+            // trailers until the empty line
+            loop {
+                let mut l = String::new();
+                r.read_line(&mut l).await?;
+                w.write_all(l.as_bytes()).await?;
+                if l.trim_end().is_empty() {
+                    return Ok(payload);
+                }
+            }
+        }
+        payload += copy_exact(r, w, size).await?;
+        let mut crlf = String::new();
+        r.read_line(&mut crlf).await?;
+        w.write_all(crlf.as_bytes()).await?;
+    }
+}
+
+async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io::Result<()> {
+    let (cr, mut cw) = client.into_split();
+    let (sr, mut sw) = server.into_split();
+    let (mut cr, mut sr) = (BufReader::new(cr), BufReader::new(sr));
+    loop {
+        let mut head = vec![];
+        let Some((request_line, headers)) = read_head(&mut cr, &mut head).await? else { return Ok(()) };
+        sw.write_all(&head).await?;
+        let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        copy_exact(&mut cr, &mut sw, request_body).await?;
+        sw.flush().await?;
+        let mut parts = request_line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+
+        let mut head = vec![];
+        let Some((status_line, headers)) = read_head(&mut sr, &mut head).await? else { return Ok(()) };
+        cw.write_all(&head).await?;
+        let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let bodiless = method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+        let sent = if bodiless {
+            0
+        } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+            copy_chunked(&mut sr, &mut cw).await?
+        } else if let Some(n) = headers.get("content-length").and_then(|v| v.parse().ok()) {
+            copy_exact(&mut sr, &mut cw, n).await?
+        } else {
+            tokio::io::copy(&mut sr, &mut cw).await?
+        };
+        cw.flush().await?;
+        // Object reads are GETs of /bucket/key; listings carry a query string.
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
+        if method == "GET" && (200..300).contains(&status) && is_object {
+            counts.add(path, sent);
+        }
+    }
+}
