@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 use clap::Args;
 use glaux_engine::{
     Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
+    StatementType, human_bytes,
 };
 
 #[derive(Args)]
@@ -17,6 +18,9 @@ pub struct QueryArgs {
     /// Print each statement's QueryExecution (Athena's JSON shape) on stderr after its results.
     #[arg(long)]
     stats: bool,
+    /// Print a one-line summary per statement on stderr: rows, bytes scanned, billed bytes, cost.
+    #[arg(long)]
+    summary: bool,
     /// The database unqualified table names resolve in.
     #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
     database: String,
@@ -38,7 +42,8 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     } else {
         args.sql.clone()
     };
-    let config = EngineConfig { database: args.database.clone(), work_group: args.workgroup.clone(), ..Default::default() };
+    let config =
+        EngineConfig { database: args.database.clone(), work_group: args.workgroup.clone(), ..Default::default() };
     let engine = Engine::new(config).map_err(|e| e.to_string())?;
     let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
     for statement in statements {
@@ -51,31 +56,42 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
             work_group: Some(args.workgroup.clone()),
             ..Default::default()
         };
-        let (execution, outcome) = run_one(&engine, &request, format).await;
+        let (execution, rows, outcome) = run_one(&engine, &request, format).await;
         if args.stats {
             print_stats(&execution);
+        }
+        if args.summary && execution.statement_type != StatementType::Ddl {
+            eprintln!("{}", summary_line(&execution, rows));
         }
         outcome?;
     }
     Ok(())
 }
 
-async fn run_one(engine: &Engine, request: &StartQueryExecution, format: OutputFormat) -> (QueryExecution, Result<(), String>) {
+async fn run_one(
+    engine: &Engine,
+    request: &StartQueryExecution,
+    format: OutputFormat,
+) -> (QueryExecution, usize, Result<(), String>) {
     let mut query = match engine.start(request).await {
         Ok(q) => q,
-        Err(failure) => return (failure.execution, Err(failure.error.to_string())),
+        Err(failure) => return (failure.execution, 0, Err(failure.error.to_string())),
     };
+    let mut rows = 0;
     let schema = query.schema();
     let stdout = std::io::stdout().lock();
     let mut writer = schema.map(|s| ResultWriter::new(std::io::BufWriter::new(stdout), format, s));
     while let Some(next) = query.next_batch().await {
-        let written = next.and_then(|batch| match writer.as_mut() {
-            Some(w) => w.write(&batch),
-            None => Ok(()),
+        let written = next.and_then(|batch| {
+            rows += batch.num_rows();
+            match writer.as_mut() {
+                Some(w) => w.write(&batch),
+                None => Ok(()),
+            }
         });
         if let Err(error) = written {
             let failure = query.fail(error);
-            return (failure.execution, Err(failure.error.to_string()));
+            return (failure.execution, rows, Err(failure.error.to_string()));
         }
     }
     let execution = query.succeed();
@@ -83,12 +99,24 @@ async fn run_one(engine: &Engine, request: &StartQueryExecution, format: OutputF
         Some(w) if !is_silent(&execution) => w.finish().map(|_| ()),
         _ => Ok(()),
     };
-    (execution, shown.map_err(|e| e.to_string()))
+    (execution, rows, shown.map_err(|e| e.to_string()))
 }
 
 /// DDL prints no empty table.
 fn is_silent(execution: &QueryExecution) -> bool {
-    execution.statement_type == glaux_engine::StatementType::Ddl
+    execution.statement_type == StatementType::Ddl
+}
+
+fn summary_line(execution: &QueryExecution, rows: usize) -> String {
+    let s = &execution.statistics;
+    format!(
+        "({rows} row{}, {} ms; scanned {}, billed {}, cost ${:.8})",
+        if rows == 1 { "" } else { "s" },
+        s.total_execution_time_in_millis,
+        human_bytes(s.data_scanned_in_bytes),
+        human_bytes(s.billed_bytes),
+        s.cost_usd
+    )
 }
 
 fn print_stats(execution: &QueryExecution) {

@@ -14,10 +14,11 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 
 use crate::billing::Pricing;
+use crate::compression;
 use crate::error::{Error, Result};
 use crate::model::{
-    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
-    QueryExecutionStatus, StartQueryExecution, StatementType,
+    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
+    StartQueryExecution, StatementType,
 };
 use crate::session::BaseSession;
 use crate::storage::meter::CUTOFF_MESSAGE;
@@ -130,14 +131,16 @@ impl Engine {
             .build()
             .and_then(|mut p| p.parse_statements())
             .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))?;
-        let statement = match (statements.pop_front(), statements.is_empty()) {
+        let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
             (None, _) => return Err(Error::Syntax("empty query".into())),
             (Some(_), false) => {
                 return Err(Error::Syntax("only one statement per query; split the script at ';'".into()));
             }
         };
-        let plan = ctx.state().statement_to_plan(statement).await?;
+        let session = ctx.state();
+        compression::infer_for_ddl(&mut statement, &session).await?;
+        let plan = session.statement_to_plan(statement).await?;
         let statement_type = statement_type(&plan);
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
         let df = ctx.execute_logical_plan(plan).await?;
@@ -163,13 +166,13 @@ impl Engine {
     }
 }
 
-
 fn statement_type(plan: &LogicalPlan) -> StatementType {
     match plan {
         LogicalPlan::Ddl(_) => StatementType::Ddl,
-        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Statement(_) => {
-            StatementType::Utility
-        }
+        LogicalPlan::Explain(_)
+        | LogicalPlan::Analyze(_)
+        | LogicalPlan::DescribeTable(_)
+        | LogicalPlan::Statement(_) => StatementType::Utility,
         _ => StatementType::Dml,
     }
 }

@@ -2,6 +2,7 @@
 #![deny(clippy::clone_on_ref_ptr)]
 
 mod billing;
+mod compression;
 mod error;
 mod execution;
 mod formats;
@@ -15,10 +16,10 @@ pub use error::{Error, Result};
 pub use execution::{Engine, EngineConfig, Failure, Query};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
 pub use model::{
-    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
-    QueryExecutionStatus, ResultConfiguration, StartQueryExecution, StatementType,
+    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
+    ResultConfiguration, StartQueryExecution, StatementType,
 };
-pub use output::{OutputFormat, ResultWriter};
+pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 
 /// Arrow and DataFusion as glaux uses them, so front ends need no direct dependency.

@@ -94,6 +94,21 @@ impl<W: Write> ResultWriter<W> {
     }
 }
 
+/// Bytes for people: `512 B`, `1.50 KiB`, `10.00 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
 /// One CSV field: quoted when it must be, and always when empty so that "" (empty string)
 /// stays distinct from an unquoted empty field (NULL).
 pub fn csv_field(value: &str) -> String {
@@ -170,6 +185,13 @@ mod tests {
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0]["note"], "a,b");
         assert!(rows[1].get("id").is_none() || rows[1]["id"].is_null());
+    }
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(10 * 1024 * 1024), "10.00 MiB");
     }
 
     #[test]

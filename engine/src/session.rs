@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::file_format::csv::CsvFormatFactory;
+use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
+use crate::formats::named_errors::NamedErrorsFactory;
 use crate::formats::orc::OrcFormatFactory;
 use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
 
@@ -28,15 +31,16 @@ impl BaseSession {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(CATALOG, database);
-        let runtime = RuntimeEnvBuilder::new()
-            .with_object_store_registry(Arc::clone(&stores) as _)
-            .build_arc()?;
+        let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _).build_arc()?;
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&runtime))
             .with_default_features()
             .build();
         state.register_file_format(Arc::new(OrcFormatFactory), true)?;
+        // CSV and JSON parse errors name the object they came from.
+        state.register_file_format(Arc::new(NamedErrorsFactory(Arc::new(CsvFormatFactory::new()))), true)?;
+        state.register_file_format(Arc::new(NamedErrorsFactory(Arc::new(JsonFormatFactory::new()))), true)?;
         let ctx = SessionContext::new_with_state(state);
         // Querying a path directly (`SELECT * FROM 's3://bucket/key.parquet'`).
         let ctx = if allow_url_tables { ctx.enable_url_table() } else { ctx };
@@ -51,9 +55,8 @@ impl BaseSession {
     /// A context for one query: same catalogs and settings, stores wrapped in `meter`.
     pub fn for_query(&self, state: &SessionState, meter: &Arc<ScanMeter>) -> Result<SessionContext> {
         let registry = Arc::new(MeteredRegistry::new(Arc::clone(&self.stores), Arc::clone(meter)));
-        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
-            .with_object_store_registry(registry)
-            .build_arc()?;
+        let runtime =
+            RuntimeEnvBuilder::from_runtime_env(&self.runtime).with_object_store_registry(registry).build_arc()?;
         let state = SessionStateBuilder::new_from_existing(state.clone()).with_runtime_env(runtime).build();
         Ok(SessionContext::new_with_state(state))
     }

@@ -8,6 +8,7 @@ error tests live under bad/.
 
 Usage: generate.py OUT_DIR
 """
+import bz2
 import gzip
 import json
 import random
@@ -116,6 +117,18 @@ def json_bytes(table):
     return ("\n".join(lines) + "\n").encode()
 
 
+def tsv_bytes(table):
+    """Hive-style text: tab-separated, no header, \\N for NULL."""
+    def cell(v):
+        if v is None:
+            return "\\N"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+    rows = ["\t".join(cell(v) for v in row.values()) for row in table.to_pylist()]
+    return ("\n".join(rows) + "\n").encode()
+
+
 def write_formats(out, name, table, formats):
     parts = [table.slice(i * (table.num_rows // FILES), table.num_rows // FILES) for i in range(FILES - 1)]
     parts.append(table.slice((FILES - 1) * (table.num_rows // FILES)))
@@ -130,10 +143,12 @@ def write_formats(out, name, table, formats):
                 paorc.write_table(part, f"{base}.orc")
             else:
                 kind, _, comp = fmt.partition("_")
-                data = csv_bytes(part) if kind == "csv" else json_bytes(part)
+                data = {"csv": csv_bytes, "json": json_bytes, "tsv": tsv_bytes}[kind](part)
                 ext = kind
                 if comp == "gz":
                     data, ext = gzip.compress(data, mtime=0), f"{kind}.gz"
+                elif comp == "bz2":
+                    data, ext = bz2.compress(data), f"{kind}.bz2"
                 elif comp == "zst":
                     data, ext = zstandard.ZstdCompressor().compress(data), f"{kind}.zst"
                 Path(f"{base}.{ext}").write_bytes(data)
@@ -163,7 +178,7 @@ def main():
     out = Path(sys.argv[1]).resolve()
     rng = random.Random(20261124)
     events = events_table(rng)
-    all_formats = ["parquet", "orc", "csv", "csv_gz", "csv_zst", "json", "json_gz", "json_zst"]
+    all_formats = ["parquet", "orc", "csv", "csv_gz", "csv_bz2", "csv_zst", "tsv", "json", "json_gz", "json_zst"]
     write_formats(out, "events", events, all_formats)
     write_formats(out, "users", users_table(), all_formats)
     write_formats(out, "nested", nested_table(rng), ["parquet", "orc", "json"])

@@ -41,7 +41,10 @@ fn broken_objects_are_named() {
         env.s3("bad/ragged.csv")
     );
     fails_with(&env.endpoint, &ragged, &["ragged.csv", "line 4"]);
-    let json = format!("CREATE EXTERNAL TABLE j (a INT, b VARCHAR) STORED AS JSON LOCATION '{}'; SELECT * FROM j", env.s3("bad/malformed.json"));
+    let json = format!(
+        "CREATE EXTERNAL TABLE j (a INT, b VARCHAR) STORED AS JSON LOCATION '{}'; SELECT * FROM j",
+        env.s3("bad/malformed.json")
+    );
     fails_with(&env.endpoint, &json, &["malformed.json"]);
 }
 
@@ -49,7 +52,8 @@ fn broken_objects_are_named() {
 fn unreachable_endpoint_fails_after_bounded_retries() {
     // Port 9 (discard) on loopback: nothing listens, connections are refused.
     let started = Instant::now();
-    let run = support::glaux("http://127.0.0.1:9", &["--format", "csv"], "SELECT * FROM 's3://any-bucket/data.parquet'");
+    let run =
+        support::glaux("http://127.0.0.1:9", &["--format", "csv"], "SELECT * FROM 's3://any-bucket/data.parquet'");
     assert_eq!(run.status, 1, "{}", run.stderr);
     assert!(run.stderr.contains("127.0.0.1:9") || run.stderr.to_lowercase().contains("connect"), "{}", run.stderr);
     eprintln!("unreachable endpoint reported after {:?}", started.elapsed());

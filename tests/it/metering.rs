@@ -10,7 +10,15 @@ use crate::support::{self, proxy::CountingProxy};
 #[test]
 fn full_csv_scan_reads_exactly_the_objects() {
     let env = support::env();
-    let sql = format!("{}; SELECT * FROM events", ddl(&env, "events", "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)", "csv"));
+    let sql = format!(
+        "{}; SELECT * FROM events",
+        ddl(
+            &env,
+            "events",
+            "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)",
+            "csv"
+        )
+    );
     let run = support::glaux(&env.endpoint, &["--format", "csv"], &sql);
     run.assert_ok();
     let select = run.last();
@@ -54,7 +62,9 @@ async fn meter_equals_what_the_server_sent_in_every_format() {
             proxy.counts.reset();
             let sql = format!("{}; {query}", ddl(&env, "events", columns, format));
             let endpoint = proxy.endpoint.clone();
-            let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+            let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql))
+                .await
+                .unwrap();
             run.assert_ok();
             let sent = proxy.counts.total();
             assert!(sent > 0, "{format}: nothing read");
@@ -96,7 +106,10 @@ async fn concurrent_queries_count_only_their_own_bytes() {
     let engine = Arc::new(engine(&env.endpoint));
     let columns = "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)";
     engine.run(&request(&ddl(&env, "events", columns, "csv"))).await.unwrap();
-    engine.run(&request(&format!("CREATE EXTERNAL TABLE wide STORED AS PARQUET LOCATION '{}'", env.s3("wide/")))).await.unwrap();
+    engine
+        .run(&request(&format!("CREATE EXTERNAL TABLE wide STORED AS PARQUET LOCATION '{}'", env.s3("wide/"))))
+        .await
+        .unwrap();
     let csv_sql = request("SELECT count(*), max(name) FROM events");
     let wide_sql = request("SELECT sum(c1), sum(c2), sum(c3) FROM wide");
     let (_, solo_wide) = engine.run(&wide_sql).await.unwrap();

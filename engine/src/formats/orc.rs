@@ -3,7 +3,6 @@
 //! The object's size comes from the listing (`ObjectMeta`), never from a GET: learning the length
 //! by fetching the object would stream — and bill — every byte of the file.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -50,13 +49,8 @@ impl AsyncChunkReader for RangeReader {
 
     fn get_bytes(&mut self, offset: u64, length: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
         let location = self.meta.location.clone();
-        async move {
-            self.store
-                .get_range(&location, offset..offset + length)
-                .await
-                .map_err(std::io::Error::other)
-        }
-        .boxed()
+        async move { self.store.get_range(&location, offset..offset + length).await.map_err(std::io::Error::other) }
+            .boxed()
     }
 }
 
@@ -82,10 +76,6 @@ impl FileFormatFactory for OrcFormatFactory {
     fn default(&self) -> Arc<dyn FileFormat> {
         Arc::new(OrcFormat)
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The ORC [`FileFormat`].
@@ -94,10 +84,6 @@ pub struct OrcFormat;
 
 #[async_trait]
 impl FileFormat for OrcFormat {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn get_ext(&self) -> String {
         "orc".into()
     }
@@ -186,10 +172,6 @@ impl FileSource for OrcSource {
         ProjectionOpener::try_new(self.projection.clone(), opener, file_schema)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn table_schema(&self) -> &TableSchema {
         &self.table_schema
     }
@@ -242,9 +224,11 @@ impl FileOpener for OrcOpener {
             let root = builder.file_metadata().root_data_type();
             let mut wanted = Vec::with_capacity(output.fields().len());
             for field in output.fields() {
-                let column = root.children().iter().find(|c| c.name() == field.name()).ok_or_else(|| {
-                    orc_error(&meta, format!("column '{}' is not in the file", field.name()))
-                })?;
+                let column = root
+                    .children()
+                    .iter()
+                    .find(|c| c.name() == field.name())
+                    .ok_or_else(|| orc_error(&meta, format!("column '{}' is not in the file", field.name())))?;
                 wanted.push(column.data_type().column_index());
             }
             let mask = ProjectionMask::roots(root, wanted);
@@ -253,12 +237,10 @@ impl FileOpener for OrcOpener {
             }
             let stream = builder.with_batch_size(batch_size).with_projection(mask).build_async();
             let location = meta.clone();
-            let stream = stream
-                .map_err(move |e| orc_error(&location, e))
-                .and_then(move |batch| {
-                    let output = Arc::clone(&output);
-                    async move { reshape(&batch, &output).map_err(DataFusionError::from) }
-                });
+            let stream = stream.map_err(move |e| orc_error(&location, e)).and_then(move |batch| {
+                let output = Arc::clone(&output);
+                async move { reshape(&batch, &output).map_err(DataFusionError::from) }
+            });
             Ok(stream.boxed())
         }
         .boxed())

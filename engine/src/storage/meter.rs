@@ -15,8 +15,8 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 /// One query's byte counter, with an optional cutoff past which reads fail.
@@ -108,20 +108,13 @@ impl ObjectStore for MeteredStore {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         if self.meter.exceeded() {
-            return Err(object_store::Error::Generic {
-                store: "glaux",
-                source: CUTOFF_MESSAGE.into(),
-            });
+            return Err(object_store::Error::Generic { store: "glaux", source: CUTOFF_MESSAGE.into() });
         }
         let result = self.inner.get_opts(location, options).await?;
         let GetResult { meta, range, attributes, .. } = &result;

@@ -115,10 +115,10 @@ impl S3Settings {
             // an instance-metadata endpoint that does not exist off AWS.
             _ => builder = builder.with_skip_signature(true),
         }
-        builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| Error::Location {
-            location: format!("s3://{bucket}"),
-            reason: e.to_string(),
-        })
+        builder
+            .build()
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            .map_err(|e| Error::Location { location: format!("s3://{bucket}"), reason: e.to_string() })
     }
 }
 
@@ -212,8 +212,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> S3Settings {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         S3Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -233,11 +232,8 @@ mod tests {
     fn region_order() {
         let s = settings(&[("AWS_DEFAULT_REGION", "eu-west-1"), ("HOME", "/nonexistent")]);
         assert_eq!(s.region, "eu-west-1");
-        let s = settings(&[
-            ("AWS_DEFAULT_REGION", "eu-west-1"),
-            ("AWS_REGION", "ap-south-1"),
-            ("HOME", "/nonexistent"),
-        ]);
+        let s =
+            settings(&[("AWS_DEFAULT_REGION", "eu-west-1"), ("AWS_REGION", "ap-south-1"), ("HOME", "/nonexistent")]);
         assert_eq!(s.region, "ap-south-1");
         assert_eq!(settings(&[("HOME", "/nonexistent")]).region, "us-east-1");
     }

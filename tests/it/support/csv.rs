@@ -30,7 +30,8 @@ pub fn parse(text: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         row.push(take(&mut cell, &mut quoted));
         rows.push(row);
     }
-    let header = if rows.is_empty() { vec![] } else { rows.remove(0).into_iter().map(Option::unwrap_or_default).collect() };
+    let header =
+        if rows.is_empty() { vec![] } else { rows.remove(0).into_iter().map(Option::unwrap_or_default).collect() };
     (header, rows)
 }
 

@@ -18,7 +18,8 @@ pub struct Env {
 
 pub fn env() -> Env {
     let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run the suite with ./scripts/test, which starts the S3 server"))
+        std::env::var(k)
+            .unwrap_or_else(|_| panic!("{k} is not set: run the suite with ./scripts/test, which starts the S3 server"))
     };
     Env {
         endpoint: var("GLAUX_TEST_S3_ENDPOINT"),

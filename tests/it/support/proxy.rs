@@ -34,7 +34,8 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Self {
-        let upstream: SocketAddr = upstream.trim_start_matches("http://").trim_end_matches('/').parse().expect("upstream address");
+        let upstream: SocketAddr =
+            upstream.trim_start_matches("http://").trim_end_matches('/').parse().expect("upstream address");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let counts = Counts::default();
@@ -54,7 +55,10 @@ impl CountingProxy {
 }
 
 /// The head of a message: its first line and headers (lower-case names).
-async fn read_head<R: AsyncRead + Unpin>(r: &mut BufReader<R>, out: &mut Vec<u8>) -> std::io::Result<Option<(String, HashMap<String, String>)>> {
+async fn read_head<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    out: &mut Vec<u8>,
+) -> std::io::Result<Option<(String, HashMap<String, String>)>> {
     let mut first = String::new();
     if r.read_line(&mut first).await? == 0 {
         return Ok(None);
@@ -79,13 +83,20 @@ async fn read_head<R: AsyncRead + Unpin>(r: &mut BufReader<R>, out: &mut Vec<u8>
 }
 
 /// Copies a body of `n` bytes, returning how many went through.
-async fn copy_exact<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(r: &mut BufReader<R>, w: &mut W, n: u64) -> std::io::Result<u64> {
+async fn copy_exact<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut BufReader<R>,
+    w: &mut W,
+    n: u64,
+) -> std::io::Result<u64> {
     let copied = tokio::io::copy(&mut r.take(n), w).await?;
     Ok(copied)
 }
 
 /// Copies a chunked body as is, returning the payload size.
-async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(r: &mut BufReader<R>, w: &mut W) -> std::io::Result<u64> {
+async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut BufReader<R>,
+    w: &mut W,
+) -> std::io::Result<u64> {
     let mut payload = 0;
     loop {
         let mut size_line = String::new();
@@ -122,7 +133,8 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io:
         copy_exact(&mut cr, &mut sw, request_body).await?;
         sw.flush().await?;
         let mut parts = request_line.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        let (method, target) =
+            (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
 
         let mut head = vec![];
         let Some((status_line, headers)) = read_head(&mut sr, &mut head).await? else { return Ok(()) };

@@ -1,0 +1,13 @@
+//! The catalog's one error type.
+
+/// What can go wrong reading or changing a catalog; messages name table, partition and property.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("table {database}.{table}: {reason}")]
+    Table { database: String, table: String, reason: String },
+    #[error("catalog document is not valid Glue JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Result alias for the catalog.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
