@@ -1,5 +1,6 @@
 //! A query's life: parse, plan, stream, and the QueryExecution record that ends it.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 
@@ -20,6 +21,7 @@ use crate::model::{
     QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
     StartQueryExecution, StatementType,
 };
+use crate::script;
 use crate::session::BaseSession;
 use crate::storage::meter::CUTOFF_MESSAGE;
 use crate::storage::{S3Settings, ScanMeter, StoreRegistry};
@@ -83,16 +85,16 @@ impl Engine {
 
     /// Splits a script into its statements (`;`-separated), checking the syntax of each.
     pub fn split_statements(&self, sql: &str) -> Result<Vec<String>> {
-        let dialect = GenericDialect {};
-        let statements = DFParserBuilder::new(sql)
-            .with_dialect(&dialect)
-            .build()
-            .and_then(|mut p| p.parse_statements())
-            .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))?;
-        if statements.len() == 1 {
-            return Ok(vec![sql.trim().trim_end_matches(';').trim().to_string()]);
+        // Split the original text (re-printing parsed statements would lose clauses), then
+        // check each piece so a syntax error is reported before anything runs.
+        let pieces = script::split(sql);
+        for (i, piece) in pieces.iter().enumerate() {
+            parse(piece).map_err(|e| match (e, pieces.len()) {
+                (Error::Syntax(m), n) if n > 1 => Error::Syntax(format!("statement {}: {m}", i + 1)),
+                (e, _) => e,
+            })?;
         }
-        Ok(statements.iter().map(|s| s.to_string()).collect())
+        Ok(pieces)
     }
 
     /// Plans one statement and starts it; results are pulled from the returned [`Query`].
@@ -125,12 +127,7 @@ impl Engine {
             state.config_mut().options_mut().catalog.default_schema = db.to_string();
         }
         let ctx = self.base.for_query(&state, meter)?;
-        let dialect = GenericDialect {};
-        let mut statements = DFParserBuilder::new(&request.query_string)
-            .with_dialect(&dialect)
-            .build()
-            .and_then(|mut p| p.parse_statements())
-            .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))?;
+        let mut statements = parse(&request.query_string)?;
         let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
             (None, _) => return Err(Error::Syntax("empty query".into())),
@@ -145,10 +142,9 @@ impl Engine {
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
         let df = ctx.execute_logical_plan(plan).await?;
         let stream = df.execute_stream().await?;
-        // SET and similar statements change the session; later queries see the change.
-        let persist = changes_session.then(|| {
-            SessionStateBuilder::new_from_existing(ctx.state()).with_runtime_env(Arc::clone(&self.base.runtime)).build()
-        });
+        // SET and similar statements change the session's settings; later queries see them.
+        let persist = changes_session
+            .then(|| SessionStateBuilder::new_from_existing(state).with_config(ctx.state().config().clone()).build());
         Ok((statement_type, stream, persist))
     }
 
@@ -164,6 +160,16 @@ impl Engine {
         }
         Ok((batches, query.succeed()))
     }
+}
+
+/// Parses a script into statements; syntax errors keep sqlparser's line and column.
+fn parse(sql: &str) -> Result<VecDeque<Statement>> {
+    let dialect = GenericDialect {};
+    DFParserBuilder::new(sql)
+        .with_dialect(&dialect)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))
 }
 
 fn statement_type(plan: &LogicalPlan) -> StatementType {

@@ -8,8 +8,10 @@ mod execution;
 mod formats;
 mod model;
 mod output;
+mod script;
 mod session;
 mod storage;
+mod url_tables;
 
 pub use billing::Pricing;
 pub use error::{Error, Result};

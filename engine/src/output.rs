@@ -127,14 +127,16 @@ fn write_csv_rows(out: &mut impl Write, batch: &RecordBatch) -> Result<()> {
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Config(format!("cannot format value: {e}")))?;
+    // Logical nulls, so a NULL-typed column (`SELECT NULL`) prints as NULL too.
+    let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
     let mut line = String::new();
     for row in 0..batch.num_rows() {
         line.clear();
-        for (i, (column, formatter)) in batch.columns().iter().zip(&formatters).enumerate() {
+        for (i, (nulls, formatter)) in nulls.iter().zip(&formatters).enumerate() {
             if i > 0 {
                 line.push(',');
             }
-            if column.is_valid(row) {
+            if nulls.as_ref().is_none_or(|n| n.is_valid(row)) {
                 line.push_str(&csv_field(&formatter.value(row).to_string()));
             }
         }

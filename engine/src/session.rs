@@ -2,18 +2,20 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{DynamicFileCatalog, MemorySchemaProvider};
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
+use datafusion::datasource::listing_table_factory::ListingTableFactory;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
-use crate::formats::named_errors::NamedErrorsFactory;
 use crate::formats::orc::OrcFormatFactory;
+use crate::formats::wrapped::WrappedFactory;
 use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
+use crate::url_tables::UrlTables;
 
 /// The catalog name Athena uses; table names resolve as `awsdatacatalog.<database>.<table>`.
 pub const CATALOG: &str = "awsdatacatalog";
@@ -23,6 +25,7 @@ pub(crate) struct BaseSession {
     pub state: SessionState,
     pub runtime: Arc<RuntimeEnv>,
     pub stores: Arc<StoreRegistry>,
+    allow_url_tables: bool,
 }
 
 impl BaseSession {
@@ -38,18 +41,17 @@ impl BaseSession {
             .with_default_features()
             .build();
         state.register_file_format(Arc::new(OrcFormatFactory), true)?;
+        state.table_factories_mut().insert("ORC".into(), Arc::new(ListingTableFactory::new()));
         // CSV and JSON parse errors name the object they came from.
-        state.register_file_format(Arc::new(NamedErrorsFactory(Arc::new(CsvFormatFactory::new()))), true)?;
-        state.register_file_format(Arc::new(NamedErrorsFactory(Arc::new(JsonFormatFactory::new()))), true)?;
+        state.register_file_format(Arc::new(WrappedFactory(Arc::new(CsvFormatFactory::new()))), true)?;
+        state.register_file_format(Arc::new(WrappedFactory(Arc::new(JsonFormatFactory::new()))), true)?;
         let ctx = SessionContext::new_with_state(state);
-        // Querying a path directly (`SELECT * FROM 's3://bucket/key.parquet'`).
-        let ctx = if allow_url_tables { ctx.enable_url_table() } else { ctx };
         if let Some(catalog) = ctx.catalog(CATALOG)
             && catalog.schema(database).is_none()
         {
             catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
         }
-        Ok(Self { state: ctx.state(), runtime, stores })
+        Ok(Self { state: ctx.state(), runtime, stores, allow_url_tables })
     }
 
     /// A context for one query: same catalogs and settings, stores wrapped in `meter`.
@@ -58,6 +60,14 @@ impl BaseSession {
         let runtime =
             RuntimeEnvBuilder::from_runtime_env(&self.runtime).with_object_store_registry(registry).build_arc()?;
         let state = SessionStateBuilder::new_from_existing(state.clone()).with_runtime_env(runtime).build();
+        if !self.allow_url_tables {
+            return Ok(SessionContext::new_with_state(state));
+        }
+        // Querying a path directly (`SELECT * FROM 's3://bucket/key.parquet'`), resolved with
+        // this query's stores so those reads are metered too.
+        let urls = Arc::new(UrlTables::new(state.clone()));
+        let catalogs = Arc::new(DynamicFileCatalog::new(Arc::clone(state.catalog_list()), urls));
+        let state = SessionStateBuilder::new_from_existing(state).with_catalog_list(catalogs).build();
         Ok(SessionContext::new_with_state(state))
     }
 }

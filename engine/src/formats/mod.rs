@@ -1,4 +1,4 @@
 //! File formats glaux adds to DataFusion's own (CSV, JSON and Parquet come with DataFusion).
 
-pub mod named_errors;
 pub mod orc;
+pub mod wrapped;

@@ -5,7 +5,7 @@ pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -81,7 +81,7 @@ impl Run {
 
 /// Runs `glaux query --stats ARGS… SQL` against `endpoint`, failing the test if it hangs.
 pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glaux"))
+    let child = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .arg("query")
         .arg("--stats")
         .args(args)
@@ -95,19 +95,20 @@ pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start glaux");
-    // A guard against hangs, not a performance assertion.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
+    // Output is collected on another thread (a full pipe must not stall glaux); the deadline
+    // guards against hangs and is not a performance assertion.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Output { status, stdout, stderr } = match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(output) => output.expect("glaux output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
             panic!("glaux did not finish within 180 s: {sql}");
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("output");
+    };
     let run = Run {
         status: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

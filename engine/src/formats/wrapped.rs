@@ -1,15 +1,22 @@
-//! Errors that name their object: DataFusion's CSV and JSON readers report "line 4" but not which
-//! file; this wrapper adds the object's location to every error a file's reader raises.
+//! DataFusion's CSV and JSON scans, made to keep two promises:
+//! - errors name their object: the readers say "line 4" but not which file, so the object's
+//!   location is added to every error a file's reader raises;
+//! - a CSV null marker (`format.null_regex`, e.g. Hive's `\N`) makes NULLs: DataFusion 55 uses it
+//!   only to infer schemas, so string columns would otherwise hold the marker as text.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{GetExt, Statistics};
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
 use datafusion::datasource::listing::PartitionedFile;
@@ -26,37 +33,38 @@ use datafusion::physical_plan::projection::ProjectionExprs;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, PhysicalExpr};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
+use regex::Regex;
 
 /// Wraps a format factory (e.g. DataFusion's CSV) so its tables name objects in errors.
 #[derive(Debug)]
-pub struct NamedErrorsFactory(pub Arc<dyn FileFormatFactory>);
+pub struct WrappedFactory(pub Arc<dyn FileFormatFactory>);
 
-impl GetExt for NamedErrorsFactory {
+impl GetExt for WrappedFactory {
     fn get_ext(&self) -> String {
         self.0.get_ext()
     }
 }
 
-impl FileFormatFactory for NamedErrorsFactory {
+impl FileFormatFactory for WrappedFactory {
     fn create(
         &self,
         state: &dyn Session,
         options: &std::collections::HashMap<String, String>,
     ) -> Result<Arc<dyn FileFormat>> {
-        Ok(Arc::new(NamedErrorsFormat(self.0.create(state, options)?)))
+        Ok(Arc::new(WrappedFormat(self.0.create(state, options)?)))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
-        Arc::new(NamedErrorsFormat(self.0.default()))
+        Arc::new(WrappedFormat(self.0.default()))
     }
 }
 
 /// A format whose scans name the object in every error; all else is the inner format's.
 #[derive(Debug)]
-pub struct NamedErrorsFormat(pub Arc<dyn FileFormat>);
+pub struct WrappedFormat(pub Arc<dyn FileFormat>);
 
 #[async_trait]
-impl FileFormat for NamedErrorsFormat {
+impl FileFormat for WrappedFormat {
     fn get_ext(&self) -> String {
         self.0.get_ext()
     }
@@ -93,7 +101,13 @@ impl FileFormat for NamedErrorsFormat {
         let plan = self.0.create_physical_plan(state, conf).await?;
         let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Ok(plan) };
         let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Ok(plan) };
-        let source = Arc::new(NamedErrorsSource(Arc::clone(&config.file_source)));
+        let null_marker = match self.0.downcast_ref::<CsvFormat>().and_then(|f| f.options().null_regex.clone()) {
+            Some(pattern) => Some(Regex::new(&pattern).map_err(|e| {
+                DataFusionError::Plan(format!("invalid CSV null marker 'format.null_regex' = '{pattern}': {e}"))
+            })?),
+            None => None,
+        };
+        let source = Arc::new(WrappedSource { inner: Arc::clone(&config.file_source), null_marker });
         Ok(DataSourceExec::from_data_source(FileScanConfigBuilder::from(config.clone()).with_source(source).build()))
     }
 
@@ -112,55 +126,59 @@ impl FileFormat for NamedErrorsFormat {
     }
 }
 
-/// A file source whose openers add the object's location to their errors.
-struct NamedErrorsSource(Arc<dyn FileSource>);
+/// A file source whose openers name the object in errors and apply the null marker.
+struct WrappedSource {
+    inner: Arc<dyn FileSource>,
+    null_marker: Option<Regex>,
+}
 
-impl NamedErrorsSource {
-    fn wrap(source: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
-        Arc::new(Self(source))
+impl WrappedSource {
+    fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
+        Arc::new(Self { inner, null_marker: self.null_marker.clone() })
     }
 }
 
-impl FileSource for NamedErrorsSource {
+impl FileSource for WrappedSource {
     fn create_file_opener(
         &self,
         store: Arc<dyn ObjectStore>,
         config: &FileScanConfig,
         partition: usize,
     ) -> Result<Arc<dyn FileOpener>> {
-        Ok(Arc::new(NamedErrorsOpener(self.0.create_file_opener(store, config, partition)?)))
+        let inner = self.inner.create_file_opener(store, config, partition)?;
+        Ok(Arc::new(WrappedOpener { inner, null_marker: self.null_marker.clone() }))
     }
 
     fn table_schema(&self) -> &TableSchema {
-        self.0.table_schema()
+        self.inner.table_schema()
     }
 
     fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
-        Self::wrap(self.0.with_batch_size(batch_size))
+        self.wrap(self.inner.with_batch_size(batch_size))
     }
 
     fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
-        self.0.filter()
+        self.inner.filter()
     }
 
     fn projection(&self) -> Option<&ProjectionExprs> {
-        self.0.projection()
+        self.inner.projection()
     }
 
     fn metrics(&self) -> &ExecutionPlanMetricsSet {
-        self.0.metrics()
+        self.inner.metrics()
     }
 
     fn file_type(&self) -> &str {
-        self.0.file_type()
+        self.inner.file_type()
     }
 
     fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        self.0.fmt_extra(t, f)
+        self.inner.fmt_extra(t, f)
     }
 
     fn supports_repartitioning(&self) -> bool {
-        self.0.supports_repartitioning()
+        self.inner.supports_repartitioning()
     }
 
     fn try_pushdown_filters(
@@ -168,24 +186,27 @@ impl FileSource for NamedErrorsSource {
         filters: Vec<Arc<dyn PhysicalExpr>>,
         config: &ConfigOptions,
     ) -> Result<FilterPushdownPropagation<Arc<dyn FileSource>>> {
-        let mut result = self.0.try_pushdown_filters(filters, config)?;
-        result.updated_node = result.updated_node.map(Self::wrap);
+        let mut result = self.inner.try_pushdown_filters(filters, config)?;
+        result.updated_node = result.updated_node.map(|n| self.wrap(n));
         Ok(result)
     }
 
     fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
-        Ok(self.0.try_pushdown_projection(projection)?.map(Self::wrap))
+        Ok(self.inner.try_pushdown_projection(projection)?.map(|n| self.wrap(n)))
     }
 
     fn apply_expressions(
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        self.0.apply_expressions(f)
+        self.inner.apply_expressions(f)
     }
 }
 
-struct NamedErrorsOpener(Arc<dyn FileOpener>);
+struct WrappedOpener {
+    inner: Arc<dyn FileOpener>,
+    null_marker: Option<Regex>,
+}
 
 /// `error reading 's3://…/key': cause` — unless the cause already names the object.
 fn name_object(location: &str, e: DataFusionError) -> DataFusionError {
@@ -196,14 +217,38 @@ fn name_object(location: &str, e: DataFusionError) -> DataFusionError {
     DataFusionError::Execution(format!("error reading object '{location}': {}", e.find_root().strip_backtrace()))
 }
 
-impl FileOpener for NamedErrorsOpener {
+impl FileOpener for WrappedOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let location = file.object_meta.location.to_string();
-        let opening = self.0.open(file).map_err(|e| name_object(&location, e))?;
+        let opening = self.inner.open(file).map_err(|e| name_object(&location, e))?;
+        let marker = self.null_marker.clone();
         Ok(async move {
             let stream = opening.await.map_err(|e| name_object(&location, e))?;
+            let stream = stream.map(move |batch| match (batch, &marker) {
+                (Ok(batch), Some(marker)) => apply_null_marker(batch, marker),
+                (batch, _) => batch,
+            });
             Ok(stream.map_err(move |e| name_object(&location, e)).boxed())
         }
         .boxed())
     }
+}
+
+/// Turns string values that match the null marker into NULLs (as the CSV reader does for
+/// every other type when it is given the marker).
+fn apply_null_marker(batch: RecordBatch, marker: &Regex) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for column in batch.columns() {
+        let column = match column.data_type() {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+                let strings = cast(column, &DataType::Utf8)?;
+                let strings = strings.as_string::<i32>();
+                let nulled: StringArray = strings.iter().map(|v| v.filter(|s| !marker.is_match(s))).collect();
+                cast(&nulled, column.data_type())?
+            }
+            _ => Arc::clone(column),
+        };
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
