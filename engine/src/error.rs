@@ -37,18 +37,76 @@ impl From<Error> for DataFusionError {
     }
 }
 
-/// DataFusion wraps causes in layers ("External error: Object Store error: …");
-/// users want the innermost cause, with the context that names the object.
+/// DataFusion wraps causes in layers ("External error: Object Store error: …"); users want the
+/// innermost cause, with the context that names the object, and no internal categories.
 fn describe_datafusion(e: &DataFusionError) -> String {
     let root = e.find_root();
     let text = match root {
         DataFusionError::SQL(parser, _) => format!("syntax error: {parser}"),
-        DataFusionError::ObjectStore(os) => format!("storage error: {os}"),
-        DataFusionError::ArrowError(a, ctx) => match ctx {
-            Some(ctx) => format!("{a} ({ctx})"),
-            None => a.to_string(),
-        },
         other => other.strip_backtrace(),
     };
-    text.trim().to_string()
+    tidy(&text)
+}
+
+/// Category prefixes DataFusion and its crates stack in front of a message.
+const PREFIXES: [&str; 12] = [
+    "Error during planning: ",
+    "Execution error: ",
+    "Internal error: ",
+    "External error: ",
+    "Arrow error: ",
+    "Object Store error: ",
+    "Parquet error: ",
+    "Schema error: ",
+    "Generic S3 error: ",
+    "Json error: ",
+    "Csv error: ",
+    "IO error: ",
+];
+
+/// Makes a message readable: prefixes off, S3's XML error bodies reduced to code and message,
+/// DataFusion's "please file a bug" boilerplate dropped.
+pub(crate) fn tidy(text: &str) -> String {
+    let mut out = text.to_string();
+    for p in PREFIXES {
+        out = out.replace(p, "");
+    }
+    if let Some(cut) = out.find(".\nThis issue was likely caused by a bug") {
+        out.truncate(cut);
+    }
+    if let Some(start) = out.find("<?xml").or_else(|| out.find("<Error>")) {
+        let tag = |name: &str| {
+            let open = format!("<{name}>");
+            let from = out.find(&open)? + open.len();
+            let to = out[from..].find(&format!("</{name}>"))? + from;
+            Some(out[from..to].to_string())
+        };
+        let summary = match (tag("Code"), tag("Message")) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code,
+            _ => String::new(),
+        };
+        out.truncate(start);
+        out = format!("{} {summary}", out.trim_end());
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy;
+
+    #[test]
+    fn messages_lose_their_wrapping() {
+        let raw = "Error during planning: cannot read 's3://b/k': Object Store error: Generic S3 error: Error performing list \
+                   request: Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code>\
+                   <Message>The specified bucket does not exist</Message></Error>";
+        assert_eq!(
+            tidy(raw),
+            "cannot read 's3://b/k': Error performing list request: Server returned non-2xx status code: 404 Not Found: \
+             NoSuchBucket: The specified bucket does not exist"
+        );
+        let internal = "Internal error: No files for table.\nThis issue was likely caused by a bug in DataFusion's code. Please help";
+        assert_eq!(tidy(internal), "No files for table");
+    }
 }

@@ -1,6 +1,7 @@
 //! Result rows as text: aligned tables for people, RFC 4180 CSV and JSON lines for programs.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -79,7 +80,7 @@ impl<W: Write> ResultWriter<W> {
         match self.format {
             OutputFormat::Table if !self.schema.fields().is_empty() => {
                 let table = if self.buffered.is_empty() {
-                    pretty_format_batches(&[RecordBatch::new_empty(self.schema.clone())])
+                    pretty_format_batches(&[RecordBatch::new_empty(Arc::clone(&self.schema))])
                 } else {
                     pretty_format_batches(&self.buffered)
                 }

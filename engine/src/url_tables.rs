@@ -33,7 +33,10 @@ impl UrlTableFactory for UrlTables {
             return Ok(None);
         }
         let cannot = |e: DataFusionError| {
-            DataFusionError::Plan(format!("cannot read '{url}': {}", e.find_root().strip_backtrace()))
+            let cause = e.find_root().strip_backtrace();
+            // DataFusion calls an empty location an internal error; it is the user's to fix.
+            let cause = if cause.contains("No files for table") { "no such object or prefix".into() } else { cause };
+            DataFusionError::Plan(format!("cannot read '{url}': {cause}"))
         };
         let table_url = ListingTableUrl::parse(url).map_err(cannot)?;
         let config = ListingTableConfig::new(table_url).infer_options(&self.state).await.map_err(cannot)?;

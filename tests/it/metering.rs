@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use glaux_engine::{Engine, EngineConfig, S3Settings, StartQueryExecution};
+use glaux_engine::{Engine, EngineConfig, Pricing, QueryExecutionState, S3Settings, StartQueryExecution};
 
 use crate::formats::ddl;
 use crate::support::{self, proxy::CountingProxy};
@@ -86,14 +86,7 @@ fn orc_reads_only_what_it_needs() {
 }
 
 fn engine(endpoint: &str) -> Engine {
-    let vars = [
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("HOME", "/nonexistent".to_string()),
-    ];
-    let s3 = S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
-    Engine::new(EngineConfig { s3, ..Default::default() }).unwrap()
+    engine_with_cutoff(endpoint, None)
 }
 
 fn request(sql: &str) -> StartQueryExecution {
@@ -121,4 +114,52 @@ async fn concurrent_queries_count_only_their_own_bytes() {
         assert_eq!(b.statistics.data_scanned_in_bytes, solo_wide.statistics.data_scanned_in_bytes);
         assert_ne!(a.query_execution_id, b.query_execution_id);
     }
+}
+
+fn engine_with_cutoff(endpoint: &str, cutoff: Option<u64>) -> Engine {
+    let vars = [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("HOME", "/nonexistent".to_string()),
+    ];
+    let s3 = S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+    Engine::new(EngineConfig { s3, bytes_scanned_cutoff: cutoff, ..Default::default() }).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_queries_pay_for_what_they_read() {
+    let env = support::env();
+    let engine = engine_with_cutoff(&env.endpoint, None);
+    engine
+        .run(&request(&format!("CREATE EXTERNAL TABLE wide STORED AS PARQUET LOCATION '{}'", env.s3("wide/"))))
+        .await
+        .unwrap();
+    let mut query = engine.start(&request("SELECT * FROM wide")).await.unwrap();
+    let first = query.next_batch().await.expect("a first batch").expect("no error");
+    assert!(first.num_rows() > 0);
+    let record = query.cancel("cancelled by the test");
+    assert_eq!(record.status.state, QueryExecutionState::Cancelled);
+    let scanned = record.statistics.data_scanned_in_bytes;
+    assert!(scanned > 0 && scanned < env.size_of("wide"), "read {scanned} before cancelling");
+    assert_eq!(record.statistics.billed_bytes, 10 * 1024 * 1024);
+    assert!(record.statistics.cost_usd > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_cutoff_cancels_and_bills_what_was_read() {
+    let env = support::env();
+    let cutoff = 1024 * 1024;
+    let engine = engine_with_cutoff(&env.endpoint, Some(cutoff));
+    engine
+        .run(&request(&format!("CREATE EXTERNAL TABLE wide STORED AS PARQUET LOCATION '{}'", env.s3("wide/"))))
+        .await
+        .unwrap();
+    let failure = engine.run(&request("SELECT sum(c0 + c1 + c2 + c3 + c4) FROM wide")).await.unwrap_err();
+    let record = failure.execution;
+    assert_eq!(record.status.state, QueryExecutionState::Cancelled);
+    assert_eq!(record.status.state_change_reason.as_deref(), Some("Bytes scanned limit was exceeded"));
+    let scanned = record.statistics.data_scanned_in_bytes;
+    assert!(scanned > cutoff && scanned < env.size_of("wide"), "scanned {scanned}");
+    assert_eq!(record.statistics.billed_bytes, Pricing::default().billed_bytes(scanned));
 }

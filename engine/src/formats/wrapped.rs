@@ -107,7 +107,11 @@ impl FileFormat for WrappedFormat {
             })?),
             None => None,
         };
-        let source = Arc::new(WrappedSource { inner: Arc::clone(&config.file_source), null_marker });
+        let source = Arc::new(WrappedSource {
+            inner: Arc::clone(&config.file_source),
+            null_marker,
+            store_url: config.object_store_url.as_str().trim_end_matches('/').to_string(),
+        });
         Ok(DataSourceExec::from_data_source(FileScanConfigBuilder::from(config.clone()).with_source(source).build()))
     }
 
@@ -130,11 +134,13 @@ impl FileFormat for WrappedFormat {
 struct WrappedSource {
     inner: Arc<dyn FileSource>,
     null_marker: Option<Regex>,
+    /// `s3://bucket`, so errors give the whole object URL.
+    store_url: String,
 }
 
 impl WrappedSource {
     fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
-        Arc::new(Self { inner, null_marker: self.null_marker.clone() })
+        Arc::new(Self { inner, null_marker: self.null_marker.clone(), store_url: self.store_url.clone() })
     }
 }
 
@@ -146,7 +152,7 @@ impl FileSource for WrappedSource {
         partition: usize,
     ) -> Result<Arc<dyn FileOpener>> {
         let inner = self.inner.create_file_opener(store, config, partition)?;
-        Ok(Arc::new(WrappedOpener { inner, null_marker: self.null_marker.clone() }))
+        Ok(Arc::new(WrappedOpener { inner, null_marker: self.null_marker.clone(), store_url: self.store_url.clone() }))
     }
 
     fn table_schema(&self) -> &TableSchema {
@@ -206,6 +212,7 @@ impl FileSource for WrappedSource {
 struct WrappedOpener {
     inner: Arc<dyn FileOpener>,
     null_marker: Option<Regex>,
+    store_url: String,
 }
 
 /// `error reading 's3://…/key': cause` — unless the cause already names the object.
@@ -219,7 +226,7 @@ fn name_object(location: &str, e: DataFusionError) -> DataFusionError {
 
 impl FileOpener for WrappedOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
-        let location = file.object_meta.location.to_string();
+        let location = format!("{}/{}", self.store_url, file.object_meta.location);
         let opening = self.inner.open(file).map_err(|e| name_object(&location, e))?;
         let marker = self.null_marker.clone();
         Ok(async move {
