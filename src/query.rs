@@ -2,7 +2,10 @@
 
 use std::io::{IsTerminal, Read, Write};
 
+use std::sync::Arc;
+
 use clap::Args;
+use glaux_engine::glaux_catalog::LocalCatalog;
 use glaux_engine::{
     Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
     StatementType, human_bytes,
@@ -24,6 +27,9 @@ pub struct QueryArgs {
     /// The database unqualified table names resolve in.
     #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
     database: String,
+    /// The warehouse: where the local catalog keeps databases, tables and partitions.
+    #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
+    warehouse: std::path::PathBuf,
     /// The workgroup the query is recorded and billed under.
     #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
     workgroup: String,
@@ -42,15 +48,22 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     } else {
         args.sql.clone()
     };
-    let config =
-        EngineConfig { database: args.database.clone(), work_group: args.workgroup.clone(), ..Default::default() };
+    let catalog = LocalCatalog::open(&args.warehouse)
+        .map_err(|e| format!("cannot open the warehouse {}: {e}", args.warehouse.display()))?;
+    let config = EngineConfig {
+        database: args.database.clone(),
+        work_group: args.workgroup.clone(),
+        catalog: Some(Arc::new(catalog)),
+        ..Default::default()
+    };
     let engine = Engine::new(config).map_err(|e| e.to_string())?;
     let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
     for statement in statements {
         let request = StartQueryExecution {
             query_string: statement,
+            // The database comes from the engine, so `USE db` carries over to later statements.
             query_execution_context: Some(QueryExecutionContext {
-                database: Some(args.database.clone()),
+                database: None,
                 catalog: Some("AwsDataCatalog".into()),
             }),
             work_group: Some(args.workgroup.clone()),
@@ -78,7 +91,8 @@ async fn run_one(
         Err(failure) => return (failure.execution, 0, Err(failure.error.to_string())),
     };
     let mut rows = 0;
-    let schema = query.schema();
+    // statements without columns (DDL) print nothing at all
+    let schema = query.schema().filter(|s| !s.fields().is_empty());
     let stdout = std::io::stdout().lock();
     let mut writer = schema.map(|s| ResultWriter::new(std::io::BufWriter::new(stdout), format, s));
     while let Some(next) = query.next_batch().await {
@@ -96,15 +110,10 @@ async fn run_one(
     }
     let execution = query.succeed();
     let shown = match writer {
-        Some(w) if !is_silent(&execution) => w.finish().map(|_| ()),
-        _ => Ok(()),
+        Some(w) => w.finish().map(|_| ()),
+        None => Ok(()),
     };
     (execution, rows, shown.map_err(|e| e.to_string()))
-}
-
-/// DDL prints no empty table.
-fn is_silent(execution: &QueryExecution) -> bool {
-    execution.statement_type == StatementType::Ddl
 }
 
 fn summary_line(execution: &QueryExecution, rows: usize) -> String {

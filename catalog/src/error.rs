@@ -5,6 +5,14 @@
 pub enum Error {
     #[error("table {database}.{table}: {reason}")]
     Table { database: String, table: String, reason: String },
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("catalog storage: {0}")]
+    Storage(String),
     #[error("catalog document is not valid Glue JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

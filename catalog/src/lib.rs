@@ -1,8 +1,12 @@
 //! glaux-catalog: tables as AWS Glue describes them, shared by the local catalog and Glue itself.
 #![deny(clippy::clone_on_ref_ptr)]
 
+mod catalog;
 mod error;
+mod local;
 mod model;
 
+pub use catalog::Catalog;
 pub use error::{Error, Result};
+pub use local::LocalCatalog;
 pub use model::{Column, Database, Partition, SerDeInfo, StorageDescriptor, Table};

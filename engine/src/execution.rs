@@ -10,11 +10,16 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
+use glaux_catalog::Catalog;
 
+use crate::athena;
 use crate::billing::Pricing;
+use crate::catalog;
 use crate::compression;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -22,7 +27,7 @@ use crate::model::{
     StartQueryExecution, StatementType,
 };
 use crate::script;
-use crate::session::BaseSession;
+use crate::session::{BaseSession, CATALOG};
 use crate::storage::meter::CUTOFF_MESSAGE;
 use crate::storage::{S3Settings, ScanMeter, StoreRegistry};
 
@@ -40,6 +45,8 @@ pub struct EngineConfig {
     /// Per-query scan limit in bytes (a workgroup's BytesScannedCutoffPerQuery).
     pub bytes_scanned_cutoff: Option<u64>,
     pub work_group: String,
+    /// Where tables live (Athena DDL goes here); `None` leaves only session tables and paths.
+    pub catalog: Option<Arc<dyn Catalog>>,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +59,7 @@ impl Default for EngineConfig {
             allow_url_tables: true,
             bytes_scanned_cutoff: None,
             work_group: "primary".into(),
+            catalog: None,
         }
     }
 }
@@ -89,7 +97,12 @@ impl Engine {
         // check each piece so a syntax error is reported before anything runs.
         let pieces = script::split(sql);
         for (i, piece) in pieces.iter().enumerate() {
-            parse(piece).map_err(|e| match (e, pieces.len()) {
+            let checked = match athena::parse(piece) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => parse(piece).map(|_| ()),
+                Err(e) => Err(e),
+            };
+            checked.map_err(|e| match (e, pieces.len()) {
                 (Error::Syntax(m), n) if n > 1 => Error::Syntax(format!("statement {}: {m}", i + 1)),
                 (e, _) => e,
             })?;
@@ -111,6 +124,9 @@ impl Engine {
                 Ok(query)
             }
             Err(error) => {
+                if let Ok(Some(statement)) = athena::parse(&request.query_string) {
+                    query.statement_type = statement.statement_type();
+                }
                 let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
                 Err(Box::new(Failure { error, execution }))
             }
@@ -127,6 +143,22 @@ impl Engine {
             state.config_mut().options_mut().catalog.default_schema = db.to_string();
         }
         let ctx = self.base.for_query(&state, meter)?;
+        if let Some(catalog) = &self.config.catalog
+            && let Some(statement) = athena::parse(&request.query_string)?
+            && !Self::session_owns(&statement, &ctx)
+        {
+            let database = state.config().options().catalog.default_schema.clone();
+            let session = ctx.state();
+            let outcome = athena::Runner { catalog, state: &session, database: &database }.run(statement).await?;
+            let persist = outcome.use_database.map(|db| {
+                let mut next = state.clone();
+                next.config_mut().options_mut().catalog.default_schema = db;
+                next
+            });
+            let schema = outcome.batch.schema();
+            let stream = MemoryStream::try_new(vec![outcome.batch], schema, None)?;
+            return Ok((outcome.statement_type, Box::pin(stream), persist));
+        }
         let mut statements = parse(&request.query_string)?;
         let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
@@ -137,6 +169,10 @@ impl Engine {
         };
         let session = ctx.state();
         compression::infer_for_ddl(&mut statement, &session).await?;
+        let session = match &self.config.catalog {
+            Some(catalog) => catalog::with_catalog_tables(session, &statement, catalog).await?,
+            None => session,
+        };
         let plan = session.statement_to_plan(statement).await?;
         let statement_type = statement_type(&plan);
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
@@ -146,6 +182,18 @@ impl Engine {
         let persist = changes_session
             .then(|| SessionStateBuilder::new_from_existing(state).with_config(ctx.state().config().clone()).build());
         Ok((statement_type, stream, persist))
+    }
+
+    /// `DROP TABLE` of a table this session created the DataFusion way stays with DataFusion.
+    fn session_owns(statement: &athena::AthenaStatement, ctx: &SessionContext) -> bool {
+        match statement {
+            athena::AthenaStatement::DropTable { table: (db, name), .. } => {
+                let state = ctx.state();
+                let db = db.clone().unwrap_or_else(|| state.config().options().catalog.default_schema.clone());
+                state.catalog_list().catalog(CATALOG).and_then(|c| c.schema(&db)).is_some_and(|s| s.table_exist(name))
+            }
+            _ => false,
+        }
     }
 
     /// Runs one statement to the end, collecting its rows (for small results and tests).

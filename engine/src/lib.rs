@@ -1,7 +1,9 @@
 //! glaux-engine: SQL over files in S3 or on disk, with an exact scan meter and Athena's query model.
 #![deny(clippy::clone_on_ref_ptr)]
 
+mod athena;
 mod billing;
+mod catalog;
 mod compression;
 mod error;
 mod execution;
@@ -23,6 +25,8 @@ pub use model::{
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
+
+pub use glaux_catalog;
 
 /// Arrow and DataFusion as glaux uses them, so front ends need no direct dependency.
 pub use datafusion;

@@ -104,6 +104,29 @@ def wide_table(rng):
     return pa.table({f"c{j}": pa.array([rng.random() for _ in range(n)], pa.float64()) for j in range(10)})
 
 
+def sales(out):
+    """Partitioned by year (string) and month (int), 10 rows each: amount = month * 100 + row,
+    so every answer follows from the construction. Parquet under sales/, headerless CSV.gz under
+    sales_text/."""
+    for year in (2023, 2024):
+        for month in range(1, 13):
+            rows = {
+                "id": pa.array([year * 10000 + month * 100 + i for i in range(10)], pa.int64()),
+                "amount": pa.array([month * 100 + i for i in range(10)], pa.int64()),
+                "region": [["north", "south"][i % 2] for i in range(10)],
+            }
+            table = pa.table(rows)
+            d = out / "sales" / f"year={year}" / f"month={month}"
+            d.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, d / "part-0.parquet")
+            t = out / "sales_text" / f"year={year}" / f"month={month}"
+            t.mkdir(parents=True, exist_ok=True)
+            lines = "".join(f"{a},{b},{c}\n" for a, b, c in zip(*(table.column(n).to_pylist() for n in table.column_names)))
+            (t / "part-0.csv.gz").write_bytes(gzip.compress(lines.encode(), mtime=0))
+    # a marker file Hive tools leave behind: never read as data
+    (out / "sales" / "_SUCCESS").write_bytes(b"")
+
+
 def csv_bytes(table):
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
@@ -186,6 +209,7 @@ def main():
     wide.mkdir(parents=True, exist_ok=True)
     pq.write_table(wide_table(rng), wide / "wide.parquet", row_group_size=50_000)
     bad_objects(out, events)
+    sales(out)
     answers = {"flat": expected(out, QUERIES), "nested": expected(out, NESTED_QUERIES)}
     (out / "expected.json").write_text(json.dumps(answers, indent=1))
     print(f"test data in {out}")

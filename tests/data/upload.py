@@ -14,7 +14,7 @@ s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
 s3.create_bucket(Bucket=bucket)
 count = 0
 for path in sorted(root.rglob("*")):
-    if path.is_file():
+    if path.is_file() and not path.name.startswith("."):
         s3.upload_file(str(path), bucket, path.relative_to(root).as_posix())
         count += 1
 print(f"uploaded {count} objects to s3://{bucket}/")

@@ -1,7 +1,9 @@
 //! glaux's end-to-end tests: the `glaux` binary and the engine against a real S3 server (moto),
 //! started by scripts/test. Expected answers come from DuckDB (tests/data/generate.py).
 
+mod catalog;
 mod errors;
 mod formats;
 mod metering;
+mod slt;
 mod support;

@@ -5,6 +5,7 @@
 //! metadata reads are real reads and count like any other.
 
 use std::fmt;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 /// One query's byte counter, with an optional cutoff past which reads fail.
@@ -54,6 +55,10 @@ impl ScanMeter {
     }
 }
 
+fn cutoff_error(location: &Path) -> object_store::Error {
+    object_store::Error::Generic { store: "glaux", source: format!("{CUTOFF_MESSAGE} (reading {location})").into() }
+}
+
 /// An [`ObjectStore`] that reports every payload byte it hands out to a [`ScanMeter`].
 #[derive(Debug)]
 pub struct MeteredStore {
@@ -88,10 +93,7 @@ impl Stream for MeteredStream {
         if let Poll::Ready(Some(Ok(chunk))) = &polled {
             let total = self.meter.add(chunk.len() as u64);
             if self.meter.cutoff.is_some_and(|c| total > c) {
-                return Poll::Ready(Some(Err(object_store::Error::Generic {
-                    store: "glaux",
-                    source: format!("{CUTOFF_MESSAGE} (reading {})", self.location).into(),
-                })));
+                return Poll::Ready(Some(Err(cutoff_error(&self.location))));
             }
         }
         polled
@@ -114,22 +116,40 @@ impl ObjectStore for MeteredStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         if self.meter.exceeded() {
-            return Err(object_store::Error::Generic { store: "glaux", source: CUTOFF_MESSAGE.into() });
+            return Err(cutoff_error(location));
         }
-        let result = self.inner.get_opts(location, options).await?;
-        let GetResult { meta, range, attributes, .. } = &result;
-        let (meta, range, attributes) = (meta.clone(), range.clone(), attributes.clone());
-        // Local files come back as file handles; turn them into a stream so one path counts all.
-        let body = match result.payload {
-            GetResultPayload::Stream(s) => s,
-            GetResultPayload::File(..) => result.into_stream(),
+        let GetResult { payload, meta, range, attributes } = self.inner.get_opts(location, options).await?;
+        let body = match payload {
+            GetResultPayload::Stream(body) => body,
+            // A local file is handed over as a file handle and read whole by its consumer
+            // (DataFusion reads it directly, much faster than a stream): its range counts.
+            file @ GetResultPayload::File(..) => {
+                self.meter.add(range.end - range.start);
+                return Ok(GetResult { payload: file, meta, range, attributes });
+            }
         };
         let body = MeteredStream { inner: body, meter: Arc::clone(&self.meter), location: location.clone() };
         Ok(GetResult { payload: GetResultPayload::Stream(body.boxed()), meta, range, attributes })
     }
 
-    // `get_ranges` keeps the trait's default on purpose: it coalesces ranges and fetches them
-    // through `get_opts` above, so gap bytes the server sends for a coalesced range count too.
+    /// Ranges are coalesced as the stores themselves do, and each coalesced range is fetched with
+    /// the inner store's own `get_range` (a ranged GET, or a direct read of a local file) and
+    /// counted when it arrives: gap bytes the server sends for a coalesced range count too.
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        object_store::coalesce_ranges(
+            ranges,
+            |range| async move {
+                if self.meter.exceeded() {
+                    return Err(cutoff_error(location));
+                }
+                let bytes = self.inner.get_range(location, range).await?;
+                self.meter.add(bytes.len() as u64);
+                Ok(bytes)
+            },
+            object_store::OBJECT_STORE_COALESCE_DEFAULT,
+        )
+        .await
+    }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
         self.inner.delete_stream(locations)

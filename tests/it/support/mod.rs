@@ -5,6 +5,7 @@ pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -79,8 +80,23 @@ impl Run {
     }
 }
 
-/// Runs `glaux query --stats ARGS… SQL` against `endpoint`, failing the test if it hangs.
+/// A directory of its own for one test (its warehouse, its files); scripts/test clears them.
+pub fn scratch(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("glaux-it-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs `glaux query --stats ARGS… SQL` against `endpoint` with a fresh warehouse.
 pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
+    glaux_in(&scratch("warehouse"), endpoint, args, sql)
+}
+
+/// Runs `glaux query --stats ARGS… SQL` with `warehouse`, failing the test if it hangs.
+pub fn glaux_in(warehouse: &std::path::Path, endpoint: &str, args: &[&str], sql: &str) -> Run {
     let child = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .arg("query")
         .arg("--stats")
@@ -91,6 +107,7 @@ pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_ENDPOINT_URL_S3")
+        .env("GLAUX_WAREHOUSE", warehouse)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

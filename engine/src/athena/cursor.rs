@@ -1,0 +1,180 @@
+//! A cursor over sqlparser's tokens for Athena's DDL: keywords, names, strings, and errors that
+//! carry the line and column of the offending token.
+
+use datafusion::sql::sqlparser::dialect::HiveDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Error, Result};
+
+pub struct Cursor {
+    tokens: Vec<TokenWithSpan>,
+    pos: usize,
+}
+
+impl Cursor {
+    pub fn new(sql: &str) -> Result<Self> {
+        let tokens = Tokenizer::new(&HiveDialect {}, sql)
+            .tokenize_with_location()
+            .map_err(|e| Error::Syntax(e.to_string()))?
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        Ok(Self { tokens, pos: 0 })
+    }
+
+    pub fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos).map(|t| &t.token)
+    }
+
+    pub fn at_end(&self) -> bool {
+        matches!(self.peek(), None | Some(Token::EOF) | Some(Token::SemiColon))
+    }
+
+    /// A syntax error at the current token.
+    pub fn error(&self, what: &str) -> Error {
+        match self.tokens.get(self.pos) {
+            Some(t) if t.token != Token::EOF => Error::Syntax(format!(
+                "{what}, found: {} at Line: {}, Column: {}",
+                t.token, t.span.start.line, t.span.start.column
+            )),
+            _ => Error::Syntax(format!("{what}, found: end of statement")),
+        }
+    }
+
+    fn word_at(&self, offset: usize) -> Option<String> {
+        match self.tokens.get(self.pos + offset).map(|t| &t.token) {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    /// Whether the next tokens are these keywords (case-insensitive); consumes them if so.
+    pub fn keywords(&mut self, words: &[&str]) -> bool {
+        let all = words.iter().enumerate().all(|(i, w)| self.word_at(i).as_deref() == Some(*w));
+        if all {
+            self.pos += words.len();
+        }
+        all
+    }
+
+    pub fn keyword(&mut self, word: &str) -> bool {
+        self.keywords(&[word])
+    }
+
+    pub fn expect_keywords(&mut self, words: &[&str]) -> Result<()> {
+        if self.keywords(words) { Ok(()) } else { Err(self.error(&format!("Expected: {}", words.join(" ")))) }
+    }
+
+    pub fn token(&mut self, token: &Token) -> bool {
+        if self.peek() == Some(token) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn expect(&mut self, token: &Token) -> Result<()> {
+        if self.token(token) { Ok(()) } else { Err(self.error(&format!("Expected: {token}"))) }
+    }
+
+    /// A name: a plain or quoted identifier (quoted with "" or ``).
+    pub fn name(&mut self) -> Result<String> {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                let v = w.value.clone();
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => Err(self.error("Expected: a name")),
+        }
+    }
+
+    /// `name` or `db.name` (a leading `awsdatacatalog.` is accepted and dropped).
+    pub fn qualified_name(&mut self) -> Result<(Option<String>, String)> {
+        let mut parts = vec![self.name()?];
+        while self.token(&Token::Period) {
+            parts.push(self.name()?);
+        }
+        if parts.len() == 3 && parts[0].eq_ignore_ascii_case("awsdatacatalog") {
+            parts.remove(0);
+        }
+        match parts.len() {
+            1 => Ok((None, parts.remove(0))),
+            2 => Ok((Some(parts.remove(0)), parts.remove(0))),
+            _ => Err(self.error("Expected: [database.]table")),
+        }
+    }
+
+    pub fn string(&mut self) -> Result<String> {
+        match self.peek() {
+            Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => {
+                let v = s.clone();
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => Err(self.error("Expected: a quoted string")),
+        }
+    }
+
+    /// A partition value: a quoted string or a bare number.
+    pub fn value(&mut self) -> Result<String> {
+        match self.peek() {
+            Some(Token::Number(n, _)) => {
+                let v = n.clone();
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => self.string(),
+        }
+    }
+
+    /// `('k' = 'v', …)`
+    pub fn properties(&mut self) -> Result<Vec<(String, String)>> {
+        self.expect(&Token::LParen)?;
+        let mut out = vec![];
+        loop {
+            let k = self.string()?;
+            self.expect(&Token::Eq)?;
+            out.push((k, self.string()?));
+            if !self.token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(&Token::RParen)?;
+        Ok(out)
+    }
+
+    /// The raw text of a type (`array<struct<a:int>>`, `decimal(10, 2)`) up to `,` or `)` at depth 0.
+    pub fn type_text(&mut self) -> Result<String> {
+        let mut out = String::new();
+        let mut depth = 0i32;
+        loop {
+            match self.peek() {
+                None | Some(Token::EOF) => break,
+                Some(Token::Comma | Token::RParen) if depth == 0 => break,
+                Some(Token::Word(w)) if depth == 0 && w.value.eq_ignore_ascii_case("COMMENT") => break,
+                Some(t) => {
+                    match t {
+                        Token::Lt | Token::LParen => depth += 1,
+                        Token::Gt | Token::RParen => depth -= 1,
+                        // `>>` closes two levels of nesting
+                        Token::ShiftRight => depth -= 2,
+                        _ => {}
+                    }
+                    out.push_str(&t.to_string());
+                    self.pos += 1;
+                }
+            }
+        }
+        if out.is_empty() || depth != 0 {
+            return Err(self.error("Expected: a column type"));
+        }
+        Ok(out)
+    }
+
+    pub fn expect_end(&mut self) -> Result<()> {
+        self.token(&Token::SemiColon);
+        if self.at_end() { Ok(()) } else { Err(self.error("Expected: end of statement")) }
+    }
+}

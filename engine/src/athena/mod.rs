@@ -1,0 +1,8 @@
+//! Athena's SQL beyond DataFusion's: DDL and utility statements that go to the catalog.
+
+mod cursor;
+mod parse;
+mod run;
+
+pub use parse::{AthenaStatement, parse};
+pub use run::Runner;

@@ -1,0 +1,14 @@
+//! Catalog tables in queries: Hive types, SerDe mapping, partition pruning, the table provider
+//! and per-query resolution.
+
+mod pruning;
+mod resolve;
+mod serde;
+mod table;
+mod types;
+
+pub use resolve::with_catalog_tables;
+pub use serde::StorageFormat;
+pub use table::CatalogTable;
+pub(crate) use table::{is_data, objects_at, split_location};
+pub use types::{arrow_to_hive, hive_to_arrow};

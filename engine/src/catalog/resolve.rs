@@ -1,0 +1,158 @@
+//! Per-query table resolution: the catalog tables a statement names are fetched once, before
+//! planning (the catalog is async, DataFusion's planner is not), and laid over the session's own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::sql::parser::Statement;
+use glaux_catalog::Catalog;
+
+use super::table::CatalogTable;
+use crate::error::{Error, Result};
+use crate::session::CATALOG;
+
+/// Resolved tables by database, then table (lower-case names).
+type Resolved = HashMap<String, HashMap<String, Arc<dyn TableProvider>>>;
+
+/// A state whose `awsdatacatalog` also holds the catalog tables `statement` references.
+pub async fn with_catalog_tables(
+    state: SessionState,
+    statement: &Statement,
+    catalog: &Arc<dyn Catalog>,
+) -> Result<SessionState> {
+    let references = state.resolve_table_references(statement)?;
+    let options = state.config_options();
+    let (default_catalog, default_schema) =
+        (options.catalog.default_catalog.clone(), options.catalog.default_schema.clone());
+    let mut resolved: Resolved = HashMap::new();
+    for reference in references {
+        let full = reference.resolve(&default_catalog, &default_schema);
+        if !full.catalog.eq_ignore_ascii_case(CATALOG) {
+            continue;
+        }
+        let (db, name) = (full.schema.to_ascii_lowercase(), full.table.to_ascii_lowercase());
+        // Tables of this session (DataFusion-style CREATE EXTERNAL TABLE … OPTIONS) come first.
+        let in_session = state
+            .catalog_list()
+            .catalog(CATALOG)
+            .and_then(|c| c.schema(&full.schema))
+            .is_some_and(|s| s.table_exist(&full.table));
+        if in_session || resolved.get(&db).is_some_and(|t| t.contains_key(&name)) {
+            continue;
+        }
+        if let Some(table) = catalog.get_table(&db, &name).await.map_err(|e| Error::Config(e.to_string()))? {
+            let provider = Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?);
+            resolved.entry(db).or_default().insert(name, provider);
+        }
+    }
+    if resolved.is_empty() {
+        return Ok(state);
+    }
+    let list = Arc::new(OverlayList { base: Arc::clone(state.catalog_list()), resolved: Arc::new(resolved) });
+    Ok(SessionStateBuilder::new_from_existing(state).with_catalog_list(list).build())
+}
+
+#[derive(Debug)]
+struct OverlayList {
+    base: Arc<dyn CatalogProviderList>,
+    resolved: Arc<Resolved>,
+}
+
+impl CatalogProviderList for OverlayList {
+    fn register_catalog(&self, name: String, catalog: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
+        self.base.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.base.catalog_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        let base = self.base.catalog(name);
+        if name.eq_ignore_ascii_case(CATALOG) {
+            Some(Arc::new(OverlayCatalog { base, resolved: Arc::clone(&self.resolved) }))
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OverlayCatalog {
+    base: Option<Arc<dyn CatalogProvider>>,
+    resolved: Arc<Resolved>,
+}
+
+impl CatalogProvider for OverlayCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = self.base.as_ref().map(|b| b.schema_names()).unwrap_or_default();
+        names.extend(self.resolved.keys().filter(|k| !names.contains(k)).cloned().collect::<Vec<_>>());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let base = self.base.as_ref().and_then(|b| b.schema(name));
+        match self.resolved.get(&name.to_ascii_lowercase()) {
+            Some(tables) => Some(Arc::new(OverlaySchema { base, tables: tables.clone() })),
+            None => base,
+        }
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        match &self.base {
+            Some(b) => b.register_schema(name, schema),
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OverlaySchema {
+    base: Option<Arc<dyn SchemaProvider>>,
+    tables: HashMap<String, Arc<dyn TableProvider>>,
+}
+
+#[async_trait]
+impl SchemaProvider for OverlaySchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.base.as_ref().map(|b| b.table_names()).unwrap_or_default();
+        names.extend(self.tables.keys().cloned());
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(base) = &self.base
+            && let Some(t) = base.table(name).await?
+        {
+            return Ok(Some(t));
+        }
+        Ok(self.tables.get(&name.to_ascii_lowercase()).cloned())
+    }
+
+    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match &self.base {
+            Some(b) => b.register_table(name, table),
+            None => Ok(None),
+        }
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match &self.base {
+            Some(b) => b.deregister_table(name),
+            None => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(&name.to_ascii_lowercase()) || self.base.as_ref().is_some_and(|b| b.table_exist(name))
+    }
+}

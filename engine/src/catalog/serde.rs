@@ -1,0 +1,157 @@
+//! A Glue table's SerDe, InputFormat and properties → the file format glaux reads it with.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::config::{CsvOptions, TableParquetOptions};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use glaux_catalog::Table;
+
+use crate::error::{Error, Result};
+use crate::formats::orc::OrcFormat;
+use crate::formats::wrapped::WrappedFormat;
+
+/// How a table's objects are read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageFormat {
+    Parquet,
+    Orc,
+    Json,
+    /// Delimited text: LazySimpleSerDe or OpenCSVSerde.
+    Text {
+        delimiter: u8,
+        quote: Option<u8>,
+        escape: Option<u8>,
+        header_lines: usize,
+        null_marker: Option<String>,
+    },
+}
+
+const LAZY_SIMPLE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+const OPEN_CSV: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
+const KNOWN_JSON: [&str; 2] = ["org.apache.hive.hcatalog.data.JsonSerDe", "org.openx.data.jsonserde.JsonSerDe"];
+const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+const ORC_SERDE: &str = "org.apache.hadoop.hive.ql.io.orc.OrcSerde";
+
+fn single_byte(table: &str, property: &str, value: &str) -> Result<u8> {
+    let decoded = match value {
+        "\\t" => "\t".to_string(),
+        // Hive writes control characters as octal escapes or their number
+        v if v.starts_with('\\') && v.len() > 1 => {
+            let n = u8::from_str_radix(&v[1..], 8).map_err(|_| {
+                Error::Config(format!("table {table}: property {property} = '{value}' is not a character"))
+            })?;
+            (n as char).to_string()
+        }
+        v => v.to_string(),
+    };
+    match decoded.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(Error::Config(format!("table {table}: property {property} = '{value}' must be a single character"))),
+    }
+}
+
+impl StorageFormat {
+    /// Reads the format from the table as Glue describes it. An unknown SerDe is an error that
+    /// names the table and the class.
+    pub fn of(table: &Table) -> Result<Self> {
+        let name = format!("{}.{}", table.database_name.as_deref().unwrap_or("default"), table.name);
+        let sd = table.storage_descriptor.clone().unwrap_or_default();
+        let serde = sd.serde_info.clone().unwrap_or_default();
+        let params: BTreeMap<String, String> = serde.parameters.clone();
+        let library = serde.serialization_library.clone().unwrap_or_default();
+        let input = sd.input_format.clone().unwrap_or_default().to_ascii_lowercase();
+        let classification = table.parameters.get("classification").map(|c| c.to_ascii_lowercase());
+        let header_lines = table
+            .parameters
+            .get("skip.header.line.count")
+            .map(|v| {
+                v.parse::<usize>().map_err(|_| {
+                    Error::Config(format!("table {name}: property skip.header.line.count = '{v}' is not a number"))
+                })
+            })
+            .transpose()?
+            .unwrap_or(0);
+        if header_lines > 1 {
+            return Err(Error::Config(format!(
+                "table {name}: skip.header.line.count = {header_lines} is not supported (0 or 1)"
+            )));
+        }
+        let text = |delimiter: u8, quote: Option<u8>, escape: Option<u8>, null_marker: Option<String>| Self::Text {
+            delimiter,
+            quote,
+            escape,
+            header_lines,
+            null_marker,
+        };
+        let p = |k: &str| params.get(k).map(String::as_str);
+        Ok(match library.as_str() {
+            PARQUET_SERDE => Self::Parquet,
+            ORC_SERDE => Self::Orc,
+            l if KNOWN_JSON.contains(&l) => Self::Json,
+            OPEN_CSV => text(
+                single_byte(&name, "separatorChar", p("separatorChar").unwrap_or(","))?,
+                Some(single_byte(&name, "quoteChar", p("quoteChar").unwrap_or("\""))?),
+                Some(single_byte(&name, "escapeChar", p("escapeChar").unwrap_or("\\"))?),
+                None,
+            ),
+            LAZY_SIMPLE => text(
+                single_byte(&name, "field.delim", p("field.delim").or(p("serialization.format")).unwrap_or("\\001"))?,
+                None,
+                p("escape.delim").map(|e| single_byte(&name, "escape.delim", e)).transpose()?,
+                Some(p("serialization.null.format").unwrap_or("\\N").to_string()),
+            ),
+            "" if input.contains("parquet") || classification.as_deref() == Some("parquet") => Self::Parquet,
+            "" if input.contains("orc") || classification.as_deref() == Some("orc") => Self::Orc,
+            "" if classification.as_deref() == Some("json") => Self::Json,
+            "" if classification.as_deref() == Some("csv") => text(b',', Some(b'"'), None, None),
+            "" => {
+                return Err(Error::Config(format!(
+                    "table {name}: no SerDe, InputFormat or classification says how to read it"
+                )));
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "table {name}: unsupported SerDe '{other}' (supported: LazySimpleSerDe, OpenCSVSerde, hcatalog and openx JsonSerDe, ParquetHiveSerDe, OrcSerde)"
+                )));
+            }
+        })
+    }
+
+    /// The DataFusion format, with `compression` (from the objects' extensions) for text.
+    pub fn file_format(&self, compression: Option<&str>) -> Result<Arc<dyn FileFormat>> {
+        let codec = |c: Option<&str>| -> Result<_> {
+            Ok(match c {
+                Some(c) => c.parse().map_err(|e| Error::Config(format!("compression '{c}': {e}")))?,
+                None => datafusion::common::parsers::CompressionTypeVariant::UNCOMPRESSED,
+            })
+        };
+        Ok(match self {
+            Self::Parquet => Arc::new(ParquetFormat::default().with_options(TableParquetOptions::default())),
+            Self::Orc => Arc::new(OrcFormat),
+            Self::Json => Arc::new(WrappedFormat(Arc::new(
+                JsonFormat::default().with_file_compression_type(codec(compression)?.into()),
+            ))),
+            Self::Text { delimiter, quote, escape, header_lines, null_marker } => {
+                let options = CsvOptions {
+                    has_header: Some(*header_lines == 1),
+                    delimiter: *delimiter,
+                    // Hive text has no quoting: a quote byte that never occurs in text turns it off.
+                    quote: quote.unwrap_or(0),
+                    escape: *escape,
+                    null_regex: null_marker.as_ref().map(|m| format!("^{}$", regex::escape(m))),
+                    compression: codec(compression)?,
+                    ..Default::default()
+                };
+                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options))))
+            }
+        })
+    }
+
+    pub fn is_text(&self) -> bool {
+        matches!(self, Self::Text { .. } | Self::Json)
+    }
+}

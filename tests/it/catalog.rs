@@ -1,0 +1,108 @@
+//! The local catalog through the `glaux` binary: tables outlive the process that created them,
+//! Hive DDL runs inside scripts, pruning shows in the bytes scanned, and concurrent processes
+//! writing one warehouse lose nothing.
+
+use crate::support::{self, csv, glaux_in, scratch};
+
+const SALES: &str = "CREATE EXTERNAL TABLE IF NOT EXISTS sales (id bigint, amount bigint, region string)
+PARTITIONED BY (year string, month int) STORED AS PARQUET LOCATION";
+
+#[test]
+fn tables_outlive_the_process_that_created_them() {
+    let env = support::env();
+    let warehouse = scratch("persist");
+    let create = format!("CREATE DATABASE shop; USE shop; {SALES} '{}'; MSCK REPAIR TABLE sales", env.s3("sales/"));
+    glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], &create).assert_ok();
+    // a second process sees the database, the table and its 24 partitions
+    let run = glaux_in(
+        &warehouse,
+        &env.endpoint,
+        &["--format", "csv", "--database", "shop"],
+        "SELECT count(*) AS n, sum(amount) AS total FROM sales",
+    );
+    run.assert_ok();
+    let (header, rows) = csv::parse(&run.stdout);
+    assert_eq!(header, ["n", "total"]);
+    // 24 months x 10 rows, amount = month * 100 + i (tests/data/generate.py)
+    let total: i64 = (1..=12).map(|m| 2 * (10 * m * 100 + 45)).sum();
+    assert_eq!(rows, vec![vec![Some("240".to_string()), Some(total.to_string())]]);
+    // and the fully qualified name works from the default database
+    let run = glaux_in(
+        &warehouse,
+        &env.endpoint,
+        &["--format", "csv"],
+        "SELECT count(*) FROM awsdatacatalog.shop.sales WHERE year = '2024'",
+    );
+    assert_eq!(csv::parse(&run.assert_ok().stdout).1, vec![vec![Some("120".to_string())]]);
+}
+
+#[test]
+fn pruning_reads_only_the_surviving_partitions() {
+    let env = support::env();
+    let warehouse = scratch("prune");
+    let create = format!("{SALES} '{}'; MSCK REPAIR TABLE sales", env.s3("sales/"));
+    glaux_in(&warehouse, &env.endpoint, &[], &create).assert_ok();
+    let all = glaux_in(&warehouse, &env.endpoint, &[], "SELECT sum(amount) FROM sales");
+    let one =
+        glaux_in(&warehouse, &env.endpoint, &[], "SELECT sum(amount) FROM sales WHERE year = '2023' AND month = 7");
+    let (all, one) = (all.assert_ok().scanned(), one.assert_ok().scanned());
+    assert!(one > 0, "the surviving partition is read");
+    // one partition of 24, each file about the same size: well under a tenth of the full scan
+    assert!(one * 10 < all, "one partition scanned {one} bytes, all 24 scanned {all}");
+}
+
+#[test]
+fn hive_ddl_inside_a_script_and_failed_ddl_is_ddl() {
+    let env = support::env();
+    let warehouse = scratch("script");
+    // ROW FORMAT is Hive syntax DataFusion's parser rejects: the script must still split and run
+    let script = format!(
+        "CREATE EXTERNAL TABLE st (id bigint, amount bigint, region string) PARTITIONED BY (year string, month int)
+         ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE LOCATION '{}';
+         ALTER TABLE st ADD PARTITION (year = '2024', month = 2) PARTITION (year = '2024', month = 3);
+         SELECT month, count(*) AS n, min(amount) AS lo FROM st GROUP BY month ORDER BY month",
+        env.s3("sales_text/")
+    );
+    let run = glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], &script);
+    run.assert_ok();
+    let (_, rows) = csv::parse(&run.stdout);
+    let want: Vec<Vec<Option<String>>> = [("2", "10", "200"), ("3", "10", "300")]
+        .iter()
+        .map(|(a, b, c)| vec![Some(a.to_string()), Some(b.to_string()), Some(c.to_string())])
+        .collect();
+    assert_eq!(rows, want);
+    let types: Vec<String> =
+        run.executions().iter().map(|e| e["StatementType"].as_str().unwrap().to_string()).collect();
+    assert_eq!(types, ["DDL", "DDL", "DML"]);
+    // a DDL statement that fails is still recorded as DDL, not billed, and names the table
+    let run = glaux_in(&warehouse, &env.endpoint, &[], "DROP TABLE nope");
+    assert_eq!(run.status, 1);
+    let last = run.last();
+    assert_eq!(last["StatementType"], "DDL");
+    assert_eq!(last["Status"]["State"], "FAILED");
+    assert_eq!(last["Statistics"]["BilledBytes"], 0);
+    assert!(last["Status"]["StateChangeReason"].as_str().unwrap().contains("nope"), "{last}");
+}
+
+#[test]
+fn concurrent_processes_lose_no_partition() {
+    let env = support::env();
+    let warehouse = scratch("concurrent");
+    glaux_in(&warehouse, &env.endpoint, &[], &format!("{SALES} '{}'", env.s3("sales/"))).assert_ok();
+    // eight processes each add three partitions of their own at the same time
+    let handles: Vec<_> = (0..8)
+        .map(|p| {
+            let (warehouse, endpoint) = (warehouse.clone(), env.endpoint.clone());
+            std::thread::spawn(move || {
+                let specs: Vec<String> = (0..3).map(|i| format!("PARTITION (year = 'p{p}', month = {i})")).collect();
+                glaux_in(&warehouse, &endpoint, &[], &format!("ALTER TABLE sales ADD {}", specs.join(" ")))
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().assert_ok();
+    }
+    let run = glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], "SHOW PARTITIONS sales");
+    let (_, rows) = csv::parse(&run.assert_ok().stdout);
+    assert_eq!(rows.len(), 24, "{}", run.stdout);
+}

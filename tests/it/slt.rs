@@ -1,0 +1,99 @@
+//! Runs every tests/slt/*.slt file against an engine with a fresh local catalog and the test S3
+//! server. `${BUCKET}` in a file is the test bucket.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use glaux_engine::arrow::array::Array;
+use glaux_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
+use glaux_engine::glaux_catalog::LocalCatalog;
+use glaux_engine::{Engine, EngineConfig, S3Settings, StartQueryExecution};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+use crate::support;
+
+struct Glaux {
+    engine: Engine,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SltError(String);
+
+#[async_trait]
+impl sqllogictest::AsyncDB for Glaux {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let request = StartQueryExecution { query_string: sql.into(), ..Default::default() };
+        let (batches, _) = self.engine.run(&request).await.map_err(|f| SltError(f.error.to_string()))?;
+        let width = batches.first().map(|b| b.num_columns()).unwrap_or(0);
+        if width == 0 {
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let options = FormatOptions::default().with_null("NULL");
+        let mut rows = vec![];
+        for batch in &batches {
+            let formatters: Vec<_> =
+                batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    formatters
+                        .iter()
+                        .zip(batch.columns())
+                        .map(|(f, c)| {
+                            let v = f.value(row).to_string();
+                            // empty strings would vanish in the file format
+                            if c.is_valid(row) && v.is_empty() { "(empty)".into() } else { v }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; width], rows })
+    }
+
+    async fn shutdown(&mut self) {}
+}
+
+fn engine(endpoint: &str) -> Engine {
+    let vars = [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("HOME", "/nonexistent".to_string()),
+    ];
+    let s3 = S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+    let catalog = LocalCatalog::open(support::scratch("slt")).unwrap();
+    Engine::new(EngineConfig { s3, catalog: Some(Arc::new(catalog)), ..Default::default() }).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
+    let env = support::env();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .slt files in {}", dir.display());
+    let mut failures = vec![];
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap().replace("${BUCKET}", &env.bucket);
+        let resolved = support::scratch("slt-file").join(file.file_name().unwrap());
+        std::fs::write(&resolved, text).unwrap();
+        let endpoint = env.endpoint.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let endpoint = endpoint.clone();
+            async move { Ok(Glaux { engine: engine(&endpoint) }) }
+        });
+        if let Err(e) = runner.run_file_async(&resolved).await {
+            failures.push(format!("{}: {e}", file.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
