@@ -2,10 +2,8 @@
 
 use std::io::{IsTerminal, Read, Write};
 
-use std::sync::Arc;
-
 use clap::Args;
-use glaux_engine::glaux_catalog::LocalCatalog;
+use glaux_engine::glaux_catalog::{self, CatalogKind};
 use glaux_engine::{
     Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
     StatementType, human_bytes,
@@ -27,6 +25,10 @@ pub struct QueryArgs {
     /// The database unqualified table names resolve in.
     #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
     database: String,
+    /// Which catalog holds the tables: local (in the warehouse) or glue (AWS Glue, configured
+    /// from the AWS environment: AWS_ENDPOINT_URL_GLUE, AWS_REGION, credentials).
+    #[arg(long, env = "GLAUX_CATALOG", default_value = "local")]
+    catalog: String,
     /// The warehouse: where the local catalog keeps databases, tables and partitions.
     #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
     warehouse: std::path::PathBuf,
@@ -48,12 +50,14 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     } else {
         args.sql.clone()
     };
-    let catalog = LocalCatalog::open(&args.warehouse)
-        .map_err(|e| format!("cannot open the warehouse {}: {e}", args.warehouse.display()))?;
+    let kind: CatalogKind = args.catalog.parse().map_err(|e: glaux_catalog::Error| e.to_string())?;
+    let catalog = glaux_catalog::open(kind, &args.warehouse)
+        .await
+        .map_err(|e| format!("cannot open the {} catalog: {e}", args.catalog))?;
     let config = EngineConfig {
         database: args.database.clone(),
         work_group: args.workgroup.clone(),
-        catalog: Some(Arc::new(catalog)),
+        catalog: Some(catalog),
         ..Default::default()
     };
     let engine = Engine::new(config).map_err(|e| e.to_string())?;

@@ -11,6 +11,8 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("AWS Glue {operation}: {message}")]
+    Glue { operation: &'static str, message: String },
     #[error("catalog storage: {0}")]
     Storage(String),
     #[error("catalog document is not valid Glue JSON: {0}")]

@@ -3,10 +3,14 @@
 
 mod catalog;
 mod error;
+mod glue;
 mod local;
 mod model;
+mod open;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
+pub use glue::GlueCatalog;
 pub use local::LocalCatalog;
 pub use model::{Column, Database, Partition, SerDeInfo, StorageDescriptor, Table};
+pub use open::{CatalogKind, open};

@@ -127,6 +127,21 @@ def sales(out):
     (out / "sales" / "_SUCCESS").write_bytes(b"")
 
 
+def daily(out):
+    """Three years of daily partitions (year=/month=/day=, strings as Glue crawlers type them),
+    2024-01-01 through 2026-12-31, four rows a day: hits = day_of_month * 10 + row."""
+    from datetime import date, timedelta
+    for n in range(1096):
+        d = date(2024, 1, 1) + timedelta(days=n)
+        rows = {
+            "id": pa.array([int(d.strftime("%Y%m%d")) * 10 + i for i in range(4)], pa.int64()),
+            "hits": pa.array([d.day * 10 + i for i in range(4)], pa.int64()),
+        }
+        folder = out / "daily" / f"year={d.year}" / f"month={d.month:02d}" / f"day={d.day:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(rows), folder / "data.parquet")
+
+
 def csv_bytes(table):
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
@@ -210,6 +225,7 @@ def main():
     pq.write_table(wide_table(rng), wide / "wide.parquet", row_group_size=50_000)
     bad_objects(out, events)
     sales(out)
+    daily(out)
     answers = {"flat": expected(out, QUERIES), "nested": expected(out, NESTED_QUERIES)}
     (out / "expected.json").write_text(json.dumps(answers, indent=1))
     print(f"test data in {out}")

@@ -4,6 +4,7 @@
 mod catalog;
 mod errors;
 mod formats;
+mod glue;
 mod metering;
 mod slt;
 mod support;

@@ -80,6 +80,15 @@ impl Run {
     }
 }
 
+/// Runs `tests/data/glue_tool.py ENDPOINT ARGS…` (boto3, as other tools use Glue) and parses
+/// the JSON it prints.
+pub fn glue_tool(endpoint: &str, args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/glue_tool.py");
+    let out = Command::new("python3").arg(script).arg(endpoint).args(args).output().expect("python3");
+    assert!(out.status.success(), "glue_tool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("glue_tool prints JSON")
+}
+
 /// A directory of its own for one test (its warehouse, its files); scripts/test clears them.
 pub fn scratch(tag: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -97,6 +106,11 @@ pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
 
 /// Runs `glaux query --stats ARGS… SQL` with `warehouse`, failing the test if it hangs.
 pub fn glaux_in(warehouse: &std::path::Path, endpoint: &str, args: &[&str], sql: &str) -> Run {
+    glaux_env(warehouse, endpoint, args, sql, &[])
+}
+
+/// As [`glaux_in`], with more environment variables (`AWS_ENDPOINT_URL_GLUE`, …).
+pub fn glaux_env(warehouse: &std::path::Path, endpoint: &str, args: &[&str], sql: &str, vars: &[(&str, &str)]) -> Run {
     let child = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .arg("query")
         .arg("--stats")
@@ -108,6 +122,9 @@ pub fn glaux_in(warehouse: &std::path::Path, endpoint: &str, args: &[&str], sql:
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_ENDPOINT_URL_S3")
         .env("GLAUX_WAREHOUSE", warehouse)
+        .env_remove("AWS_ENDPOINT_URL_GLUE")
+        .env_remove("GLAUX_CATALOG")
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -13,8 +13,17 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Counts(Arc<Mutex<HashMap<String, u64>>>);
 
 impl Counts {
+    /// Object bytes over every object.
     pub fn total(&self) -> u64 {
-        self.0.lock().unwrap().values().sum()
+        self.0.lock().unwrap().iter().filter(|(k, _)| k.starts_with('/')).map(|(_, v)| v).sum()
+    }
+
+    /// Response bytes of JSON API calls with this `X-Amz-Target` (`AWSGlue.GetPartitions`), and
+    /// how many calls there were.
+    pub fn api(&self, target: &str) -> (u64, u64) {
+        let map = self.0.lock().unwrap();
+        let get = |k: String| map.get(&k).copied().unwrap_or(0);
+        (get(format!("target:{target}")), get(format!("calls:{target}")))
     }
 
     pub fn reset(&self) {
@@ -132,6 +141,7 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io:
         let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         copy_exact(&mut cr, &mut sw, request_body).await?;
         sw.flush().await?;
+        let api_target = headers.get("x-amz-target").cloned();
         let mut parts = request_line.split_whitespace();
         let (method, target) =
             (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
@@ -156,6 +166,10 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io:
         let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
         if method == "GET" && (200..300).contains(&status) && is_object {
             counts.add(path, sent);
+        }
+        if let Some(t) = &api_target {
+            counts.add(&format!("target:{t}"), sent);
+            counts.add(&format!("calls:{t}"), 1);
         }
     }
 }

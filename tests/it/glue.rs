@@ -1,0 +1,135 @@
+//! The Glue backend against a server that speaks the Glue API (moto): tables another tool
+//! registered read unchanged, partition filters travel to the server as a GetPartitions
+//! expression, and tables glaux creates look to boto3 as Athena's do.
+
+use crate::support::{self, csv, glaux_env, glue_tool, proxy::CountingProxy, scratch};
+
+const DAYS_2025: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// Rows and sum of hits for the given days of months: four rows a day, hits = day * 10 + row.
+fn daily_answer(month_lengths: &[i64]) -> (i64, i64) {
+    let days: Vec<i64> = month_lengths.iter().flat_map(|&n| 1..=n).collect();
+    (4 * days.len() as i64, days.iter().map(|d| 40 * d + 6).sum())
+}
+
+fn one_row(run: &support::Run) -> Vec<Option<String>> {
+    let (_, mut rows) = csv::parse(&run.assert_ok().stdout);
+    assert_eq!(rows.len(), 1, "{}", run.stdout);
+    rows.pop().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawled_table_with_1096_partitions_is_pruned_by_the_server() {
+    let env = support::env();
+    let seeded = glue_tool(&env.endpoint, &["seed-daily", &env.bucket]);
+    assert_eq!(seeded["partitions"], 1096);
+    // Glue calls go through a proxy that counts GetPartitions' response bytes
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let warehouse = scratch("glue");
+    let run = {
+        let (warehouse, endpoint, glue) = (warehouse.clone(), env.endpoint.clone(), proxy.endpoint.clone());
+        move |sql: &str| {
+            let vars = [("AWS_ENDPOINT_URL_GLUE", glue.as_str())];
+            glaux_env(&warehouse, &endpoint, &["--catalog", "glue", "--database", "web", "--format", "csv"], sql, &vars)
+        }
+    };
+    let run = std::sync::Arc::new(run);
+
+    let all = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run("SELECT count(*), sum(hits) FROM daily")).await.unwrap()
+    };
+    let (all_response, calls) = proxy.counts.api("AWSGlue.GetPartitions");
+    assert!(calls >= 1, "partitions come from Glue");
+    let rows_all = 4 * 1096;
+    assert_eq!(one_row(&all)[0].as_deref(), Some(rows_all.to_string().as_str()));
+
+    proxy.counts.reset();
+    let feb = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || {
+            run("SELECT count(*), sum(hits) FROM daily WHERE year = '2025' AND month = '02'")
+        })
+        .await
+        .unwrap()
+    };
+    let (rows, hits) = daily_answer(&DAYS_2025[1..2]);
+    assert_eq!(one_row(&feb), vec![Some(rows.to_string()), Some(hits.to_string())]);
+    let (feb_response, _) = proxy.counts.api("AWSGlue.GetPartitions");
+    // the server filtered: 28 of 1,096 partitions came back
+    assert!(
+        feb_response * 20 < all_response,
+        "GetPartitions sent {feb_response} bytes for February, {all_response} for all"
+    );
+    // and only February's objects were read
+    assert!(feb.scanned() * 20 < all.scanned(), "February scanned {}, all {}", feb.scanned(), all.scanned());
+
+    // filters Glue cannot say (a cast) still prune exactly, on glaux's side
+    let q1 = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || {
+            run("SELECT count(*), sum(hits) FROM daily WHERE year = '2025' AND CAST(month AS INT) BETWEEN 1 AND 3")
+        })
+        .await
+        .unwrap()
+    };
+    let (rows, hits) = daily_answer(&DAYS_2025[0..3]);
+    assert_eq!(one_row(&q1), vec![Some(rows.to_string()), Some(hits.to_string())]);
+    assert!(q1.scanned() * 8 < all.scanned());
+
+    let shown = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run("SHOW PARTITIONS daily")).await.unwrap()
+    };
+    let (_, partitions) = csv::parse(&shown.assert_ok().stdout);
+    assert_eq!(partitions.len(), 1096);
+    assert!(partitions.contains(&vec![Some("year=2024/month=02/day=29".to_string())]));
+}
+
+#[test]
+fn tables_glaux_creates_look_right_to_other_glue_clients() {
+    let env = support::env();
+    let warehouse = scratch("glue-ddl");
+    let glaux = |sql: &str| glaux_env(&warehouse, &env.endpoint, &["--catalog", "glue", "--format", "csv"], sql, &[]);
+    let ddl = format!(
+        "CREATE DATABASE IF NOT EXISTS shop_glue;
+         CREATE EXTERNAL TABLE IF NOT EXISTS shop_glue.sales (id bigint, amount bigint, region string)
+           PARTITIONED BY (year string, month int) STORED AS PARQUET LOCATION '{}'
+           TBLPROPERTIES ('classification'='parquet');
+         MSCK REPAIR TABLE shop_glue.sales",
+        env.s3("sales/")
+    );
+    glaux(&ddl).assert_ok();
+    let table = glue_tool(&env.endpoint, &["get-table", "shop_glue", "sales"]);
+    assert_eq!(table["TableType"], "EXTERNAL_TABLE");
+    assert_eq!(table["Parameters"]["EXTERNAL"], "TRUE");
+    assert_eq!(table["Parameters"]["classification"], "parquet");
+    let sd = &table["StorageDescriptor"];
+    assert_eq!(sd["Location"], env.s3("sales/"));
+    assert_eq!(sd["InputFormat"], "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat");
+    assert_eq!(sd["SerdeInfo"]["SerializationLibrary"], "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe");
+    assert_eq!(sd["Columns"][1]["Name"], "amount");
+    assert_eq!(sd["Columns"][1]["Type"], "bigint");
+    assert_eq!(table["PartitionKeys"][1]["Type"], "int");
+    // MSCK REPAIR registered the 24 folders in Glue
+    let partitions = glue_tool(&env.endpoint, &["partitions", "shop_glue", "sales"]);
+    assert_eq!(partitions.as_array().unwrap().len(), 24);
+    assert!(partitions.as_array().unwrap().contains(&serde_json::json!(["2024", "7"])));
+
+    let answer = glaux("SELECT count(*), sum(amount) FROM awsdatacatalog.shop_glue.sales WHERE month = 7");
+    // two years of July: 10 rows each, amount = 700 + row
+    assert_eq!(one_row(&answer), vec![Some("20".into()), Some((2 * (7000 + 45)).to_string())]);
+
+    glaux("ALTER TABLE shop_glue.sales DROP PARTITION (year = '2024', month = 7)").assert_ok();
+    let partitions = glue_tool(&env.endpoint, &["partitions", "shop_glue", "sales"]);
+    assert_eq!(partitions.as_array().unwrap().len(), 23);
+    // dropping what is not there names it
+    let missing = glaux("ALTER TABLE shop_glue.sales DROP PARTITION (year = '2024', month = 7)");
+    assert_eq!(missing.status, 1);
+    assert!(missing.stderr.contains("2024"), "{}", missing.stderr);
+
+    glaux("DROP TABLE shop_glue.sales; DROP DATABASE shop_glue").assert_ok();
+    let gone = glaux("SHOW TABLES IN shop_glue");
+    assert_eq!(gone.status, 1);
+    assert!(gone.stderr.contains("shop_glue"), "{}", gone.stderr);
+}
