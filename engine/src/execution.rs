@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SessionStateBuilder;
@@ -113,7 +114,7 @@ impl Engine {
     /// Plans one statement and starts it; results are pulled from the returned [`Query`].
     pub async fn start(&self, request: &StartQueryExecution) -> Result<Query, Box<Failure>> {
         let mut query = Query::new(request, &self.config);
-        match self.plan(request, &query.meter).await {
+        match self.plan(request, &query.meter, &query.scans).await {
             Ok((statement_type, stream, persist)) => {
                 query.statement_type = statement_type;
                 query.planning_ms = query.started.elapsed().as_millis() as u64;
@@ -137,6 +138,7 @@ impl Engine {
         &self,
         request: &StartQueryExecution,
         meter: &Arc<ScanMeter>,
+        scans: &Arc<catalog::ScanLog>,
     ) -> Result<(StatementType, SendableRecordBatchStream, Option<SessionState>)> {
         let mut state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(db) = request.query_execution_context.as_ref().and_then(|c| c.database.as_deref()) {
@@ -170,14 +172,18 @@ impl Engine {
         let session = ctx.state();
         compression::infer_for_ddl(&mut statement, &session).await?;
         let session = match &self.config.catalog {
-            Some(catalog) => catalog::with_catalog_tables(session, &statement, catalog).await?,
+            Some(catalog) => catalog::with_catalog_tables(session, &statement, catalog, scans).await?,
             None => session,
         };
         let plan = session.statement_to_plan(statement).await?;
         let statement_type = statement_type(&plan);
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
+        let is_explain = matches!(plan, LogicalPlan::Explain(_));
         let df = ctx.execute_logical_plan(plan).await?;
-        let stream = df.execute_stream().await?;
+        let mut stream = df.execute_stream().await?;
+        if is_explain {
+            stream = with_scan_lines(stream, scans).await?;
+        }
         // SET and similar statements change the session's settings; later queries see them.
         let persist = changes_session
             .then(|| SessionStateBuilder::new_from_existing(state).with_config(ctx.state().config().clone()).build());
@@ -220,6 +226,27 @@ fn parse(sql: &str) -> Result<VecDeque<Statement>> {
         .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))
 }
 
+/// EXPLAIN's rows plus one `glaux_catalog_scans` row: for each catalog table, the partitions it
+/// keeps of those considered and the files it reads (planning already listed them).
+async fn with_scan_lines(
+    stream: SendableRecordBatchStream,
+    scans: &catalog::ScanLog,
+) -> Result<SendableRecordBatchStream> {
+    let schema = stream.schema();
+    let mut batches: Vec<RecordBatch> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    let lines: Vec<String> = scans.scans().iter().map(catalog::TableScan::describe).collect();
+    if !lines.is_empty() && schema.fields().len() == 2 {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["glaux_catalog_scans"])),
+            Arc::new(StringArray::from(vec![lines.join("\n")])),
+        ];
+        batches.push(
+            RecordBatch::try_new(Arc::clone(&schema), columns).map_err(datafusion::error::DataFusionError::from)?,
+        );
+    }
+    Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
+}
+
 fn statement_type(plan: &LogicalPlan) -> StatementType {
     match plan {
         LogicalPlan::Ddl(_) => StatementType::Ddl,
@@ -254,6 +281,7 @@ pub struct Query {
     work_group: String,
     pricing: Pricing,
     meter: Arc<ScanMeter>,
+    scans: Arc<catalog::ScanLog>,
     submitted: f64,
     started: Instant,
     planning_ms: u64,
@@ -271,6 +299,7 @@ impl Query {
             work_group: request.work_group.clone().unwrap_or_else(|| config.work_group.clone()),
             pricing: config.pricing,
             meter: Arc::new(ScanMeter::with_cutoff(config.bytes_scanned_cutoff)),
+            scans: Arc::default(),
             submitted: now_epoch_seconds(),
             started: Instant::now(),
             planning_ms: 0,
@@ -290,6 +319,11 @@ impl Query {
     /// The result's columns.
     pub fn schema(&self) -> Option<SchemaRef> {
         self.stream.as_ref().map(|s| s.schema())
+    }
+
+    /// The catalog tables this query scanned: partitions and files (known once it is planned).
+    pub fn table_scans(&self) -> Vec<catalog::TableScan> {
+        self.scans.scans()
     }
 
     /// Bytes scanned so far (for progress lines).

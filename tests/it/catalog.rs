@@ -49,6 +49,17 @@ fn pruning_reads_only_the_surviving_partitions() {
     assert!(one > 0, "the surviving partition is read");
     // one partition of 24, each file about the same size: well under a tenth of the full scan
     assert!(one * 10 < all, "one partition scanned {one} bytes, all 24 scanned {all}");
+    // EXPLAIN says what pruning kept, without reading data
+    let explain = glaux_in(
+        &warehouse,
+        &env.endpoint,
+        &["--format", "csv"],
+        "EXPLAIN SELECT sum(amount) FROM sales WHERE (year = '2023' AND month IN (7, 8)) OR month = 1",
+    );
+    let text = explain.assert_ok().stdout.clone();
+    assert!(text.contains("glaux_catalog_scans"), "{text}");
+    assert!(text.contains("default.sales: 4 of 24 partitions (catalog with expression), 4 files ("), "{text}");
+    assert_eq!(explain.scanned(), 0, "EXPLAIN reads no data");
 }
 
 #[test]

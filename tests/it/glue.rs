@@ -84,6 +84,34 @@ async fn a_crawled_table_with_1096_partitions_is_pruned_by_the_server() {
     let (_, partitions) = csv::parse(&shown.assert_ok().stdout);
     assert_eq!(partitions.len(), 1096);
     assert!(partitions.contains(&vec![Some("year=2024/month=02/day=29".to_string())]));
+
+    // with partition projection on, Glue is asked for the table and never for partitions
+    let bucket = env.bucket.clone();
+    let run2 = run.clone();
+    tokio::task::spawn_blocking(move || {
+        run2(&format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS daily_projected (id bigint, hits bigint)
+             PARTITIONED BY (year string, month string, day string) STORED AS PARQUET
+             LOCATION 's3://{bucket}/daily/'
+             TBLPROPERTIES ('projection.enabled'='true',
+               'projection.year.type'='integer', 'projection.year.range'='2024,2026',
+               'projection.month.type'='integer', 'projection.month.range'='1,12', 'projection.month.digits'='2',
+               'projection.day.type'='integer', 'projection.day.range'='1,31', 'projection.day.digits'='2')"
+        ))
+        .assert_ok();
+    })
+    .await
+    .unwrap();
+    proxy.counts.reset();
+    let projected = tokio::task::spawn_blocking(move || {
+        run("SELECT count(*), sum(hits) FROM daily_projected WHERE year = '2025' AND month = '02'")
+    })
+    .await
+    .unwrap();
+    let (rows, hits) = daily_answer(&DAYS_2025[1..2]);
+    assert_eq!(one_row(&projected), vec![Some(rows.to_string()), Some(hits.to_string())]);
+    assert_eq!(proxy.counts.api("AWSGlue.GetPartitions").1, 0, "no partition calls with projection on");
+    assert!(proxy.counts.api("AWSGlue.GetTable").1 >= 1);
 }
 
 #[test]

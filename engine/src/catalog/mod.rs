@@ -1,13 +1,16 @@
 //! Catalog tables in queries: Hive types, SerDe mapping, partition pruning, the table provider
 //! and per-query resolution.
 
+mod projection;
 mod pruning;
 mod resolve;
+mod scan_log;
 mod serde;
 mod table;
 mod types;
 
 pub use resolve::with_catalog_tables;
+pub use scan_log::{ScanLog, TableScan};
 pub use serde::StorageFormat;
 pub use table::CatalogTable;
 pub(crate) use table::{is_data, objects_at, split_location};

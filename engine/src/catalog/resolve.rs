@@ -12,6 +12,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::sql::parser::Statement;
 use glaux_catalog::Catalog;
 
+use super::scan_log::ScanLog;
 use super::table::CatalogTable;
 use crate::error::{Error, Result};
 use crate::session::CATALOG;
@@ -24,6 +25,7 @@ pub async fn with_catalog_tables(
     state: SessionState,
     statement: &Statement,
     catalog: &Arc<dyn Catalog>,
+    log: &Arc<ScanLog>,
 ) -> Result<SessionState> {
     let references = state.resolve_table_references(statement)?;
     let options = state.config_options();
@@ -46,7 +48,7 @@ pub async fn with_catalog_tables(
             continue;
         }
         if let Some(table) = catalog.get_table(&db, &name).await.map_err(|e| Error::Config(e.to_string()))? {
-            let provider = Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?);
+            let provider = Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?.with_log(Arc::clone(log)));
             resolved.entry(db).or_default().insert(name, provider);
         }
     }

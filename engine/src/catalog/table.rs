@@ -20,12 +20,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use futures::{StreamExt, TryStreamExt};
-use glaux_catalog::{Catalog, Partition, Table};
+use glaux_catalog::{Catalog, Partition, StorageDescriptor, Table};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use super::projection::Projection;
 use super::pruning;
+use super::scan_log::{ScanLog, TableScan};
 use super::serde::StorageFormat;
 use super::types::hive_to_arrow;
 use crate::compression;
@@ -41,6 +43,14 @@ pub struct CatalogTable {
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     schema: SchemaRef,
+    log: Arc<ScanLog>,
+}
+
+/// The locations a scan reads, with how many partitions were considered and where they came from.
+struct Located {
+    locations: Vec<(String, Vec<ScalarValue>)>,
+    total: usize,
+    source: &'static str,
 }
 
 impl CatalogTable {
@@ -67,7 +77,14 @@ impl CatalogTable {
             partition_fields,
             schema: Arc::new(Schema::new(all)),
             table,
+            log: Arc::default(),
         })
+    }
+
+    /// Reports this table's scans to `log`.
+    pub fn with_log(mut self, log: Arc<ScanLog>) -> Self {
+        self.log = log;
+        self
     }
 
     /// Checks that partition values parse as their keys' types.
@@ -84,21 +101,39 @@ impl CatalogTable {
     }
 
     /// The locations to read and the partition values their files carry.
-    async fn locations(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<(String, Vec<ScalarValue>)>> {
+    async fn locations(&self, state: &dyn Session, filters: &[Expr]) -> Result<Located> {
         let table_location = self.table.location().map_err(|e| Error::Config(e.to_string()))?.to_string();
         if self.partition_fields.is_empty() {
-            return Ok(vec![(table_location, vec![])]);
+            return Ok(Located { locations: vec![(table_location, vec![])], total: 0, source: "none" });
         }
         let columns = self.partition_columns();
         let partition_filters: Vec<Expr> =
             filters.iter().filter(|f| pruning::only_partition_columns(f, &columns)).cloned().collect();
+        if let Some(projection) = Projection::of(&self.database, &self.table)? {
+            // projected partitions: computed, never asked of the catalog
+            let (projected, total) =
+                projection.partitions(state, &self.partition_fields, &partition_filters, &table_location)?;
+            let partitions = projected
+                .into_iter()
+                .map(|(values, location)| Partition {
+                    values,
+                    storage_descriptor: Some(StorageDescriptor { location: Some(location), ..Default::default() }),
+                    ..Default::default()
+                })
+                .collect();
+            let locations = self.select(state, &table_location, partitions, &partition_filters)?;
+            return Ok(Located { locations, total, source: "projection" });
+        }
         let expression = pruning::glue_expression(&partition_filters, &self.partition_fields);
         let partitions = self
             .catalog
             .get_partitions(&self.database, &self.table.name, expression.as_deref())
             .await
             .map_err(|e| Error::Config(e.to_string()))?;
-        self.select(state, &table_location, partitions, &partition_filters)
+        let total = partitions.len();
+        let locations = self.select(state, &table_location, partitions, &partition_filters)?;
+        let source = if expression.is_some() { "catalog with expression" } else { "catalog" };
+        Ok(Located { locations, total, source })
     }
 
     fn select(
@@ -207,7 +242,8 @@ impl TableProvider for CatalogTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let locations = self.locations(state, filters).await?;
+        let Located { locations, total, source } = self.locations(state, filters).await?;
+        let partitions_scanned = locations.len();
         // List the surviving partitions' objects, grouped by store (a table may span buckets).
         let listed = futures::stream::iter(locations)
             .map(|(location, values)| async move {
@@ -226,6 +262,16 @@ impl TableProvider for CatalogTable {
                 entry.1.push(PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()));
             }
         }
+        let files: Vec<&PartitionedFile> = by_store.values().flat_map(|(_, f)| f).collect();
+        self.log.record(TableScan {
+            table: self.name(),
+            partitioned: !self.partition_fields.is_empty(),
+            partitions_total: total,
+            partitions_scanned,
+            source,
+            files: files.len(),
+            file_bytes: files.iter().map(|f| f.object_meta.size).sum(),
+        });
         let codec = if self.format.is_text() { self.text_codec(&by_store)? } else { None };
         let file_format = self.format.file_format(codec)?;
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
