@@ -142,6 +142,31 @@ def daily(out):
         pq.write_table(pa.table(rows), folder / "data.parquet")
 
 
+ACCESS_LOG = {
+    # Apache combined log format; the last line of the first day is not a log line at all
+    "dt=2026-11-23/access.log": [
+        '10.0.0.1 - - [23/Nov/2026:10:00:00 +0000] "GET /index.html HTTP/1.1" 200 1043 "-" "Mozilla/5.0"',
+        '10.0.0.2 - alice [23/Nov/2026:10:00:05 +0000] "POST /api/login HTTP/1.1" 302 0 "https://example.com/" "curl/8.5.0"',
+        '10.0.0.1 - - [23/Nov/2026:10:01:00 +0000] "GET /missing HTTP/1.1" 404 512 "-" "Mozilla/5.0"',
+        'this line is not in the log format',
+    ],
+    "dt=2026-11-24/access.log.gz": [
+        '10.0.0.3 - - [24/Nov/2026:09:00:00 +0000] "GET /index.html HTTP/1.1" 200 1043 "-" "Googlebot/2.1"',
+        '10.0.0.3 - - [24/Nov/2026:09:00:01 +0000] "GET /static/app.js HTTP/1.1" 200 20480 "-" "Googlebot/2.1"',
+        '10.0.0.4 - - [24/Nov/2026:09:30:00 +0000] "GET /checkout HTTP/1.1" 500 - "-" "Mozilla/5.0"',
+    ],
+}
+
+
+def access_logs(out):
+    """Web server logs for RegexSerDe tables, partitioned by dt, one plain and one gzipped."""
+    for key, lines in ACCESS_LOG.items():
+        path = out / "access_logs" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = ("\n".join(lines) + "\n").encode()
+        path.write_bytes(gzip.compress(text, mtime=0) if key.endswith(".gz") else text)
+
+
 def csv_bytes(table):
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
@@ -226,6 +251,7 @@ def main():
     bad_objects(out, events)
     sales(out)
     daily(out)
+    access_logs(out)
     answers = {"flat": expected(out, QUERIES), "nested": expected(out, NESTED_QUERIES)}
     (out / "expected.json").write_text(json.dumps(answers, indent=1))
     print(f"test data in {out}")

@@ -64,6 +64,42 @@ async fn a_crawled_table_with_1096_partitions_is_pruned_by_the_server() {
     // and only February's objects were read
     assert!(feb.scanned() * 20 < all.scanned(), "February scanned {}, all {}", feb.scanned(), all.scanned());
 
+    // one day, with S3 traffic through the proxy too: glaux reads exactly that day's object,
+    // and the GetPartitions request carried the filter as an expression
+    proxy.counts.reset();
+    let day = {
+        let (warehouse, endpoint) = (warehouse.clone(), proxy.endpoint.clone());
+        tokio::task::spawn_blocking(move || {
+            glaux_env(
+                &warehouse,
+                &endpoint,
+                &["--catalog", "glue", "--database", "web", "--format", "csv"],
+                "SELECT count(*), sum(hits) FROM daily WHERE year = '2025' AND month = '02' AND day = '14'",
+                &[],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(one_row(&day), vec![Some("4".into()), Some((4 * 140 + 6).to_string())]);
+    assert!(day.scanned() > 0);
+    assert_eq!(day.scanned(), proxy.counts.total(), "meter vs what the S3 server sent");
+    let prefix = format!("/{}/daily/year%3D2025/month%3D02/day%3D14/", env.bucket);
+    let read = proxy.counts.objects();
+    assert!(!read.is_empty() && read.iter().all(|k| k.starts_with(&prefix)), "objects read: {read:?}");
+    let requests = proxy.counts.requests("AWSGlue.GetPartitions");
+    assert!(!requests.is_empty());
+    for body in &requests {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        let expression = body["Expression"].as_str().unwrap_or_else(|| panic!("no Expression in {body}"));
+        assert!(
+            expression.contains("year = '2025'")
+                && expression.contains("month = '02'")
+                && expression.contains("day = '14'"),
+            "{expression}"
+        );
+    }
+
     // filters Glue cannot say (a cast) still prune exactly, on glaux's side
     let q1 = {
         let run = run.clone();

@@ -51,6 +51,23 @@ impl AthenaStatement {
     }
 }
 
+/// Hive's backslash escapes for quotes and backslashes; other sequences (`\d`, `\s`) stay as
+/// written, so regexes work whether or not their backslashes were doubled.
+fn hive_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&next)) if matches!(next, '\\' | '"' | '\'') => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Input and output formats and SerDes Hive and Athena use for each `STORED AS`.
 pub fn stored_as(format: &str) -> Option<(&'static str, &'static str, &'static str)> {
     Some(match format.to_ascii_uppercase().as_str() {
@@ -276,6 +293,11 @@ fn create_table(c: &mut Cursor) -> Result<AthenaStatement> {
             if c.keywords(&["WITH", "SERDEPROPERTIES"]) {
                 serde.parameters.extend(c.properties()?);
             }
+            // Hive unescapes string literals: a regex written `\\[` or `\"` (as Athena's
+            // examples do) means `\[` and `"`
+            if let Some(regex) = serde.parameters.get_mut("input.regex") {
+                *regex = hive_unescape(regex);
+            }
         } else if c.keywords(&["STORED", "AS"]) {
             if c.keyword("INPUTFORMAT") {
                 sd.input_format = Some(c.string()?);
@@ -369,6 +391,11 @@ mod tests {
         let serde = sd.serde_info.as_ref().unwrap();
         assert_eq!(serde.serialization_library.as_deref(), Some("org.openx.data.jsonserde.JsonSerDe"));
         assert_eq!(table.parameters["skip.header.line.count"], "0");
+    }
+
+    #[test]
+    fn regexes_are_unescaped_as_hive_does() {
+        assert_eq!(hive_unescape(r#"(-|\\[[^\\]]*\\]) (\"[^\"]*\") \d+"#), r#"(-|\[[^\]]*\]) ("[^"]*") \d+"#);
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub enum StorageFormat {
     Parquet,
     Orc,
     Json,
+    /// Text lines split by a regular expression's groups (RegexSerDe): web server logs.
+    Regex {
+        regex: String,
+        header_lines: usize,
+    },
     /// Delimited text: LazySimpleSerDe or OpenCSVSerde.
     Text {
         delimiter: u8,
@@ -35,6 +40,9 @@ const OPEN_CSV: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
 const KNOWN_JSON: [&str; 2] = ["org.apache.hive.hcatalog.data.JsonSerDe", "org.openx.data.jsonserde.JsonSerDe"];
 const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 const ORC_SERDE: &str = "org.apache.hadoop.hive.ql.io.orc.OrcSerde";
+const REGEX_SERDE: &str = "org.apache.hadoop.hive.serde2.RegexSerDe";
+/// Delimiter for reading whole lines as one field: a byte text lines do not carry.
+const LINE_DELIMITER: u8 = 0x1f;
 
 fn single_byte(table: &str, property: &str, value: &str) -> Result<u8> {
     let decoded = match value {
@@ -92,6 +100,21 @@ impl StorageFormat {
             PARQUET_SERDE => Self::Parquet,
             ORC_SERDE => Self::Orc,
             l if KNOWN_JSON.contains(&l) => Self::Json,
+            REGEX_SERDE => {
+                let regex = p("input.regex").ok_or_else(|| {
+                    Error::Config(format!("table {name}: RegexSerDe needs the SerDe property input.regex"))
+                })?;
+                let compiled = regex::Regex::new(regex)
+                    .map_err(|e| Error::Config(format!("table {name}: input.regex is not a valid regex: {e}")))?;
+                let groups = compiled.captures_len() - 1;
+                if groups != sd.columns.len() {
+                    return Err(Error::Config(format!(
+                        "table {name}: input.regex has {groups} capturing groups but the table has {} columns",
+                        sd.columns.len()
+                    )));
+                }
+                Self::Regex { regex: regex.to_string(), header_lines }
+            }
             OPEN_CSV => text(
                 single_byte(&name, "separatorChar", p("separatorChar").unwrap_or(","))?,
                 Some(single_byte(&name, "quoteChar", p("quoteChar").unwrap_or("\""))?),
@@ -115,7 +138,7 @@ impl StorageFormat {
             }
             other => {
                 return Err(Error::Config(format!(
-                    "table {name}: unsupported SerDe '{other}' (supported: LazySimpleSerDe, OpenCSVSerde, hcatalog and openx JsonSerDe, ParquetHiveSerDe, OrcSerde)"
+                    "table {name}: unsupported SerDe '{other}' (supported: LazySimpleSerDe, OpenCSVSerde, RegexSerDe, hcatalog and openx JsonSerDe, ParquetHiveSerDe, OrcSerde)"
                 )));
             }
         })
@@ -148,10 +171,21 @@ impl StorageFormat {
                 };
                 Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options))))
             }
+            // whole lines as one string field; the table provider applies the regex
+            Self::Regex { header_lines, .. } => {
+                let options = CsvOptions {
+                    has_header: Some(*header_lines == 1),
+                    delimiter: LINE_DELIMITER,
+                    quote: 0,
+                    compression: codec(compression)?,
+                    ..Default::default()
+                };
+                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options))))
+            }
         })
     }
 
     pub fn is_text(&self) -> bool {
-        matches!(self, Self::Text { .. } | Self::Json)
+        matches!(self, Self::Text { .. } | Self::Json | Self::Regex { .. })
     }
 }

@@ -6,19 +6,28 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::SortColumn;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::functions::regex::expr_fn::regexp_match;
+use datafusion::functions_nested::expr_fn::array_element;
+use datafusion::logical_expr::TryCast;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
+use datafusion::prelude::{col, lit};
 use futures::{StreamExt, TryStreamExt};
 use glaux_catalog::{Catalog, Partition, StorageDescriptor, Table};
 use object_store::path::Path;
@@ -79,6 +88,32 @@ impl CatalogTable {
             table,
             log: Arc::default(),
         })
+    }
+
+    /// `"t$partitions"`: the table's partitions as rows, one typed column per key, sorted.
+    pub async fn partitions_table(&self) -> Result<Arc<dyn TableProvider>> {
+        if self.partition_fields.is_empty() {
+            return Err(Error::Config(format!("table {} is not partitioned", self.name())));
+        }
+        let partitions = self
+            .catalog
+            .get_partitions(&self.database, &self.table.name, None)
+            .await
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let columns = pruning::typed_columns(&self.name(), &self.partition_fields, &[])?;
+        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+        let empty = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?;
+        let values: Vec<Vec<String>> = partitions.into_iter().map(|p| p.values).collect();
+        let columns = pruning::typed_columns(&self.name(), &self.partition_fields, &values)?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?;
+        let sorted = datafusion::arrow::compute::lexsort_to_indices(
+            &batch.columns().iter().map(|c| SortColumn { values: Arc::clone(c), options: None }).collect::<Vec<_>>(),
+            None,
+        )
+        .map_err(DataFusionError::from)?;
+        let batch = datafusion::arrow::compute::take_record_batch(&batch, &sorted).map_err(DataFusionError::from)?;
+        let batches = if batch.num_rows() == 0 { vec![empty] } else { vec![batch] };
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
     }
 
     /// Reports this table's scans to `log`.
@@ -255,14 +290,21 @@ impl TableProvider for CatalogTable {
             .buffer_unordered(16)
             .try_collect::<Vec<_>>()
             .await?;
-        let mut by_store: BTreeMap<String, (ObjectStoreUrl, Vec<PartitionedFile>)> = BTreeMap::new();
+        // Grouped by store (a table may span buckets) and, for text, by the compression each
+        // object's extension names: a partition of .gz files beside one of plain text is fine.
+        let text = self.format.is_text();
+        let mut groups: BTreeMap<(String, Option<&'static str>), (ObjectStoreUrl, Vec<PartitionedFile>)> =
+            BTreeMap::new();
         for (store_url, objects, values) in listed {
-            let entry = by_store.entry(store_url.as_str().to_string()).or_insert_with(|| (store_url, vec![]));
             for meta in objects.into_iter().filter(is_data) {
+                let codec = if text { compression::from_extension(meta.location.as_ref()) } else { None };
+                let entry = groups
+                    .entry((store_url.as_str().to_string(), codec))
+                    .or_insert_with(|| (store_url.clone(), vec![]));
                 entry.1.push(PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()));
             }
         }
-        let files: Vec<&PartitionedFile> = by_store.values().flat_map(|(_, f)| f).collect();
+        let files: Vec<&PartitionedFile> = groups.values().flat_map(|(_, f)| f).collect();
         self.log.record(TableScan {
             table: self.name(),
             partitioned: !self.partition_fields.is_empty(),
@@ -272,17 +314,22 @@ impl TableProvider for CatalogTable {
             files: files.len(),
             file_bytes: files.iter().map(|f| f.object_meta.size).sum(),
         });
-        let codec = if self.format.is_text() { self.text_codec(&by_store)? } else { None };
-        let file_format = self.format.file_format(codec)?;
-        let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
-            .with_table_partition_cols(self.partition_fields.clone())
-            .build();
+        // RegexSerDe tables read whole lines, then split them with the regex (below)
+        let regex = match &self.format {
+            StorageFormat::Regex { regex, .. } => Some(regex.clone()),
+            _ => None,
+        };
+        let read_schema = match regex {
+            Some(_) => Arc::new(Schema::new(vec![Field::new(LINE, DataType::Utf8, true)])),
+            None => Arc::clone(&self.file_schema),
+        };
+        let scan_projection = if regex.is_some() { None } else { projection.cloned() };
+        let table_schema =
+            TableSchema::builder(read_schema).with_table_partition_cols(self.partition_fields.clone()).build();
         let target = state.config_options().execution.target_partitions.max(1);
         let mut plans = vec![];
-        for (_, (store_url, mut files)) in by_store {
-            if files.is_empty() {
-                continue;
-            }
+        for ((_, codec), (store_url, mut files)) in groups {
+            let file_format = self.format.file_format(codec)?;
             files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
             let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; target.min(files.len())];
             let count = groups.len();
@@ -292,7 +339,7 @@ impl TableProvider for CatalogTable {
             let source = file_format.file_source(table_schema.clone());
             let config = FileScanConfigBuilder::new(store_url, source)
                 .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
+                .with_projection_indices(scan_projection.clone())?
                 .with_limit(limit)
                 .build();
             plans.push(file_format.create_physical_plan(state, config).await?);
@@ -305,35 +352,47 @@ impl TableProvider for CatalogTable {
                 };
                 Ok(Arc::new(EmptyExec::new(projected)))
             }
-            1 => Ok(plans.pop().expect("one plan")),
-            _ => UnionExec::try_new(plans),
+            1 => self.split_lines(state, regex, projection, plans.pop().expect("one plan")),
+            _ => self.split_lines(state, regex, projection, UnionExec::try_new(plans)?),
         }
     }
 }
 
+/// The one column a RegexSerDe table's objects are read into.
+const LINE: &str = "__glaux_line";
+
 impl CatalogTable {
-    /// The one codec the table's text objects agree on, from their extensions.
-    fn text_codec(
+    /// For RegexSerDe: each requested column is its group of the anchored regex over the line
+    /// (Hive matches whole lines), cast to the column's type; a line that does not match gives
+    /// NULLs, as in Hive and Athena. Partition columns pass through.
+    fn split_lines(
         &self,
-        by_store: &BTreeMap<String, (ObjectStoreUrl, Vec<PartitionedFile>)>,
-    ) -> Result<Option<&'static str>> {
-        let mut seen: Option<(Option<&'static str>, String)> = None;
-        for (_, files) in by_store.values() {
-            for f in files {
-                let key = f.object_meta.location.to_string();
-                let codec = compression::from_extension(&key);
-                match &seen {
-                    None => seen = Some((codec, key)),
-                    Some((c, first)) if *c != codec => {
-                        return Err(Error::Location {
-                            location: self.name(),
-                            reason: format!("objects use different compression ('{first}' and '{key}')"),
-                        });
-                    }
-                    _ => {}
-                }
-            }
+        state: &dyn Session,
+        regex: Option<String>,
+        projection: Option<&Vec<usize>>,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let Some(regex) = regex else { return Ok(input) };
+        let anchored = format!("^(?:{regex})$");
+        let input_schema = input.schema();
+        let df_schema = DFSchema::try_from(Arc::clone(&input_schema))?;
+        let columns = self.file_schema.fields().len();
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = vec![];
+        for i in wanted {
+            let field = self.schema.field(i);
+            let logical = if i < columns {
+                let groups = regexp_match(col(LINE), lit(anchored.clone()), None);
+                let group = array_element(groups, lit(i as i64 + 1));
+                Expr::TryCast(TryCast::new(Box::new(group), field.data_type().clone()))
+            } else {
+                Expr::Column(datafusion::common::Column::new_unqualified(field.name()))
+            };
+            exprs.push((state.create_physical_expr(logical, &df_schema)?, field.name().clone()));
         }
-        Ok(seen.and_then(|(c, _)| c))
+        Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
     }
 }

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Object-body bytes the server sent, per object path (`/bucket/key`).
+/// Object-body bytes the server sent, per object path (`/bucket/key`), and the JSON API
+/// requests that went through (target, body).
 #[derive(Default, Clone)]
-pub struct Counts(Arc<Mutex<HashMap<String, u64>>>);
+pub struct Counts(Arc<Mutex<HashMap<String, u64>>>, Arc<Mutex<Vec<(String, String)>>>);
 
 impl Counts {
     /// Object bytes over every object.
@@ -28,6 +29,17 @@ impl Counts {
 
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();
+        self.1.lock().unwrap().clear();
+    }
+
+    /// The objects read, by path (`/bucket/key`).
+    pub fn objects(&self) -> Vec<String> {
+        self.0.lock().unwrap().keys().filter(|k| k.starts_with('/')).cloned().collect()
+    }
+
+    /// Bodies of the JSON API requests with this `X-Amz-Target`.
+    pub fn requests(&self, target: &str) -> Vec<String> {
+        self.1.lock().unwrap().iter().filter(|(t, _)| t == target).map(|(_, b)| b.clone()).collect()
     }
 
     fn add(&self, path: &str, n: u64) {
@@ -139,7 +151,15 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io:
         let Some((request_line, headers)) = read_head(&mut cr, &mut head).await? else { return Ok(()) };
         sw.write_all(&head).await?;
         let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        copy_exact(&mut cr, &mut sw, request_body).await?;
+        if let Some(target) = headers.get("x-amz-target") {
+            // JSON API calls are small: keep their bodies for the test to look at
+            let mut body = vec![0; request_body as usize];
+            cr.read_exact(&mut body).await?;
+            sw.write_all(&body).await?;
+            counts.1.lock().unwrap().push((target.clone(), String::from_utf8_lossy(&body).into_owned()));
+        } else {
+            copy_exact(&mut cr, &mut sw, request_body).await?;
+        }
         sw.flush().await?;
         let api_target = headers.get("x-amz-target").cloned();
         let mut parts = request_line.split_whitespace();
