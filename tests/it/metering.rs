@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use glaux_engine::{Engine, EngineConfig, Pricing, QueryExecutionState, S3Settings, StartQueryExecution};
+use glaux_engine::{Engine, EngineConfig, Pricing, QueryExecutionState, StartQueryExecution};
 
 use crate::formats::ddl;
 use crate::support::{self, proxy::CountingProxy};
@@ -117,13 +117,7 @@ async fn concurrent_queries_count_only_their_own_bytes() {
 }
 
 fn engine_with_cutoff(endpoint: &str, cutoff: Option<u64>) -> Engine {
-    let vars = [
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("HOME", "/nonexistent".to_string()),
-    ];
-    let s3 = S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+    let s3 = support::s3_settings(endpoint);
     Engine::new(EngineConfig { s3, bytes_scanned_cutoff: cutoff, ..Default::default() }).unwrap()
 }
 

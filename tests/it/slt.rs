@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use glaux_engine::arrow::array::Array;
 use glaux_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
 use glaux_engine::glaux_catalog::LocalCatalog;
-use glaux_engine::{Engine, EngineConfig, S3Settings, StartQueryExecution};
+use glaux_engine::{Engine, EngineConfig, StartQueryExecution};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::support;
@@ -59,13 +59,7 @@ impl sqllogictest::AsyncDB for Glaux {
 }
 
 fn engine(endpoint: &str) -> Engine {
-    let vars = [
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("HOME", "/nonexistent".to_string()),
-    ];
-    let s3 = S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+    let s3 = support::s3_settings(endpoint);
     let catalog = LocalCatalog::open(support::scratch("slt")).unwrap();
     Engine::new(EngineConfig { s3, catalog: Some(Arc::new(catalog)), ..Default::default() }).unwrap()
 }

@@ -27,6 +27,7 @@ pub enum AthenaStatement {
     ShowPartitions { table: TableName },
     ShowCreateTable { table: TableName },
     ShowTblProperties { table: TableName },
+    ShowColumns { table: TableName },
     Describe { table: TableName },
     AddPartitions { table: TableName, partitions: Vec<(Spec, Option<String>)>, if_not_exists: bool },
     DropPartitions { table: TableName, partitions: Vec<Spec>, if_exists: bool },
@@ -145,7 +146,7 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
             AthenaStatement::ShowTblProperties { table: c.qualified_name()? }
         } else if c.keyword("COLUMNS") {
             let _ = c.keyword("IN") || c.keyword("FROM");
-            AthenaStatement::Describe { table: c.qualified_name()? }
+            AthenaStatement::ShowColumns { table: c.qualified_name()? }
         } else {
             return Ok(None);
         }

@@ -154,6 +154,13 @@ impl Runner<'_> {
                 let text = show_create(self.db(&name), &table);
                 rows(StatementType::Utility, &["createtab_stmt"], text.lines().map(|l| vec![l.to_string()]).collect())
             }
+            S::ShowColumns { table: name } => {
+                // Athena lists the data columns and then the partition keys, names only
+                let table = self.table(&name).await?;
+                let sd = table.storage_descriptor.clone().unwrap_or_default();
+                let names = sd.columns.iter().chain(&table.partition_keys).map(|c| vec![c.name.clone()]).collect();
+                rows(StatementType::Utility, &["field"], names)
+            }
             S::Describe { table: name } => {
                 let table = self.table(&name).await?;
                 let sd = table.storage_descriptor.clone().unwrap_or_default();

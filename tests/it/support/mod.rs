@@ -89,6 +89,17 @@ pub fn glue_tool(endpoint: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("glue_tool prints JSON")
 }
 
+/// S3 settings for an in-process engine talking to the test server, as from a clean environment.
+pub fn s3_settings(endpoint: &str) -> glaux_engine::S3Settings {
+    let vars = [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("HOME", "/nonexistent".to_string()),
+    ];
+    glaux_engine::S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+}
+
 /// A directory of its own for one test (its warehouse, its files); scripts/test clears them.
 pub fn scratch(tag: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
