@@ -64,11 +64,19 @@ fn cutoff_error(location: &Path) -> object_store::Error {
 pub struct MeteredStore {
     inner: Arc<dyn ObjectStore>,
     meter: Arc<ScanMeter>,
+    /// Local disk reads exactly the ranges asked for; remote stores coalesce them.
+    local: bool,
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn ObjectStore>, meter: Arc<ScanMeter>) -> Self {
-        Self { inner, meter }
+        Self { inner, meter, local: false }
+    }
+
+    /// A store over local files, whose own `get_ranges` reads each range from one open file.
+    pub fn local(mut self, local: bool) -> Self {
+        self.local = local;
+        self
     }
 }
 
@@ -136,6 +144,14 @@ impl ObjectStore for MeteredStore {
     /// the inner store's own `get_range` (a ranged GET, or a direct read of a local file) and
     /// counted when it arrives: gap bytes the server sends for a coalesced range count too.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        if self.local {
+            if self.meter.exceeded() {
+                return Err(cutoff_error(location));
+            }
+            let out = self.inner.get_ranges(location, ranges).await?;
+            self.meter.add(out.iter().map(|b| b.len() as u64).sum());
+            return Ok(out);
+        }
         object_store::coalesce_ranges(
             ranges,
             |range| async move {
@@ -213,6 +229,27 @@ mod tests {
         sa.get_range(&path, 0..10).await.unwrap();
         sb.get_range(&path, 0..20).await.unwrap();
         assert_eq!((a.bytes(), b.bytes()), (10, 20));
+    }
+
+    #[tokio::test]
+    async fn ranges_count_what_each_store_reads() {
+        // a remote store coalesces nearby ranges: the gap travels and counts
+        let (mem, path) = store_with(1000).await;
+        let meter = Arc::new(ScanMeter::new());
+        let remote = MeteredStore::new(mem, Arc::clone(&meter));
+        let got = remote.get_ranges(&path, &[0..10, 100..110]).await.unwrap();
+        assert_eq!(got.iter().map(|b| b.len()).collect::<Vec<_>>(), [10, 10]);
+        assert_eq!(meter.bytes(), 110);
+        // local disk reads exactly the ranges
+        let dir = std::env::temp_dir().join(format!("glaux-meter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data.bin"), vec![7u8; 1000]).unwrap();
+        let fs: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
+        let meter = Arc::new(ScanMeter::new());
+        let local = MeteredStore::new(fs, Arc::clone(&meter)).local(true);
+        local.get_ranges(&Path::from("data.bin"), &[0..10, 100..110]).await.unwrap();
+        assert_eq!(meter.bytes(), 20);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

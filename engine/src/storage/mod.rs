@@ -203,7 +203,7 @@ impl ObjectStoreRegistry for MeteredRegistry {
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         let store = self.inner.get_store(url)?;
-        Ok(Arc::new(MeteredStore::new(store, Arc::clone(&self.meter))))
+        Ok(Arc::new(MeteredStore::new(store, Arc::clone(&self.meter)).local(url.scheme() == "file")))
     }
 }
 
