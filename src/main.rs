@@ -1,6 +1,7 @@
 //! The `glaux` command: run SQL over files in S3 or on disk.
 
 mod query;
+mod workgroup;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run SQL (several statements separated by ';') and print the results.
     Query(query::QueryArgs),
+    /// Manage workgroups: scan limits, prices, output locations, daily budgets.
+    Workgroup(workgroup::WorkgroupArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Query(args) => query::run(args).await,
+            Command::Workgroup(args) => workgroup::run(args),
         }
     });
     match outcome {

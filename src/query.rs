@@ -1,12 +1,13 @@
 //! `glaux query`: statements run one after another, results to stdout, records to stderr.
 
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 
 use clap::Args;
 use glaux_engine::glaux_catalog::{self, CatalogKind};
 use glaux_engine::{
-    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
-    StatementType, human_bytes,
+    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, QueryHistory, ResultWriter,
+    StartQueryExecution, StatementType, WorkGroups, human_bytes,
 };
 
 #[derive(Args)]
@@ -32,6 +33,13 @@ pub struct QueryArgs {
     /// The warehouse: where the local catalog keeps databases, tables and partitions.
     #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
     warehouse: std::path::PathBuf,
+    /// Plan each query without reading data: the files it would read and an upper bound of
+    /// its bytes and cost (Parquet footers are read for column sizes; DDL still runs).
+    #[arg(long)]
+    dry_run: bool,
+    /// Days of query history the warehouse keeps (default: all).
+    #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
+    history_retention_days: Option<u32>,
     /// The workgroup the query is recorded and billed under.
     #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
     workgroup: String,
@@ -54,7 +62,14 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     let catalog = glaux_catalog::open(kind, &args.warehouse)
         .await
         .map_err(|e| format!("cannot open the {} catalog: {e}", args.catalog))?;
+    let history = QueryHistory::open(&args.warehouse, args.history_retention_days)
+        .map_err(|e| format!("cannot open the query history in {}: {e}", args.warehouse.display()))?;
+    let workgroups = WorkGroups::open(&args.warehouse).map_err(|e| e.to_string())?;
     let config = EngineConfig {
+        workgroups: Some(Arc::new(workgroups)),
+        history: Some(Arc::new(history)),
+        source: "cli".into(),
+        user: std::env::var("USER").ok(),
         database: args.database.clone(),
         work_group: args.workgroup.clone(),
         catalog: Some(catalog),
@@ -63,6 +78,12 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     let engine = Engine::new(config).map_err(|e| e.to_string())?;
     let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
     for statement in statements {
+        let first_word = statement.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+        let statement = if args.dry_run && matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES") {
+            format!("EXPLAIN (TYPE IO) {statement}")
+        } else {
+            statement
+        };
         let request = StartQueryExecution {
             query_string: statement,
             // The database comes from the engine, so `USE db` carries over to later statements.
@@ -76,6 +97,9 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
         let (execution, rows, outcome) = run_one(&engine, &request, format).await;
         if args.stats {
             print_stats(&execution);
+        }
+        for warning in &execution.warnings {
+            eprintln!("warning: {warning}");
         }
         if args.summary && execution.statement_type != StatementType::Ddl {
             eprintln!("{}", summary_line(&execution, rows));

@@ -22,7 +22,9 @@ use crate::athena;
 use crate::billing::Pricing;
 use crate::catalog;
 use crate::compression;
+use crate::dry_run;
 use crate::error::{Error, Result};
+use crate::history::{HistoryEntry, QueryHistory, TableRead};
 use crate::model::{
     QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
     StartQueryExecution, StatementType,
@@ -31,6 +33,7 @@ use crate::script;
 use crate::session::{BaseSession, CATALOG};
 use crate::storage::meter::CUTOFF_MESSAGE;
 use crate::storage::{S3Settings, ScanMeter, StoreRegistry};
+use crate::workgroups::WorkGroups;
 
 /// How an engine is set up.
 #[derive(Debug, Clone)]
@@ -48,6 +51,15 @@ pub struct EngineConfig {
     pub work_group: String,
     /// Where tables live (Athena DDL goes here); `None` leaves only session tables and paths.
     pub catalog: Option<Arc<dyn Catalog>>,
+    /// The warehouse's workgroups; `None` runs every query under `work_group` with the
+    /// settings above.
+    pub workgroups: Option<Arc<WorkGroups>>,
+    /// Where finished queries are recorded (and `system.query_history` reads from).
+    pub history: Option<Arc<QueryHistory>>,
+    /// The front end running queries (`cli`, `serve`, `lambda`), as the history shows it.
+    pub source: String,
+    /// Who runs them, when the front end knows.
+    pub user: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +73,10 @@ impl Default for EngineConfig {
             bytes_scanned_cutoff: None,
             work_group: "primary".into(),
             catalog: None,
+            workgroups: None,
+            history: None,
+            source: "sdk".into(),
+            user: None,
         }
     }
 }
@@ -83,7 +99,7 @@ pub struct Failure {
 impl Engine {
     pub fn new(config: EngineConfig) -> Result<Self> {
         let stores = Arc::new(StoreRegistry::new(config.s3.clone(), config.allow_local_files));
-        let base = BaseSession::new(stores, &config.database, config.allow_url_tables)?;
+        let base = BaseSession::new(stores, &config.database, config.allow_url_tables, config.history.clone())?;
         let state = RwLock::new(base.state.clone());
         Ok(Self { base, state, config })
     }
@@ -100,7 +116,7 @@ impl Engine {
         for (i, piece) in pieces.iter().enumerate() {
             let checked = match athena::parse(piece) {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => parse(piece).map(|_| ()),
+                Ok(None) => parse(dry_run::explain_io(piece).unwrap_or(piece)).map(|_| ()),
                 Err(e) => Err(e),
             };
             checked.map_err(|e| match (e, pieces.len()) {
@@ -114,7 +130,17 @@ impl Engine {
     /// Plans one statement and starts it; results are pulled from the returned [`Query`].
     pub async fn start(&self, request: &StartQueryExecution) -> Result<Query, Box<Failure>> {
         let mut query = Query::new(request, &self.config);
-        match self.plan(request, &query.meter, &query.scans).await {
+        query.database = Some(match request.query_execution_context.as_ref().and_then(|c| c.database.clone()) {
+            Some(db) => db,
+            None => {
+                self.state.read().unwrap_or_else(|p| p.into_inner()).config().options().catalog.default_schema.clone()
+            }
+        });
+        if let Err(error) = self.apply_workgroup(&mut query) {
+            let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
+            return Err(Box::new(Failure { error, execution }));
+        }
+        match self.plan(&query.request, &query.meter, &query.scans, query.pricing).await {
             Ok((statement_type, stream, persist)) => {
                 query.statement_type = statement_type;
                 query.planning_ms = query.started.elapsed().as_millis() as u64;
@@ -134,11 +160,37 @@ impl Engine {
         }
     }
 
+    /// The workgroup's settings for this query: scan limit, price, output location, budget.
+    fn apply_workgroup(&self, query: &mut Query) -> Result<()> {
+        let Some(workgroups) = &self.config.workgroups else { return Ok(()) };
+        let group = workgroups
+            .get(&query.work_group)?
+            .ok_or_else(|| Error::Config(format!("workgroup {} does not exist", query.work_group)))?;
+        if !group.is_enabled() {
+            return Err(Error::Config(format!("workgroup {} is disabled", group.name)));
+        }
+        let c = &group.configuration;
+        if let Some(cutoff) = c.bytes_scanned_cutoff_per_query.or(self.config.bytes_scanned_cutoff) {
+            query.meter = Arc::new(ScanMeter::with_cutoff(Some(cutoff)));
+        }
+        if let Some(price) = c.price_per_tib_usd {
+            query.pricing.usd_per_tib = price;
+        }
+        if let Some(result) = &c.result_configuration
+            && (c.enforce_work_group_configuration || query.request.result_configuration.is_none())
+        {
+            query.request.result_configuration = Some(result.clone());
+        }
+        query.daily_budget = c.daily_bytes_scanned_budget;
+        Ok(())
+    }
+
     async fn plan(
         &self,
         request: &StartQueryExecution,
         meter: &Arc<ScanMeter>,
         scans: &Arc<catalog::ScanLog>,
+        pricing: Pricing,
     ) -> Result<(StatementType, SendableRecordBatchStream, Option<SessionState>)> {
         let mut state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(db) = request.query_execution_context.as_ref().and_then(|c| c.database.as_deref()) {
@@ -161,7 +213,9 @@ impl Engine {
             let stream = MemoryStream::try_new(vec![outcome.batch], schema, None)?;
             return Ok((outcome.statement_type, Box::pin(stream), persist));
         }
-        let mut statements = parse(&request.query_string)?;
+        // EXPLAIN (TYPE IO): plan the query, read no data, say what it would read
+        let io_only = dry_run::explain_io(&request.query_string);
+        let mut statements = parse(io_only.unwrap_or(&request.query_string))?;
         let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
             (None, _) => return Err(Error::Syntax("empty query".into())),
@@ -177,6 +231,16 @@ impl Engine {
         };
         let plan = session.statement_to_plan(statement).await?;
         let statement_type = statement_type(&plan);
+        if io_only.is_some() {
+            if statement_type != StatementType::Dml {
+                return Err(Error::Config("EXPLAIN (TYPE IO) needs a query (SELECT or WITH)".into()));
+            }
+            let physical = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
+            let scans = dry_run::estimate(&physical, &ctx.state()).await?;
+            let batch = dry_run::rows(&scans, &pricing)?;
+            let stream = MemoryStream::try_new(vec![batch.clone()], batch.schema(), None)?;
+            return Ok((StatementType::Utility, Box::pin(stream), None));
+        }
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
         let is_explain = matches!(plan, LogicalPlan::Explain(_));
         let df = ctx.execute_logical_plan(plan).await?;
@@ -282,6 +346,9 @@ pub struct Query {
     pricing: Pricing,
     meter: Arc<ScanMeter>,
     scans: Arc<catalog::ScanLog>,
+    history: Option<(Arc<QueryHistory>, String, Option<String>)>,
+    database: Option<String>,
+    daily_budget: Option<u64>,
     submitted: f64,
     started: Instant,
     planning_ms: u64,
@@ -300,6 +367,9 @@ impl Query {
             pricing: config.pricing,
             meter: Arc::new(ScanMeter::with_cutoff(config.bytes_scanned_cutoff)),
             scans: Arc::default(),
+            history: config.history.clone().map(|h| (h, config.source.clone(), config.user.clone())),
+            database: None,
+            daily_budget: None,
             submitted: now_epoch_seconds(),
             started: Instant::now(),
             planning_ms: 0,
@@ -360,7 +430,36 @@ impl Query {
         self.record(QueryExecutionState::Cancelled, Some(reason.to_string()))
     }
 
+    /// The final record, also written to the history when there is one.
     fn record(&self, state: QueryExecutionState, reason: Option<String>) -> QueryExecution {
+        let mut execution = self.execution(state, reason);
+        if let Some((history, source, user)) = &self.history {
+            if let Some(budget) = self.daily_budget {
+                let before = history.bytes_on_day(self.submitted, &self.work_group).unwrap_or(0);
+                let today = before + execution.statistics.data_scanned_in_bytes;
+                if today > budget {
+                    execution.warnings.push(format!(
+                        "workgroup {} has scanned {today} bytes today (UTC), past its daily budget of {budget} bytes",
+                        self.work_group
+                    ));
+                }
+            }
+            let entry = HistoryEntry {
+                execution: execution.clone(),
+                source: source.clone(),
+                user: user.clone(),
+                database: self.database.clone(),
+                tables: self.scans.scans().iter().map(TableRead::from).collect(),
+            };
+            // the query itself is done; losing its history line must still be visible
+            if let Err(e) = history.record(&entry) {
+                eprintln!("warning: query {} was not recorded in the history: {e}", execution.query_execution_id);
+            }
+        }
+        execution
+    }
+
+    fn execution(&self, state: QueryExecutionState, reason: Option<String>) -> QueryExecution {
         let scanned = self.meter.bytes();
         // DDL and failed queries are free; cancelled ones pay for what they read.
         let billable = !matches!(state, QueryExecutionState::Failed) && self.statement_type != StatementType::Ddl;
@@ -388,6 +487,7 @@ impl Query {
                 cost_usd: self.pricing.cost_usd(billed),
             },
             work_group: self.work_group.clone(),
+            warnings: vec![],
         }
     }
 }

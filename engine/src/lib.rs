@@ -5,26 +5,31 @@ mod athena;
 mod billing;
 mod catalog;
 mod compression;
+mod dry_run;
 mod error;
 mod execution;
 mod formats;
+mod history;
 mod model;
 mod output;
 mod script;
 mod session;
 mod storage;
 mod url_tables;
+mod workgroups;
 
 pub use billing::Pricing;
 pub use error::{Error, Result};
 pub use execution::{Engine, EngineConfig, Failure, Query};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
+pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{
     QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
     ResultConfiguration, StartQueryExecution, StatementType,
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
+pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 
 pub use glaux_catalog;
 

@@ -44,6 +44,16 @@ pub enum StatementType {
     Utility,
 }
 
+impl std::fmt::Display for StatementType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ddl => "DDL",
+            Self::Dml => "DML",
+            Self::Utility => "UTILITY",
+        })
+    }
+}
+
 /// Athena's QueryExecutionState.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -53,6 +63,18 @@ pub enum QueryExecutionState {
     Succeeded,
     Failed,
     Cancelled,
+}
+
+impl std::fmt::Display for QueryExecutionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Queued => "QUEUED",
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,4 +116,8 @@ pub struct QueryExecution {
     pub status: QueryExecutionStatus,
     pub statistics: QueryExecutionStatistics,
     pub work_group: String,
+    /// glaux: things the user should know that did not stop the query (a workgroup's daily
+    /// budget passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

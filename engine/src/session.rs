@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{DynamicFileCatalog, MemorySchemaProvider};
+use datafusion::catalog::{DynamicFileCatalog, MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::listing_table_factory::ListingTableFactory;
@@ -14,6 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::error::Result;
 use crate::formats::orc::OrcFormatFactory;
 use crate::formats::wrapped::WrappedFactory;
+use crate::history::{HistoryTable, QueryHistory};
 use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
 use crate::url_tables::UrlTables;
 
@@ -29,7 +30,12 @@ pub(crate) struct BaseSession {
 }
 
 impl BaseSession {
-    pub fn new(stores: Arc<StoreRegistry>, database: &str, allow_url_tables: bool) -> Result<Self> {
+    pub fn new(
+        stores: Arc<StoreRegistry>,
+        database: &str,
+        allow_url_tables: bool,
+        history: Option<Arc<QueryHistory>>,
+    ) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
@@ -50,6 +56,12 @@ impl BaseSession {
             && catalog.schema(database).is_none()
         {
             catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
+        }
+        // `system.query_history`, read afresh by each query that names it
+        if let (Some(history), Some(catalog)) = (history, ctx.catalog(CATALOG)) {
+            let system = Arc::new(MemorySchemaProvider::new());
+            system.register_table("query_history".into(), Arc::new(HistoryTable::new(history)))?;
+            catalog.register_schema("system", system)?;
         }
         Ok(Self { state: ctx.state(), runtime, stores, allow_url_tables })
     }

@@ -2,9 +2,12 @@
 //! started by scripts/test. Expected answers come from DuckDB (tests/data/generate.py).
 
 mod catalog;
+mod dry_run;
 mod errors;
 mod formats;
 mod glue;
+mod history;
 mod metering;
 mod slt;
 mod support;
+mod workgroups;

@@ -1,0 +1,221 @@
+//! Dry run: what a query would read, planned but not run. Files come from the plan (catalog
+//! tables are pruned and listed as for a real run); for Parquet the bytes of the column chunks
+//! the query needs are summed from the files' footers, whose reads are the dry run's own cost.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::context::SessionState;
+use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_plan::ExecutionPlan;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::Serialize;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+use crate::billing::Pricing;
+use crate::error::{Error, Result};
+
+/// The query of `EXPLAIN (TYPE IO) <query>`, Athena's (and Trino's) way to ask for a dry run.
+pub fn explain_io(sql: &str) -> Option<&str> {
+    static PREFIX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)^\s*EXPLAIN\s*\(\s*TYPE\s+IO\s*\)\s*").expect("a valid regex")
+    });
+    PREFIX.find(sql).map(|m| &sql[m.end()..])
+}
+
+/// The dry run as rows: one per scan, then a total with the billed bytes and cost it bounds.
+pub fn rows(scans: &[ScanEstimate], pricing: &Pricing) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("location", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, true),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("file_bytes", DataType::UInt64, false),
+        Field::new("bytes_upper_bound", DataType::UInt64, false),
+        Field::new("billed_bytes_upper_bound", DataType::UInt64, true),
+        Field::new("cost_usd_upper_bound", DataType::Float64, true),
+    ]));
+    let bound: u64 = scans.iter().map(|s| s.bytes_upper_bound).sum();
+    let billed = pricing.billed_bytes(bound);
+    let n = scans.len();
+    let mut location: Vec<String> = scans.iter().map(|s| s.location.clone()).collect();
+    location.push("total".into());
+    let mut format: Vec<Option<String>> = scans.iter().map(|s| Some(s.format.clone())).collect();
+    format.push(None);
+    let sum = |f: &dyn Fn(&ScanEstimate) -> u64| -> Vec<u64> {
+        let mut v: Vec<u64> = scans.iter().map(f).collect();
+        v.push(v.iter().sum());
+        v
+    };
+    let mut billed_col: Vec<Option<u64>> = vec![None; n];
+    billed_col.push(Some(billed));
+    let mut cost: Vec<Option<f64>> = vec![None; n];
+    cost.push(Some(pricing.cost_usd(billed)));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(location)),
+        Arc::new(StringArray::from(format)),
+        Arc::new(UInt64Array::from(sum(&|s| s.files as u64))),
+        Arc::new(UInt64Array::from(sum(&|s| s.file_bytes))),
+        Arc::new(UInt64Array::from(sum(&|s| s.bytes_upper_bound))),
+        Arc::new(UInt64Array::from(billed_col)),
+        Arc::new(Float64Array::from(cost)),
+    ];
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))
+}
+
+/// A Parquet file's footer: the last 8 bytes give the metadata's length, then the metadata.
+async fn footer(store: &dyn ObjectStore, location: &Path, size: u64) -> Result<(ParquetMetaData, u64)> {
+    let fail = |reason: String| Error::Location { location: location.to_string(), reason };
+    if size < 12 {
+        return Err(fail(format!("{size} bytes is too small for a Parquet file")));
+    }
+    let tail = store.get_range(location, size - 8..size).await?;
+    if &tail[4..8] != b"PAR1" {
+        return Err(fail("not a Parquet file (no PAR1 at its end)".into()));
+    }
+    let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if length + 8 > size {
+        return Err(fail(format!("footer length {length} exceeds the file")));
+    }
+    let bytes = store.get_range(location, size - 8 - length..size - 8).await?;
+    let meta = ParquetMetaDataReader::decode_metadata(&bytes).map_err(|e| fail(e.to_string()))?;
+    Ok((meta, length + 8))
+}
+
+/// Bytes read for `ranges` when reads less than `gap` apart are merged, as remote stores do.
+fn coalesced(mut ranges: Vec<Range<u64>>, gap: u64) -> u64 {
+    ranges.sort_by_key(|r| r.start);
+    let mut total = 0;
+    let mut current: Option<Range<u64>> = None;
+    for r in ranges {
+        current = match current {
+            Some(c) if r.start <= c.end + gap => Some(c.start..c.end.max(r.end)),
+            Some(c) => {
+                total += c.end - c.start;
+                Some(r)
+            }
+            None => Some(r),
+        };
+    }
+    total + current.map(|c| c.end - c.start).unwrap_or(0)
+}
+
+/// What one scan in the plan would read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScanEstimate {
+    /// The store and the first file's folder, e.g. `s3://bucket/sales/year=2024/month=1`.
+    pub location: String,
+    pub format: String,
+    pub files: usize,
+    pub file_bytes: u64,
+    /// At most this many bytes would be read: the needed column chunks for Parquet, whole
+    /// files otherwise.
+    pub bytes_upper_bound: u64,
+}
+
+/// Every file scan of `plan`, estimated. Parquet footers are read through `state`'s stores.
+pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Result<Vec<ScanEstimate>> {
+    let mut scans: Vec<(FileScanConfig, String, Option<HashSet<String>>)> = vec![];
+    plan.apply(|node| {
+        if let Some(exec) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<DataSourceExec>()
+            && let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>()
+        {
+            let source = config.file_source();
+            // the columns the scan outputs or filters on; None = all
+            let needed = source.projection().map(|p| {
+                let mut names: HashSet<String> = HashSet::new();
+                for e in p.iter() {
+                    names.extend(collect_columns(&e.expr).into_iter().map(|c| c.name().to_string()));
+                }
+                if let Some(filter) = source.filter() {
+                    names.extend(collect_columns(&filter).into_iter().map(|c| c.name().to_string()));
+                }
+                names
+            });
+            scans.push((config.clone(), source.file_type().to_string(), needed));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let mut out = vec![];
+    for (config, format, needed) in scans {
+        // a large file may be split into byte ranges across partitions: count each file once
+        let mut seen = HashSet::new();
+        let files: Vec<_> = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files().iter())
+            .filter(|f| seen.insert(f.object_meta.location.clone()))
+            .collect();
+        let store = state.runtime_env().object_store(&config.object_store_url)?;
+        let file_bytes: u64 = files.iter().map(|f| f.object_meta.size).sum();
+        let local = config.object_store_url.as_str().starts_with("file://");
+        let hint = state.config_options().execution.parquet.metadata_size_hint.map(|h| h as u64).unwrap_or(0);
+        let mut bound = 0;
+        for f in &files {
+            let size = f.object_meta.size;
+            bound += match (format.as_str(), &needed) {
+                ("parquet", Some(columns)) => {
+                    let (meta, footer_len) = footer(store.as_ref(), &f.object_meta.location, size).await?;
+                    let ranges: Vec<Range<u64>> = meta
+                        .row_groups()
+                        .iter()
+                        .flat_map(|rg| rg.columns())
+                        .filter(|c| c.column_path().parts().first().is_some_and(|root| columns.contains(root)))
+                        .map(|c| {
+                            let (start, len) = c.byte_range();
+                            start..start + len
+                        })
+                        .collect();
+                    // local disk reads exactly the chunks; remote stores merge nearby reads
+                    let data = if local {
+                        ranges.iter().map(|r| r.end - r.start).sum()
+                    } else {
+                        coalesced(ranges, object_store::OBJECT_STORE_COALESCE_DEFAULT)
+                    };
+                    // the reader fetches the footer with a size hint, possibly more than it
+                    footer_len.max(hint.min(size)) + data
+                }
+                _ => size,
+            };
+        }
+        let location = files
+            .first()
+            .map(|f| {
+                let key = f.object_meta.location.to_string();
+                let folder = key.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+                format!("{}{folder}", config.object_store_url.as_str())
+            })
+            .unwrap_or_else(|| config.object_store_url.as_str().to_string());
+        out.push(ScanEstimate { location, format, files: files.len(), file_bytes, bytes_upper_bound: bound });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearby_reads_merge_as_remote_stores_merge_them() {
+        assert_eq!(coalesced(vec![0..10, 15..20], 10), 20);
+        assert_eq!(coalesced(vec![100..110, 0..10], 10), 20);
+        assert_eq!(coalesced(vec![0..10, 5..30, 100..101], 50), 31);
+        assert_eq!(coalesced(vec![0..10, 5..30, 100..101], 70), 101);
+        assert_eq!(coalesced(vec![], 10), 0);
+    }
+
+    #[test]
+    fn explain_io_is_recognised() {
+        assert_eq!(explain_io("explain (type io) SELECT 1"), Some("SELECT 1"));
+        assert_eq!(explain_io("  EXPLAIN(TYPE  IO)\nSELECT 1"), Some("SELECT 1"));
+        assert_eq!(explain_io("EXPLAIN SELECT 1"), None);
+    }
+}
