@@ -111,7 +111,7 @@ fn coalesced(mut ranges: Vec<Range<u64>>, gap: u64) -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ScanEstimate {
-    /// The store and the first file's folder, e.g. `s3://bucket/sales/year=2024/month=1`.
+    /// The store and the folder the scan's files share, e.g. `s3://bucket/sales/year=2024/month=1`.
     pub location: String,
     pub format: String,
     pub files: usize,
@@ -186,14 +186,19 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
                 _ => size,
             };
         }
-        let location = files
-            .first()
+        // the folder all the scan's files share, e.g. `s3://bucket/sales/year=2024`
+        let folders: Vec<Vec<String>> = files
+            .iter()
             .map(|f| {
-                let key = f.object_meta.location.to_string();
-                let folder = key.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
-                format!("{}{folder}", config.object_store_url.as_str())
+                let parts: Vec<String> = f.object_meta.location.parts().map(|p| p.as_ref().to_string()).collect();
+                parts[..parts.len().saturating_sub(1)].to_vec()
             })
-            .unwrap_or_else(|| config.object_store_url.as_str().to_string());
+            .collect();
+        let shared = folders.first().map_or(0, |first| {
+            (0..first.len()).take_while(|&i| folders.iter().all(|f| f.get(i) == first.get(i))).count()
+        });
+        let prefix = folders.first().map(|f| f[..shared].join("/")).unwrap_or_default();
+        let location = format!("{}{prefix}", config.object_store_url.as_str());
         out.push(ScanEstimate { location, format, files: files.len(), file_bytes, bytes_upper_bound: bound });
     }
     Ok(out)

@@ -63,6 +63,17 @@ fn dry_run_bounds_the_real_run_and_reads_only_footers() {
         glaux_in(&warehouse, &env.endpoint, &[], "SELECT sum(amount) FROM sales WHERE year = '2024' AND month = 3");
     assert!(real.assert_ok().scanned() <= bound);
 
+    // several partitions: the folder they share
+    let year = glaux_in(
+        &warehouse,
+        &env.endpoint,
+        &["--format", "csv", "--dry-run"],
+        "SELECT count(*) FROM sales WHERE year = '2024'",
+    );
+    let (header, rows) = csv::parse(&year.assert_ok().stdout);
+    assert_eq!(column(&rows, &header, "location")[0], env.s3("sales/year=2024"));
+    assert_eq!(column(&rows, &header, "files"), ["12", "12"]);
+
     // DDL is not a query
     let ddl = glaux_in(&warehouse, &env.endpoint, &[], "EXPLAIN (TYPE IO) DROP TABLE sales");
     assert_eq!(ddl.status, 1);
