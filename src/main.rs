@@ -1,6 +1,7 @@
 //! The `glaux` command: run SQL over files in S3 or on disk.
 
 mod query;
+mod report;
 mod workgroup;
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ enum Command {
     Query(query::QueryArgs),
     /// Manage workgroups: scan limits, prices, output locations, daily budgets.
     Workgroup(workgroup::WorkgroupArgs),
+    /// Scan-cost reports from the query history: totals, groups, the most expensive queries,
+    /// partition-pruning misses; `--format html` writes one page with a chart.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Query(args) => query::run(args).await,
             Command::Workgroup(args) => workgroup::run(args),
+            Command::Report(args) => report::run(args),
         }
     });
     match outcome {

@@ -89,16 +89,32 @@ impl QueryHistory {
         Ok(Self { dir, retention_days })
     }
 
+    /// The history of a warehouse that must already have one (for reading: nothing is created).
+    pub fn existing(warehouse: impl AsRef<Path>) -> Result<Self> {
+        let dir = warehouse.as_ref().join("_glaux_history");
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "no query history in {}: no query has run with this warehouse",
+                warehouse.as_ref().display()
+            )));
+        }
+        Ok(Self { dir, retention_days: None })
+    }
+
     /// Appends one entry to its submission day's file.
     pub fn record(&self, entry: &HistoryEntry) -> Result<()> {
         let day = day_of(entry.execution.status.submission_date_time);
         let path = self.dir.join(format!("{day}.jsonl"));
         let mut line = serde_json::to_vec(entry).map_err(|e| Error::Config(format!("query history: {e}")))?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io(&path, e))?;
+        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path).map_err(|e| io(&path, e))?;
         file.lock().map_err(|e| io(&path, e))?;
-        // one write of the whole line while holding the lock
-        let written = file.write_all(&line).and_then(|_| file.flush());
+        // a process killed mid-write leaves a fragment without its newline: end it first, so
+        // this line starts on its own and only the fragment is lost
+        let written = ends_mid_line(&mut file)
+            .and_then(|torn| if torn { file.write_all(b"\n") } else { Ok(()) })
+            .and_then(|_| file.write_all(&line))
+            .and_then(|_| file.flush());
         let _ = file.unlock();
         written.map_err(|e| io(&path, e))?;
         self.expire(day)
@@ -166,6 +182,18 @@ impl QueryHistory {
         }
         Ok(out)
     }
+}
+
+/// Whether the file's last byte is not a newline (a fragment left by a killed writer).
+fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 fn day_of(epoch_seconds: f64) -> NaiveDate {
@@ -325,6 +353,11 @@ mod tests {
         let day = history.day_files().unwrap().pop().unwrap().1;
         OpenOptions::new().append(true).open(&day).unwrap().write_all(b"{\"QueryExecutionId\": \"tru").unwrap();
         assert_eq!(history.entries().unwrap().len(), 400);
+        // the next writer starts a fresh line: only the fragment is lost
+        history.record(&entry("after-crash", now)).unwrap();
+        let entries = history.entries().unwrap();
+        assert_eq!(entries.len(), 401);
+        assert_eq!(entries.last().unwrap().execution.query_execution_id, "after-crash");
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -12,6 +12,7 @@ mod formats;
 mod history;
 mod model;
 mod output;
+mod report;
 mod script;
 mod session;
 mod storage;
@@ -28,9 +29,11 @@ pub use model::{
     ResultConfiguration, StartQueryExecution, StatementType,
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
+pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 
+pub use chrono;
 pub use glaux_catalog;
 
 /// Arrow and DataFusion as glaux uses them, so front ends need no direct dependency.

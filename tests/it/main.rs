@@ -8,6 +8,7 @@ mod formats;
 mod glue;
 mod history;
 mod metering;
+mod report;
 mod slt;
 mod support;
 mod workgroups;
