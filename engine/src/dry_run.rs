@@ -1,6 +1,7 @@
 //! Dry run: what a query would read, planned but not run. Files come from the plan (catalog
-//! tables are pruned and listed as for a real run); for Parquet the bytes of the column chunks
-//! the query needs are summed from the files' footers, whose reads are the dry run's own cost.
+//! tables are pruned and listed as for a real run); for Parquet and ORC the bytes of the column
+//! chunks (streams) the query needs are summed from the files' footers, whose reads are the dry
+//! run's own cost.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -14,13 +15,14 @@ use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use crate::billing::Pricing;
+use crate::formats::orc::RangeReader;
 use crate::error::{Error, Result};
 
 /// The query of `EXPLAIN (TYPE IO) <query>`, Athena's (and Trino's) way to ask for a dry run.
@@ -89,6 +91,50 @@ async fn footer(store: &dyn ObjectStore, location: &Path, size: u64) -> Result<(
     Ok((meta, length + 8))
 }
 
+/// What reading `columns` of an ORC file fetches, as glaux's ORC reader fetches it: the file's
+/// tail (read here the same way, so its size is what this read fetched), then per stripe its
+/// footer and the streams of the projected columns, less what the kept tail already holds.
+/// Each stripe footer is read to learn the streams. Returns (tail bytes, the rest).
+async fn orc_bound(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta, columns: &HashSet<String>) -> Result<(u64, u64)> {
+    use orc_rust::projection::ProjectionMask;
+    use orc_rust::reader::AsyncChunkReader;
+    use prost::Message;
+    use std::io::Read;
+
+    let fail = |reason: String| Error::Location { location: meta.location.to_string(), reason };
+    let mut reader = RangeReader::new(Arc::clone(store), meta.clone());
+    let file = orc_rust::reader::metadata::read_metadata_async(&mut reader).await.map_err(|e| fail(e.to_string()))?;
+    let tail_start = reader.tail_start().unwrap_or(meta.size);
+    // a range inside the kept tail costs nothing; any other range is fetched whole
+    let fetched = |start: u64, len: u64| if start >= tail_start { 0 } else { len };
+    let root = file.root_data_type();
+    let names: Vec<&String> = columns.iter().collect();
+    let projected = root.project(&ProjectionMask::named_roots(root, &names));
+    let mut data = 0;
+    for stripe in file.stripe_metadatas() {
+        let bytes = reader
+            .get_bytes(stripe.footer_offset(), stripe.footer_length())
+            .await
+            .map_err(|e| fail(format!("stripe footer: {e}")))?;
+        let mut decoded = vec![];
+        orc_rust::compression::Decompressor::new(bytes, file.compression(), vec![])
+            .read_to_end(&mut decoded)
+            .map_err(|e| fail(format!("stripe footer: {e}")))?;
+        let footer = orc_rust::proto::StripeFooter::decode(decoded.as_slice())
+            .map_err(|e| fail(format!("stripe footer: {e}")))?;
+        data += fetched(stripe.footer_offset(), stripe.footer_length());
+        // streams lie one after another from the stripe's start, in the footer's order
+        let mut offset = stripe.offset();
+        for s in &footer.streams {
+            if projected.contains_column_index(s.column() as usize) {
+                data += fetched(offset, s.length());
+            }
+            offset += s.length();
+        }
+    }
+    Ok((meta.size - tail_start, data))
+}
+
 /// Bytes read for `ranges` when reads less than `gap` apart are merged, as remote stores do.
 fn coalesced(mut ranges: Vec<Range<u64>>, gap: u64) -> u64 {
     ranges.sort_by_key(|r| r.start);
@@ -146,13 +192,18 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
     })?;
     let mut out = vec![];
     for (config, format, needed) in scans {
-        // a large file may be split into byte ranges across partitions: count each file once
-        let mut seen = HashSet::new();
+        // a large file may be split into byte ranges across partitions: its data counts once,
+        // its footer once per part (every part's reader reads it)
+        let mut parts: std::collections::HashMap<Path, u64> = std::collections::HashMap::new();
         let files: Vec<_> = config
             .file_groups
             .iter()
             .flat_map(|g| g.files().iter())
-            .filter(|f| seen.insert(f.object_meta.location.clone()))
+            .filter(|f| {
+                let n = parts.entry(f.object_meta.location.clone()).or_default();
+                *n += 1;
+                *n == 1
+            })
             .collect();
         let store = state.runtime_env().object_store(&config.object_store_url)?;
         let file_bytes: u64 = files.iter().map(|f| f.object_meta.size).sum();
@@ -161,6 +212,7 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
         let mut bound = 0;
         for f in &files {
             let size = f.object_meta.size;
+            let readers = parts.get(&f.object_meta.location).copied().unwrap_or(1);
             bound += match (format.as_str(), &needed) {
                 ("parquet", Some(columns)) => {
                     let (meta, footer_len) = footer(store.as_ref(), &f.object_meta.location, size).await?;
@@ -181,7 +233,11 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
                         coalesced(ranges, object_store::OBJECT_STORE_COALESCE_DEFAULT)
                     };
                     // the reader fetches the footer with a size hint, possibly more than it
-                    footer_len.max(hint.min(size)) + data
+                    footer_len.max(hint.min(size)) * readers + data
+                }
+                ("orc", Some(columns)) => {
+                    let (tail, data) = orc_bound(&store, &f.object_meta, columns).await?;
+                    tail * readers + data
                 }
                 _ => size,
             };

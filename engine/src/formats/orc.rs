@@ -35,10 +35,24 @@ use orc_rust::projection::ProjectionMask;
 use orc_rust::reader::AsyncChunkReader;
 use orc_rust::reader::metadata::read_metadata_async;
 
-/// Reads byte ranges of one object; its length is the listed size.
-struct RangeReader {
+/// Reads byte ranges of one object; its length is the listed size. The first read that reaches
+/// the end of the file (the ORC tail, 16 KiB or the whole of a small file) is kept, and later
+/// reads inside it are served from memory, so a small file is not fetched twice.
+pub(crate) struct RangeReader {
     store: Arc<dyn ObjectStore>,
     meta: ObjectMeta,
+    tail: Option<(u64, Bytes)>,
+}
+
+impl RangeReader {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, meta: ObjectMeta) -> Self {
+        Self { store, meta, tail: None }
+    }
+
+    /// Where the kept tail starts, once it has been read.
+    pub(crate) fn tail_start(&self) -> Option<u64> {
+        self.tail.as_ref().map(|(start, _)| *start)
+    }
 }
 
 impl AsyncChunkReader for RangeReader {
@@ -48,9 +62,25 @@ impl AsyncChunkReader for RangeReader {
     }
 
     fn get_bytes(&mut self, offset: u64, length: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
+        if let Some((start, bytes)) = &self.tail
+            && offset >= *start
+            && offset + length <= start + bytes.len() as u64
+        {
+            let from = (offset - start) as usize;
+            let kept = bytes.slice(from..from + length as usize);
+            return async move { Ok(kept) }.boxed();
+        }
         let location = self.meta.location.clone();
-        async move { self.store.get_range(&location, offset..offset + length).await.map_err(std::io::Error::other) }
-            .boxed()
+        let size = self.meta.size;
+        async move {
+            let bytes =
+                self.store.get_range(&location, offset..offset + length).await.map_err(std::io::Error::other)?;
+            if self.tail.is_none() && offset + length == size {
+                self.tail = Some((offset, bytes.clone()));
+            }
+            Ok(bytes)
+        }
+        .boxed()
     }
 }
 
@@ -107,7 +137,7 @@ impl FileFormat for OrcFormat {
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         let schemas = futures::stream::iter(objects)
             .map(|meta| async move {
-                let mut reader = RangeReader { store: Arc::clone(store), meta: meta.clone() };
+                let mut reader = RangeReader::new(Arc::clone(store), meta.clone());
                 let metadata = read_metadata_async(&mut reader).await.map_err(|e| orc_error(&meta, e))?;
                 Ok::<_, DataFusionError>(metadata.root_data_type().create_arrow_schema(&HashMap::new()))
             })
@@ -216,7 +246,7 @@ struct OrcOpener {
 impl FileOpener for OrcOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let meta = file.object_meta.clone();
-        let reader = RangeReader { store: Arc::clone(&self.store), meta: meta.clone() };
+        let reader = RangeReader::new(Arc::clone(&self.store), meta.clone());
         let output = Arc::clone(&self.output_schema);
         let batch_size = self.batch_size;
         Ok(async move {
