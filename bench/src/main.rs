@@ -1,7 +1,9 @@
 //! glaux's benchmarks, each run side by side with a peer in the same process and reported as ratios.
 
+mod meter;
 mod overhead;
 mod partitions;
+mod tpch;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,10 @@ enum Suite {
     Overhead(overhead::Args),
     /// One partition of 10,000: local catalog, Glue and projection, beside DuckDB.
     Partitions(partitions::Args),
+    /// TPC-H's 22 queries through glaux (disk and S3) and DuckDB on the same Parquet files.
+    Tpch(tpch::Args),
+    /// Reported bytes vs bytes the S3 server sent, for every TPC-H query and format.
+    Meter(meter::Args),
 }
 
 #[tokio::main]
@@ -26,6 +32,8 @@ async fn main() {
     let outcome = match cli.suite {
         Suite::Overhead(args) => overhead::run(args).await,
         Suite::Partitions(args) => partitions::run(args).await,
+        Suite::Tpch(args) => tpch::run(args).await,
+        Suite::Meter(args) => meter::run(args).await,
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

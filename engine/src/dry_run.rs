@@ -22,8 +22,8 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray,
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use crate::billing::Pricing;
-use crate::formats::orc::RangeReader;
 use crate::error::{Error, Result};
+use crate::formats::orc::RangeReader;
 
 /// The query of `EXPLAIN (TYPE IO) <query>`, Athena's (and Trino's) way to ask for a dry run.
 pub fn explain_io(sql: &str) -> Option<&str> {
