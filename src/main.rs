@@ -2,6 +2,8 @@
 
 mod query;
 mod report;
+mod serve;
+mod warehouse;
 mod workgroup;
 
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ enum Command {
     /// Scan-cost reports from the query history: totals, groups, the most expensive queries,
     /// partition-pruning misses; `--format html` writes one page with a chart.
     Report(report::ReportArgs),
+    /// Serve Athena's JSON API and the Trino client protocol over HTTP.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
             Command::Query(args) => query::run(args).await,
             Command::Workgroup(args) => workgroup::run(args),
             Command::Report(args) => report::run(args),
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match outcome {

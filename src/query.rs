@@ -1,14 +1,13 @@
 //! `glaux query`: statements run one after another, results to stdout, records to stderr.
 
-use std::io::{IsTerminal, Read, Write};
-use std::sync::Arc;
-
 use clap::Args;
-use glaux_engine::glaux_catalog::{self, CatalogKind};
 use glaux_engine::{
-    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, QueryHistory, ResultWriter,
-    StartQueryExecution, StatementType, WorkGroups, human_bytes,
+    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
+    StatementType, human_bytes,
 };
+use std::io::{IsTerminal, Read, Write};
+
+use crate::warehouse::Warehouse;
 
 #[derive(Args)]
 pub struct QueryArgs {
@@ -58,21 +57,15 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     } else {
         args.sql.clone()
     };
-    let kind: CatalogKind = args.catalog.parse().map_err(|e: glaux_catalog::Error| e.to_string())?;
-    let catalog = glaux_catalog::open(kind, &args.warehouse)
-        .await
-        .map_err(|e| format!("cannot open the {} catalog: {e}", args.catalog))?;
-    let history = QueryHistory::open(&args.warehouse, args.history_retention_days)
-        .map_err(|e| format!("cannot open the query history in {}: {e}", args.warehouse.display()))?;
-    let workgroups = WorkGroups::open(&args.warehouse).map_err(|e| e.to_string())?;
+    let warehouse = Warehouse::open(&args.catalog, &args.warehouse, args.history_retention_days).await?;
     let config = EngineConfig {
-        workgroups: Some(Arc::new(workgroups)),
-        history: Some(Arc::new(history)),
+        workgroups: Some(warehouse.workgroups),
+        history: Some(warehouse.history),
         source: "cli".into(),
         user: std::env::var("USER").ok(),
         database: args.database.clone(),
         work_group: args.workgroup.clone(),
-        catalog: Some(catalog),
+        catalog: Some(warehouse.catalog),
         ..Default::default()
     };
     let engine = Engine::new(config).map_err(|e| e.to_string())?;

@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub database: String,
     /// Whether SQL may read local paths (`file://`, bare paths). Off for servers.
     pub allow_local_files: bool,
+    /// With `allow_local_files`, the one folder local reads must stay in (a server's allowed
+    /// root); `None` leaves the whole disk readable, as a CLI on one's own machine does.
+    pub local_root: Option<std::path::PathBuf>,
     /// Whether SQL may name files directly in FROM (`FROM 's3://b/k.csv'`).
     pub allow_url_tables: bool,
     /// Per-query scan limit in bytes (a workgroup's BytesScannedCutoffPerQuery).
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             pricing: Pricing::default(),
             database: "default".into(),
             allow_local_files: true,
+            local_root: None,
             allow_url_tables: true,
             bytes_scanned_cutoff: None,
             work_group: "primary".into(),
@@ -89,6 +93,17 @@ pub struct Engine {
     config: EngineConfig,
 }
 
+/// Who submitted a query and when, for front ends that queue queries (the server): the id
+/// given out at submission, the submission time and the time spent waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub id: Option<String>,
+    /// Seconds since the epoch.
+    pub submitted: Option<f64>,
+    pub queue_ms: u64,
+    pub user: Option<String>,
+}
+
 /// A query that failed before or while running, with its record.
 #[derive(Debug)]
 pub struct Failure {
@@ -98,7 +113,9 @@ pub struct Failure {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Result<Self> {
-        let stores = Arc::new(StoreRegistry::new(config.s3.clone(), config.allow_local_files));
+        let stores = Arc::new(
+            StoreRegistry::new(config.s3.clone(), config.allow_local_files).with_local_root(config.local_root.clone()),
+        );
         let base = BaseSession::new(stores, &config.database, config.allow_url_tables, config.history.clone())?;
         let state = RwLock::new(base.state.clone());
         Ok(Self { base, state, config })
@@ -129,7 +146,21 @@ impl Engine {
 
     /// Plans one statement and starts it; results are pulled from the returned [`Query`].
     pub async fn start(&self, request: &StartQueryExecution) -> Result<Query, Box<Failure>> {
-        let mut query = Query::new(request, &self.config);
+        self.start_as(request, Origin::default()).await
+    }
+
+    /// As [`Engine::start`], for a query submitted earlier under `origin`.
+    pub async fn start_as(&self, request: &StartQueryExecution, origin: Origin) -> Result<Query, Box<Failure>> {
+        let mut query = Query::new(request, &self.config, origin);
+        if let Some(parameters) = &request.execution_parameters {
+            match athena::bind(&request.query_string, parameters) {
+                Ok(sql) => query.request.query_string = sql,
+                Err(error) => {
+                    let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
+                    return Err(Box::new(Failure { error, execution }));
+                }
+            }
+        }
         query.database = Some(match request.query_execution_context.as_ref().and_then(|c| c.database.clone()) {
             Some(db) => db,
             None => {
@@ -350,6 +381,7 @@ pub struct Query {
     database: Option<String>,
     daily_budget: Option<u64>,
     submitted: f64,
+    queue_ms: u64,
     started: Instant,
     planning_ms: u64,
     statement_type: StatementType,
@@ -357,9 +389,10 @@ pub struct Query {
 }
 
 impl Query {
-    fn new(request: &StartQueryExecution, config: &EngineConfig) -> Self {
+    fn new(request: &StartQueryExecution, config: &EngineConfig, origin: Origin) -> Self {
+        let user = origin.user.or_else(|| config.user.clone());
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: origin.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             text: request.query_string.clone(),
             context: request.query_execution_context.clone(),
             request: request.clone(),
@@ -367,10 +400,11 @@ impl Query {
             pricing: config.pricing,
             meter: Arc::new(ScanMeter::with_cutoff(config.bytes_scanned_cutoff)),
             scans: Arc::default(),
-            history: config.history.clone().map(|h| (h, config.source.clone(), config.user.clone())),
+            history: config.history.clone().map(|h| (h, config.source.clone(), user)),
             database: None,
             daily_budget: None,
-            submitted: now_epoch_seconds(),
+            submitted: origin.submitted.unwrap_or_else(now_epoch_seconds),
+            queue_ms: origin.queue_ms,
             started: Instant::now(),
             planning_ms: 0,
             statement_type: StatementType::Dml,
@@ -384,6 +418,11 @@ impl Query {
 
     pub fn statement_type(&self) -> StatementType {
         self.statement_type
+    }
+
+    /// Where the query's results go: its own OutputLocation or its workgroup's.
+    pub fn output_location(&self) -> Option<String> {
+        self.request.result_configuration.as_ref().and_then(|r| r.output_location.clone())
     }
 
     /// The result's columns.
@@ -481,8 +520,8 @@ impl Query {
                 data_scanned_in_bytes: scanned,
                 engine_execution_time_in_millis: elapsed,
                 query_planning_time_in_millis: self.planning_ms,
-                query_queue_time_in_millis: 0,
-                total_execution_time_in_millis: elapsed,
+                query_queue_time_in_millis: self.queue_ms,
+                total_execution_time_in_millis: elapsed + self.queue_ms,
                 billed_bytes: billed,
                 cost_usd: self.pricing.cost_usd(billed),
             },

@@ -21,7 +21,7 @@ mod workgroups;
 
 pub use billing::Pricing;
 pub use error::{Error, Result};
-pub use execution::{Engine, EngineConfig, Failure, Query};
+pub use execution::{Engine, EngineConfig, Failure, Origin, Query};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{

@@ -9,6 +9,7 @@ mod glue;
 mod history;
 mod metering;
 mod report;
+mod serve;
 mod slt;
 mod support;
 mod workgroups;

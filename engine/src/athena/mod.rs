@@ -1,8 +1,10 @@
 //! Athena's SQL beyond DataFusion's: DDL and utility statements that go to the catalog.
 
 mod cursor;
+mod params;
 mod parse;
 mod run;
 
+pub use params::bind;
 pub use parse::{AthenaStatement, parse};
 pub use run::Runner;

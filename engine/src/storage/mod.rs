@@ -1,8 +1,10 @@
 //! Object stores by URL: S3 configured from the standard AWS environment, local disk, and the meter.
 
+mod fenced;
 pub(crate) mod meter;
 mod profile;
 
+pub use fenced::FencedStore;
 pub use meter::{MeteredStore, ScanMeter};
 
 use std::collections::HashMap;
@@ -128,11 +130,19 @@ pub struct StoreRegistry {
     s3: S3Settings,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
     allow_local: bool,
+    /// When set, local reads stay inside this folder.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl StoreRegistry {
     pub fn new(s3: S3Settings, allow_local: bool) -> Self {
-        Self { s3, stores: Mutex::new(HashMap::new()), allow_local }
+        Self { s3, stores: Mutex::new(HashMap::new()), allow_local, local_root: None }
+    }
+
+    /// Local files readable only under `root` (an absolute folder).
+    pub fn with_local_root(mut self, root: Option<std::path::PathBuf>) -> Self {
+        self.local_root = root;
+        self
     }
 
     fn key(url: &Url) -> String {
@@ -153,7 +163,10 @@ impl StoreRegistry {
                 })?;
                 self.s3.build(bucket)?
             }
-            "file" if self.allow_local => Arc::new(LocalFileSystem::new()),
+            "file" if self.allow_local => match &self.local_root {
+                Some(root) => Arc::new(FencedStore::new(Arc::new(LocalFileSystem::new()), root)),
+                None => Arc::new(LocalFileSystem::new()),
+            },
             "file" => {
                 return Err(Error::Location {
                     location: url.to_string(),

@@ -1,0 +1,454 @@
+//! Athena's JSON API: `POST /` with `X-Amz-Target: AmazonAthena.<Operation>` and AWS JSON 1.1
+//! bodies — queries, their results, workgroups and the catalog — as boto3 and PyAthena call it.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use glaux_engine::glaux_catalog::Table;
+use glaux_engine::{QueryExecution, QueryExecutionState, StartQueryExecution, StatementType, WorkGroup};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Server;
+use crate::error::{Error, Result};
+use crate::runs::Run;
+use crate::values;
+
+/// Athena's limit on QueryString.
+const MAX_QUERY_BYTES: usize = 262_144;
+/// Athena's catalog name; glaux has one catalog, named this, any case.
+pub const CATALOG: &str = "AwsDataCatalog";
+
+fn reply(body: Value) -> Response {
+    let mut response = body.to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    response
+}
+
+/// Parses an operation's body into its shape, naming the field that is wrong.
+fn body<T: for<'de> Deserialize<'de>>(operation: &str, value: &Value) -> Result<T> {
+    serde_json::from_value(value.clone()).map_err(|e| Error::Serialization(format!("{operation}: {e}")))
+}
+
+fn string_field<'a>(value: &'a Value, field: &str) -> Result<&'a str> {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::InvalidRequest(format!("{field} is required")))
+}
+
+pub async fn handle(server: Arc<Server>, headers: HeaderMap, raw: bytes::Bytes) -> Response {
+    match dispatch(&server, &headers, &raw).await {
+        Ok(value) => reply(value),
+        Err(e) => e.athena(),
+    }
+}
+
+async fn dispatch(server: &Arc<Server>, headers: &HeaderMap, raw: &[u8]) -> Result<Value> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::UnknownOperation("the X-Amz-Target header is missing".into()))?;
+    let operation = target
+        .strip_prefix("AmazonAthena.")
+        .ok_or_else(|| Error::UnknownOperation(format!("unknown operation {target}")))?;
+    let value: Value = if raw.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(raw).map_err(|e| Error::Serialization(format!("the request body is not JSON: {e}")))?
+    };
+    if !value.is_object() {
+        return Err(Error::Serialization("the request body must be a JSON object".into()));
+    }
+    match operation {
+        "StartQueryExecution" => start(server, headers, &value),
+        "GetQueryExecution" => {
+            let id = string_field(&value, "QueryExecutionId")?;
+            Ok(json!({"QueryExecution": execution(server, id)?}))
+        }
+        "BatchGetQueryExecution" => batch_get(server, &value),
+        "GetQueryResults" => results(server, &value),
+        "StopQueryExecution" => {
+            let id = string_field(&value, "QueryExecutionId")?;
+            match server.runs.get(id) {
+                Some(run) => run.cancel(),
+                // a query that ended before this server started: stopping it changes nothing
+                None => _ = server.history_entry(id)?.ok_or_else(|| not_found(id))?,
+            }
+            Ok(json!({}))
+        }
+        "ListQueryExecutions" => list(server, &value),
+        "CreateWorkGroup" | "GetWorkGroup" | "ListWorkGroups" | "UpdateWorkGroup" | "DeleteWorkGroup" => {
+            workgroup(server, operation, &value)
+        }
+        "GetDatabase" | "ListDatabases" | "GetTableMetadata" | "ListTableMetadata" | "GetDataCatalog"
+        | "ListDataCatalogs" => catalog(server, operation, &value).await,
+        other => Err(Error::UnknownOperation(format!("unknown operation AmazonAthena.{other}"))),
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::InvalidRequest(format!("QueryExecution {id} was not found"))
+}
+
+/// The user an Athena request is from: the access key it was signed with, if any.
+fn caller(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_string)
+}
+
+fn start(server: &Arc<Server>, headers: &HeaderMap, value: &Value) -> Result<Value> {
+    let request: StartQueryExecution = body("StartQueryExecution", value)?;
+    if request.query_string.trim().is_empty() {
+        return Err(Error::InvalidRequest("QueryString is required".into()));
+    }
+    if request.query_string.len() > MAX_QUERY_BYTES {
+        return Err(Error::InvalidRequest(format!(
+            "QueryString is {} bytes, over Athena's limit of {MAX_QUERY_BYTES}",
+            request.query_string.len()
+        )));
+    }
+    if let Some(catalog) = request.query_execution_context.as_ref().and_then(|c| c.catalog.as_deref())
+        && !catalog.eq_ignore_ascii_case(CATALOG)
+    {
+        return Err(Error::InvalidRequest(format!("catalog {catalog} does not exist; glaux's catalog is {CATALOG}")));
+    }
+    if let Some(group) = &request.work_group {
+        server.workgroup(group)?;
+    }
+    let run = server.runs.submit(request, caller(headers));
+    Ok(json!({"QueryExecutionId": run.id}))
+}
+
+/// A query's record from this server's runs or, for older ones, the history.
+fn execution(server: &Server, id: &str) -> Result<QueryExecution> {
+    if let Some(run) = server.runs.get(id) {
+        return Ok(run.execution());
+    }
+    server.history_entry(id)?.ok_or_else(|| not_found(id))
+}
+
+fn batch_get(server: &Server, value: &Value) -> Result<Value> {
+    let ids: Vec<String> = value
+        .get("QueryExecutionIds")
+        .cloned()
+        .map(|v| body("BatchGetQueryExecution", &v))
+        .transpose()?
+        .ok_or_else(|| Error::InvalidRequest("QueryExecutionIds is required".into()))?;
+    if ids.is_empty() || ids.len() > 50 {
+        return Err(Error::InvalidRequest(format!("QueryExecutionIds must hold 1 to 50 ids, not {}", ids.len())));
+    }
+    let (mut found, mut missing) = (vec![], vec![]);
+    for id in ids {
+        match execution(server, &id) {
+            Ok(e) => found.push(serde_json::to_value(e).unwrap_or_default()),
+            Err(_) => {
+                missing.push(json!({"QueryExecutionId": id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "not found"}))
+            }
+        }
+    }
+    Ok(json!({"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}))
+}
+
+/// A page token: the next row's position, opaque to clients.
+fn token(position: usize) -> String {
+    format!("glaux-{position}")
+}
+
+fn position(token: &str) -> Result<usize> {
+    token
+        .strip_prefix("glaux-")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| Error::InvalidRequest(format!("NextToken {token} is not one this server gave out")))
+}
+
+fn results(server: &Server, value: &Value) -> Result<Value> {
+    let id = string_field(value, "QueryExecutionId")?;
+    let run: Arc<Run> = match server.runs.get(id) {
+        Some(run) => run,
+        None => {
+            let done = server.history_entry(id)?.ok_or_else(|| not_found(id))?;
+            return Err(Error::InvalidRequest(format!(
+                "the results of query {id} are no longer held by this server{}",
+                done.result_configuration
+                    .and_then(|r| r.output_location)
+                    .map(|l| format!("; read them from {l}"))
+                    .unwrap_or_default()
+            )));
+        }
+    };
+    let execution = run.execution();
+    match execution.status.state {
+        QueryExecutionState::Succeeded => {}
+        QueryExecutionState::Queued | QueryExecutionState::Running => {
+            return Err(Error::InvalidRequest(format!(
+                "Query has not yet finished. Current state: {}",
+                execution.status.state
+            )));
+        }
+        state => {
+            return Err(Error::InvalidRequest(format!(
+                "Query did not finish successfully. Final query state: {state}{}",
+                execution.status.state_change_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            )));
+        }
+    }
+    let max = match value.get("MaxResults") {
+        None => 1000,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| Error::InvalidRequest("MaxResults must be between 1 and 1000".into()))?
+            as usize,
+    };
+    let from = value.get("NextToken").and_then(Value::as_str).map(position).transpose()?.unwrap_or(0);
+    let Some(results) = run.results() else {
+        if execution.statement_type != StatementType::Dml || execution.statistics.data_scanned_in_bytes == 0 {
+            return Ok(json!({"UpdateCount": 0, "ResultSet": {"Rows": [], "ResultSetMetadata": {"ColumnInfo": []}}}));
+        }
+        return Err(Error::InvalidRequest(format!(
+            "the results of query {id} are no longer held by this server; read them from {}",
+            execution.result_configuration.and_then(|r| r.output_location).unwrap_or_default()
+        )));
+    };
+    // a SELECT's first page starts with the column names as a row, as Athena's does
+    let header = execution.statement_type == StatementType::Dml;
+    let mut rows = vec![];
+    let mut take = max;
+    let mut data_from = from;
+    if header {
+        if from == 0 {
+            rows.push(json!({"Data": results.schema.fields().iter().map(|f| json!({"VarCharValue": f.name()})).collect::<Vec<_>>()}));
+            take -= 1;
+        } else {
+            data_from = from - 1;
+        }
+    }
+    let positions = results.positions(data_from, take);
+    let mut texts: Vec<Option<Vec<Vec<Option<String>>>>> = vec![None; results.batches.len()];
+    for &(b, r) in &positions {
+        let columns = texts[b].get_or_insert_with(|| {
+            results.batches[b].columns().iter().map(|c| values::athena_texts(c.as_ref())).collect()
+        });
+        let cells: Vec<Value> = columns
+            .iter()
+            .map(|c| match &c[r] {
+                Some(v) => json!({"VarCharValue": v}),
+                None => json!({}),
+            })
+            .collect();
+        rows.push(json!({"Data": cells}));
+    }
+    let next = from + rows.len();
+    let total = results.rows + usize::from(header);
+    let mut out = json!({
+        "UpdateCount": 0,
+        "ResultSet": {
+            "Rows": rows,
+            "ResultSetMetadata": {"ColumnInfo": results.schema.fields().iter().map(|f| values::column_info(f)).collect::<Vec<_>>()},
+        },
+    });
+    if next < total {
+        out["NextToken"] = json!(token(next));
+    }
+    Ok(out)
+}
+
+fn list(server: &Server, value: &Value) -> Result<Value> {
+    let group = value.get("WorkGroup").and_then(Value::as_str).unwrap_or(glaux_engine::PRIMARY).to_string();
+    server.workgroup(&group)?;
+    let max = value.get("MaxResults").and_then(Value::as_u64).unwrap_or(50).clamp(1, 50) as usize;
+    let from = value.get("NextToken").and_then(Value::as_str).map(position).transpose()?.unwrap_or(0);
+    // newest first: queries still running, then the history
+    let mut ids: Vec<(f64, String)> = server
+        .runs
+        .in_flight()
+        .into_iter()
+        .filter(|r| r.request.work_group.as_deref().unwrap_or(glaux_engine::PRIMARY) == group)
+        .map(|r| (r.submitted, r.id.clone()))
+        .collect();
+    ids.extend(
+        server
+            .history_entries()?
+            .into_iter()
+            .filter(|e| e.work_group == group)
+            .map(|e| (e.status.submission_date_time, e.query_execution_id)),
+    );
+    ids.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ids.dedup_by(|a, b| a.1 == b.1);
+    let page: Vec<&String> = ids.iter().skip(from).take(max).map(|(_, id)| id).collect();
+    let mut out = json!({"QueryExecutionIds": page});
+    if from + max < ids.len() {
+        out["NextToken"] = json!(token(from + max));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateWorkGroup {
+    work_group: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    configuration_updates: Option<ConfigurationUpdates>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigurationUpdates {
+    #[serde(default)]
+    enforce_work_group_configuration: Option<bool>,
+    #[serde(default)]
+    bytes_scanned_cutoff_per_query: Option<u64>,
+    #[serde(default)]
+    remove_bytes_scanned_cutoff_per_query: Option<bool>,
+    #[serde(default)]
+    result_configuration_updates: Option<ResultConfigurationUpdates>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ResultConfigurationUpdates {
+    #[serde(default)]
+    output_location: Option<String>,
+    #[serde(default)]
+    remove_output_location: Option<bool>,
+}
+
+fn workgroup(server: &Server, operation: &str, value: &Value) -> Result<Value> {
+    let groups = server.workgroups()?;
+    let engine = |e: glaux_engine::Error| Error::InvalidRequest(e.to_string());
+    match operation {
+        "CreateWorkGroup" => {
+            let group: WorkGroup = body(operation, value)?;
+            groups.create(group).map_err(engine)?;
+            Ok(json!({}))
+        }
+        "GetWorkGroup" => {
+            let name = string_field(value, "WorkGroup")?;
+            Ok(json!({"WorkGroup": server.workgroup(name)?}))
+        }
+        "ListWorkGroups" => {
+            let list = groups.list().map_err(engine)?;
+            Ok(
+                json!({"WorkGroups": list.iter().map(|g| json!({"Name": g.name, "State": g.state, "Description": g.description.clone().unwrap_or_default()})).collect::<Vec<_>>()}),
+            )
+        }
+        "UpdateWorkGroup" => {
+            let update: UpdateWorkGroup = body(operation, value)?;
+            server.workgroup(&update.work_group)?;
+            groups
+                .update(&update.work_group, |g| {
+                    if let Some(d) = update.description {
+                        g.description = Some(d);
+                    }
+                    if let Some(s) = update.state {
+                        g.state = s;
+                    }
+                    let c = update.configuration_updates.unwrap_or_default();
+                    if let Some(e) = c.enforce_work_group_configuration {
+                        g.configuration.enforce_work_group_configuration = e;
+                    }
+                    if let Some(cutoff) = c.bytes_scanned_cutoff_per_query {
+                        g.configuration.bytes_scanned_cutoff_per_query = Some(cutoff);
+                    }
+                    if c.remove_bytes_scanned_cutoff_per_query == Some(true) {
+                        g.configuration.bytes_scanned_cutoff_per_query = None;
+                    }
+                    if let Some(r) = c.result_configuration_updates {
+                        if let Some(location) = r.output_location {
+                            g.configuration.result_configuration =
+                                Some(glaux_engine::ResultConfiguration { output_location: Some(location) });
+                        }
+                        if r.remove_output_location == Some(true) {
+                            g.configuration.result_configuration = None;
+                        }
+                    }
+                })
+                .map_err(engine)?;
+            Ok(json!({}))
+        }
+        _ => {
+            let name = string_field(value, "WorkGroup")?;
+            groups.delete(name).map_err(engine)?;
+            Ok(json!({}))
+        }
+    }
+}
+
+fn table_metadata(table: &Table) -> Value {
+    let columns = |cols: &[glaux_engine::glaux_catalog::Column]| {
+        cols.iter()
+            .map(|c| {
+                let mut v = json!({"Name": c.name, "Type": c.type_name});
+                if let Some(comment) = &c.comment {
+                    v["Comment"] = json!(comment);
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "Name": table.name,
+        "TableType": table.table_type.clone().unwrap_or_else(|| "EXTERNAL_TABLE".into()),
+        "Columns": columns(table.storage_descriptor.as_ref().map(|s| s.columns.as_slice()).unwrap_or_default()),
+        "PartitionKeys": columns(&table.partition_keys),
+        "Parameters": table.parameters,
+    })
+}
+
+async fn catalog(server: &Server, operation: &str, value: &Value) -> Result<Value> {
+    if operation == "ListDataCatalogs" {
+        return Ok(json!({"DataCatalogsSummary": [{"CatalogName": CATALOG, "Type": "GLUE"}]}));
+    }
+    let name = value.get("CatalogName").or_else(|| value.get("Name")).and_then(Value::as_str).unwrap_or(CATALOG);
+    if !name.eq_ignore_ascii_case(CATALOG) {
+        return Err(Error::Metadata(format!("catalog {name} does not exist; glaux's catalog is {CATALOG}")));
+    }
+    if operation == "GetDataCatalog" {
+        return Ok(json!({"DataCatalog": {"Name": CATALOG, "Type": "GLUE", "Parameters": {}}}));
+    }
+    let catalog = server.catalog()?;
+    let meta = |e: glaux_engine::glaux_catalog::Error| Error::Metadata(e.to_string());
+    match operation {
+        "ListDatabases" => {
+            let list = catalog.list_databases().await.map_err(meta)?;
+            Ok(
+                json!({"DatabaseList": list.iter().map(|d| json!({"Name": d.name, "Description": d.description, "Parameters": d.parameters})).collect::<Vec<_>>()}),
+            )
+        }
+        "GetDatabase" => {
+            let db = string_field(value, "DatabaseName")?;
+            let d = catalog
+                .get_database(db)
+                .await
+                .map_err(meta)?
+                .ok_or_else(|| Error::Metadata(format!("database {db} does not exist")))?;
+            Ok(json!({"Database": {"Name": d.name, "Description": d.description, "Parameters": d.parameters}}))
+        }
+        "ListTableMetadata" => {
+            let db = string_field(value, "DatabaseName")?;
+            if catalog.get_database(db).await.map_err(meta)?.is_none() {
+                return Err(Error::Metadata(format!("database {db} does not exist")));
+            }
+            let tables = catalog.list_tables(db).await.map_err(meta)?;
+            Ok(json!({"TableMetadataList": tables.iter().map(table_metadata).collect::<Vec<_>>()}))
+        }
+        _ => {
+            let db = string_field(value, "DatabaseName")?;
+            let name = string_field(value, "TableName")?;
+            let table = catalog
+                .get_table(db, name)
+                .await
+                .map_err(meta)?
+                .ok_or_else(|| Error::Metadata(format!("table {db}.{name} does not exist")))?;
+            Ok(json!({"TableMetadata": table_metadata(&table)}))
+        }
+    }
+}

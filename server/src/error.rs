@@ -1,0 +1,103 @@
+//! The server's errors and how each protocol shows them — the one place HTTP errors are made.
+//! Athena's API answers `{"__type": …, "Message": …}` with 400 (AWS JSON 1.1); the Trino
+//! protocol answers an `error` object inside a query result, or a plain 4xx for bad requests.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong: a missing or bad field, an unknown id, a query too long.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The body is not the JSON the operation takes.
+    #[error("{0}")]
+    Serialization(String),
+    /// No such Athena operation.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// Catalog objects that do not exist, or the catalog failing.
+    #[error("{0}")]
+    Metadata(String),
+    /// No or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Something inside glaux failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    fn athena_type(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "InvalidRequestException",
+            Self::Serialization(_) => "SerializationException",
+            Self::UnknownOperation(_) => "UnknownOperationException",
+            Self::Metadata(_) => "MetadataException",
+            Self::Unauthorized(_) => "UnrecognizedClientException",
+            Self::Internal(_) => "InternalServerException",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::FORBIDDEN,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// As Athena's JSON API answers.
+    pub fn athena(&self) -> Response {
+        let body = serde_json::json!({"__type": self.athena_type(), "Message": self.to_string()});
+        let mut response = (self.status(), body.to_string()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        response
+    }
+
+    /// As the Trino protocol answers a request it cannot take (no query was created).
+    pub fn trino(&self) -> Response {
+        let status = match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InvalidRequest(m) if m.starts_with("query ") && m.ends_with("was not found") => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = (status, format!("{self}\n")).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"glaux\""));
+        }
+        response
+    }
+}
+
+/// The Trino error object of a failed or cancelled query: errorName and errorType by kind.
+pub fn trino_error(message: &str, cancelled: bool) -> serde_json::Value {
+    let lower = message.to_ascii_lowercase();
+    let (name, code, kind) = if cancelled {
+        if message.contains("limit") {
+            ("EXCEEDED_SCAN_LIMIT", 131_081, "INSUFFICIENT_RESOURCES")
+        } else {
+            ("USER_CANCELED", 3, "USER_ERROR")
+        }
+    } else if lower.starts_with("syntax error") {
+        ("SYNTAX_ERROR", 1, "USER_ERROR")
+    } else if lower.contains("not found") || lower.contains("does not exist") {
+        ("NOT_FOUND", 44, "USER_ERROR")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES")
+    } else if lower.starts_with("storage error") {
+        ("EXTERNAL_ERROR", 16_777_216, "EXTERNAL")
+    } else {
+        ("GENERIC_USER_ERROR", 0, "USER_ERROR")
+    };
+    serde_json::json!({
+        "message": message,
+        "errorCode": code,
+        "errorName": name,
+        "errorType": kind,
+        "failureInfo": {"type": name, "message": message, "suppressed": [], "stack": []},
+    })
+}

@@ -1,0 +1,87 @@
+//! `glaux serve`: Athena's JSON API (boto3, PyAthena, the AWS CLI) and the Trino client protocol
+//! (trino clients, JDBC) over the warehouse's catalog, history and workgroups.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use glaux_engine::{Engine, EngineConfig, S3Settings};
+use glaux_server::{Limits, Server, ServerConfig};
+
+use crate::warehouse::Warehouse;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs --auth-file.
+    #[arg(long, env = "GLAUX_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Which catalog holds the tables: local (in the warehouse) or glue.
+    #[arg(long, env = "GLAUX_CATALOG", default_value = "local")]
+    catalog: String,
+    /// The warehouse: local catalog, query history, workgroups.
+    #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
+    warehouse: std::path::PathBuf,
+    /// Credentials clients must present: lines of `bearer TOKEN`, `basic USER:PASSWORD`,
+    /// `aws ACCESS_KEY_ID` (SigV4-signed Athena requests from that key).
+    #[arg(long, env = "GLAUX_AUTH_FILE")]
+    auth_file: Option<std::path::PathBuf>,
+    /// Queries that run at once; more wait QUEUED.
+    #[arg(long, default_value_t = 8)]
+    max_concurrent_queries: usize,
+    /// A query running longer than this fails.
+    #[arg(long, default_value_t = 1800)]
+    query_timeout_seconds: u64,
+    /// Where results go when neither the request nor its workgroup names a location.
+    #[arg(long, env = "GLAUX_OUTPUT_LOCATION")]
+    output_location: Option<String>,
+    /// A folder of this server's disk SQL may read (and results may be written to). Without
+    /// it, only S3: neither local paths nor URL tables in FROM.
+    #[arg(long, value_name = "DIR", env = "GLAUX_ALLOW_LOCAL_FILES")]
+    allow_local_files: Option<std::path::PathBuf>,
+    /// Days of query history kept (default: all).
+    #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
+    history_retention_days: Option<u32>,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let auth = glaux_server::auth_from(args.auth_file.clone()).map_err(|e| e.to_string())?;
+    glaux_server::check_bind(&args.bind, &auth).map_err(|e| e.to_string())?;
+    // the real folder, so that symlinks and `..` in the setting cannot widen it
+    let local_root = args
+        .allow_local_files
+        .as_ref()
+        .map(|dir| dir.canonicalize().map_err(|e| format!("--allow-local-files {}: {e}", dir.display())))
+        .transpose()?;
+    let warehouse = Warehouse::open(&args.catalog, &args.warehouse, args.history_retention_days).await?;
+    let s3 = S3Settings::from_env();
+    let engine = Engine::new(EngineConfig {
+        s3: s3.clone(),
+        workgroups: Some(std::sync::Arc::clone(&warehouse.workgroups)),
+        history: Some(std::sync::Arc::clone(&warehouse.history)),
+        source: "serve".into(),
+        catalog: Some(warehouse.catalog),
+        allow_local_files: local_root.is_some(),
+        local_root: local_root.clone(),
+        allow_url_tables: local_root.is_some(),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let server = Server::new(
+        engine,
+        ServerConfig {
+            limits: Limits {
+                max_concurrent: args.max_concurrent_queries,
+                query_timeout: Duration::from_secs(args.query_timeout_seconds),
+                ..Default::default()
+            },
+            auth,
+            default_output_location: args.output_location,
+            local_root,
+            s3,
+            history: Some(warehouse.history),
+            workgroups: Some(warehouse.workgroups),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    glaux_server::serve(server, args.bind).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,158 @@
+//! `glaux serve` driven by the real clients from PyPI — boto3, PyAthena, the trino client — in
+//! the pytest files of tests/clients, each against a server of its own over the moto S3 server.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{self, scratch};
+
+/// A running `glaux serve`, stopped when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn health(url: &str) -> bool {
+    let addr = url.trim_start_matches("http://");
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(stream, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200")
+}
+
+fn serve(warehouse: &Path, args: &[&str]) -> Served {
+    let env = support::env();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .args(["serve", "--bind", url.trim_start_matches("http://"), "--query-timeout-seconds", "300"])
+        .args(args)
+        .env("GLAUX_WAREHOUSE", warehouse)
+        .env("AWS_ENDPOINT_URL", &env.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("GLAUX_CATALOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start glaux serve");
+    let served = Served { child, url };
+    let started = Instant::now();
+    while !health(&served.url) {
+        assert!(started.elapsed() < Duration::from_secs(60), "glaux serve did not come up at {}", served.url);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
+/// Runs one pytest file of tests/clients against `served`; fails with pytest's report.
+fn pytest(served: &Served, file: &str, vars: &[(&str, &str)]) {
+    let env = support::env();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    let out = Command::new("python3")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", file])
+        .current_dir(dir)
+        .env("GLAUX_URL", &served.url)
+        .env("GLAUX_TEST_S3_ENDPOINT", &env.endpoint)
+        .env("GLAUX_TEST_BUCKET", &env.bucket)
+        .env("GLAUX_TEST_DATA", &env.data)
+        .env("GLAUX_RUN", format!("{}-{file}", std::process::id()))
+        // boto3 (and PyAthena through it) takes each service's endpoint from these
+        .env("AWS_ENDPOINT_URL_ATHENA", &served.url)
+        .env("AWS_ENDPOINT_URL_S3", &env.endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("python3 -m pytest (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "pytest {file} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn boto3_drives_the_athena_api() {
+    let served = serve(&scratch("serve-boto3"), &[]);
+    pytest(&served, "test_boto3.py", &[]);
+}
+
+#[test]
+fn pyathena_cursors_and_the_pandas_cursor() {
+    let served = serve(&scratch("serve-pyathena"), &[]);
+    pytest(&served, "test_pyathena.py", &[]);
+}
+
+#[test]
+fn trino_client_protocol() {
+    let served = serve(&scratch("serve-trino"), &[]);
+    pytest(&served, "test_trino.py", &[]);
+}
+
+#[test]
+fn bad_requests_get_the_protocols_error_shapes() {
+    let served = serve(&scratch("serve-bad"), &[]);
+    pytest(&served, "test_bad_requests.py", &[]);
+}
+
+#[test]
+fn thirty_two_clients_for_thirty_seconds() {
+    let served = serve(&scratch("serve-load"), &["--max-concurrent-queries", "4"]);
+    pytest(&served, "test_load.py", &[]);
+}
+
+#[test]
+fn local_files_only_inside_the_allowed_folder() {
+    let warehouse = scratch("serve-local");
+    let (allowed, outside) = (warehouse.join("allowed"), warehouse.join("outside"));
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let numbers: String = (1..=50).map(|i| format!("{}\n", i * 7)).collect();
+    std::fs::write(allowed.join("numbers.csv"), format!("x\n{numbers}")).unwrap();
+    std::fs::write(outside.join("secret.csv"), "x\n42\n").unwrap();
+    let vars = [("GLAUX_OUTSIDE_DIR", outside.to_str().unwrap())];
+    // without --allow-local-files: nothing of the server's disk
+    let closed = serve(&warehouse.join("closed"), &[]);
+    pytest(&closed, "test_local_files.py", &vars);
+    drop(closed);
+    let open = serve(&warehouse.join("open"), &["--allow-local-files", allowed.to_str().unwrap()]);
+    pytest(&open, "test_local_files.py", &[vars[0], ("GLAUX_ALLOWED_DIR", allowed.to_str().unwrap())]);
+}
+
+#[test]
+fn credentials_are_checked_and_public_binds_need_them() {
+    let warehouse = scratch("serve-auth");
+    let file = warehouse.join("auth");
+    std::fs::write(&file, "# who may call\nbearer tok-123\nbasic alice:s3cret\naws AKIAALLOWED\n").unwrap();
+    let served = serve(&warehouse, &["--auth-file", file.to_str().unwrap()]);
+    pytest(&served, "test_auth.py", &[("GLAUX_AUTH_TOKEN", "tok-123"), ("GLAUX_AUTH_ACCESS_KEY", "AKIAALLOWED")]);
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env("GLAUX_WAREHOUSE", &warehouse)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("refusing to listen on 0.0.0.0:0 without authentication"), "{err}");
+}
