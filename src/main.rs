@@ -1,11 +1,13 @@
 //! The `glaux` command: run SQL over files in S3 or on disk.
 
 mod query;
+mod repl;
 mod report;
 mod serve;
 mod warehouse;
 mod workgroup;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,8 +15,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "glaux", version, about = "Athena-style serverless SQL over files in S3 or on disk")]
 struct Cli {
+    /// Without a command: the interactive prompt on a terminal, this help otherwise.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -26,12 +29,24 @@ enum Command {
     /// Scan-cost reports from the query history: totals, groups, the most expensive queries,
     /// partition-pruning misses; `--format html` writes one page with a chart.
     Report(report::ReportArgs),
+    /// The interactive prompt: line editing, history, completion, Ctrl-C cancels a query.
+    Repl(repl::ReplArgs),
     /// Serve Athena's JSON API and the Trino client protocol over HTTP.
     Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            Command::Repl(repl::ReplArgs::from_env())
+        }
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -40,7 +55,8 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        match cli.command {
+        match command {
+            Command::Repl(args) => repl::run(args).await,
             Command::Query(args) => query::run(args).await,
             Command::Workgroup(args) => workgroup::run(args),
             Command::Report(args) => report::run(args),

@@ -2,12 +2,12 @@
 
 use clap::Args;
 use glaux_engine::{
-    Engine, EngineConfig, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution,
-    StatementType, human_bytes,
+    Engine, OutputFormat, QueryExecution, QueryExecutionContext, ResultWriter, StartQueryExecution, StatementType,
+    human_bytes,
 };
 use std::io::{IsTerminal, Read, Write};
 
-use crate::warehouse::Warehouse;
+use crate::warehouse::SessionArgs;
 
 #[derive(Args)]
 pub struct QueryArgs {
@@ -22,26 +22,12 @@ pub struct QueryArgs {
     /// Print a one-line summary per statement on stderr: rows, bytes scanned, billed bytes, cost.
     #[arg(long)]
     summary: bool,
-    /// The database unqualified table names resolve in.
-    #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
-    database: String,
-    /// Which catalog holds the tables: local (in the warehouse) or glue (AWS Glue, configured
-    /// from the AWS environment: AWS_ENDPOINT_URL_GLUE, AWS_REGION, credentials).
-    #[arg(long, env = "GLAUX_CATALOG", default_value = "local")]
-    catalog: String,
-    /// The warehouse: where the local catalog keeps databases, tables and partitions.
-    #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
-    warehouse: std::path::PathBuf,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Plan each query without reading data: the files it would read and an upper bound of
     /// its bytes and cost (Parquet footers are read for column sizes; DDL still runs).
     #[arg(long)]
     dry_run: bool,
-    /// Days of query history the warehouse keeps (default: all).
-    #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
-    history_retention_days: Option<u32>,
-    /// The workgroup the query is recorded and billed under.
-    #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
-    workgroup: String,
 }
 
 pub async fn run(args: QueryArgs) -> Result<(), String> {
@@ -57,18 +43,7 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
     } else {
         args.sql.clone()
     };
-    let warehouse = Warehouse::open(&args.catalog, &args.warehouse, args.history_retention_days).await?;
-    let config = EngineConfig {
-        workgroups: Some(warehouse.workgroups),
-        history: Some(warehouse.history),
-        source: "cli".into(),
-        user: std::env::var("USER").ok(),
-        database: args.database.clone(),
-        work_group: args.workgroup.clone(),
-        catalog: Some(warehouse.catalog),
-        ..Default::default()
-    };
-    let engine = Engine::new(config).map_err(|e| e.to_string())?;
+    let (engine, _) = args.session.engine("cli").await?;
     let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
     for statement in statements {
         let first_word = statement.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
@@ -84,7 +59,7 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
                 database: None,
                 catalog: Some("AwsDataCatalog".into()),
             }),
-            work_group: Some(args.workgroup.clone()),
+            work_group: Some(args.session.workgroup.clone()),
             ..Default::default()
         };
         let (execution, rows, outcome) = run_one(&engine, &request, format).await;
@@ -137,7 +112,7 @@ async fn run_one(
     (execution, rows, shown.map_err(|e| e.to_string()))
 }
 
-fn summary_line(execution: &QueryExecution, rows: usize) -> String {
+pub(crate) fn summary_line(execution: &QueryExecution, rows: usize) -> String {
     let s = &execution.statistics;
     format!(
         "({rows} row{}, {} ms; scanned {}, billed {}, cost ${:.8})",

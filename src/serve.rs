@@ -22,7 +22,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
     warehouse: std::path::PathBuf,
     /// Credentials clients must present: lines of `bearer TOKEN`, `basic USER:PASSWORD`,
-    /// `aws ACCESS_KEY_ID` (SigV4-signed Athena requests from that key).
+    /// `aws ACCESS_KEY_ID [SECRET]` (SigV4-signed Athena requests from that key; with the
+    /// secret, the signature is verified).
     #[arg(long, env = "GLAUX_AUTH_FILE")]
     auth_file: Option<std::path::PathBuf>,
     /// Queries that run at once; more wait QUEUED.

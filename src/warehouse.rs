@@ -1,11 +1,12 @@
 //! What every front end opens first: the catalog, the query history and the workgroups of one
-//! warehouse.
+//! warehouse, and the engine over them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::Args;
 use glaux_engine::glaux_catalog::{self, Catalog, CatalogKind};
-use glaux_engine::{QueryHistory, WorkGroups};
+use glaux_engine::{Engine, EngineConfig, QueryHistory, WorkGroups};
 
 pub struct Warehouse {
     pub catalog: Arc<dyn Catalog>,
@@ -24,5 +25,45 @@ impl Warehouse {
             .map_err(|e| format!("cannot open the query history in {}: {e}", warehouse.display()))?;
         let workgroups = WorkGroups::open(warehouse).map_err(|e| e.to_string())?;
         Ok(Self { catalog: opened, history: Arc::new(history), workgroups: Arc::new(workgroups) })
+    }
+}
+
+/// The settings `glaux query` and `glaux repl` share: where tables live and who pays.
+#[derive(Args, Clone)]
+pub struct SessionArgs {
+    /// The database unqualified table names resolve in.
+    #[arg(long, env = "GLAUX_DATABASE", default_value = "default")]
+    pub database: String,
+    /// Which catalog holds the tables: local (in the warehouse) or glue (AWS Glue, configured
+    /// from the AWS environment: AWS_ENDPOINT_URL_GLUE, AWS_REGION, credentials).
+    #[arg(long, env = "GLAUX_CATALOG", default_value = "local")]
+    pub catalog: String,
+    /// The warehouse: where the local catalog keeps databases, tables and partitions.
+    #[arg(long, env = "GLAUX_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: PathBuf,
+    /// Days of query history the warehouse keeps (default: all).
+    #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
+    pub history_retention_days: Option<u32>,
+    /// The workgroup queries are recorded and billed under.
+    #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
+    pub workgroup: String,
+}
+
+impl SessionArgs {
+    /// The engine of a front end on the user's own machine (`source` as the history shows it).
+    pub async fn engine(&self, source: &str) -> Result<(Engine, Arc<dyn Catalog>), String> {
+        let warehouse = Warehouse::open(&self.catalog, &self.warehouse, self.history_retention_days).await?;
+        let catalog = Arc::clone(&warehouse.catalog);
+        let config = EngineConfig {
+            workgroups: Some(warehouse.workgroups),
+            history: Some(warehouse.history),
+            source: source.into(),
+            user: std::env::var("USER").ok(),
+            database: self.database.clone(),
+            work_group: self.workgroup.clone(),
+            catalog: Some(warehouse.catalog),
+            ..Default::default()
+        };
+        Ok((Engine::new(config).map_err(|e| e.to_string())?, catalog))
     }
 }

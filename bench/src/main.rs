@@ -1,5 +1,6 @@
 //! glaux's benchmarks, each run side by side with a peer in the same process and reported as ratios.
 
+mod lambda;
 mod meter;
 mod overhead;
 mod partitions;
@@ -24,6 +25,8 @@ enum Suite {
     Tpch(tpch::Args),
     /// Reported bytes vs bytes the S3 server sent, for every TPC-H query and format.
     Meter(meter::Args),
+    /// The Lambda function: cold start, first query, package size, peak memory of 1 GB scans.
+    Lambda(lambda::Args),
 }
 
 #[tokio::main]
@@ -34,6 +37,7 @@ async fn main() {
         Suite::Partitions(args) => partitions::run(args).await,
         Suite::Tpch(args) => tpch::run(args).await,
         Suite::Meter(args) => meter::run(args).await,
+        Suite::Lambda(args) => lambda::run(args).await,
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
-use glaux_engine::{Engine, EngineConfig, StartQueryExecution};
+use glaux_engine::{Engine, EngineConfig};
+
+use crate::tpch::{median, request};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,11 +50,6 @@ fn ddl(data: &std::path::Path, table: &str) -> String {
     format!("CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{}/{table}/'", data.display())
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 pub async fn run(args: Args) -> Result<(), String> {
     let data = args.data.canonicalize().map_err(|e| format!("{}: {e}", args.data.display()))?;
     let engine = Engine::new(EngineConfig::default()).map_err(|e| e.to_string())?;
@@ -88,10 +85,6 @@ pub async fn run(args: Args) -> Result<(), String> {
     let total_d: f64 = rows.iter().map(|r| r["datafusion_ms"].as_f64().unwrap_or(0.0)).sum();
     println!("total: glaux {total_g:.1} ms, datafusion {total_d:.1} ms, ratio {:.3}", total_g / total_d);
     write_reports(&args.out, &data, args.runs, &rows, total_g, total_d)
-}
-
-fn request(sql: &str) -> StartQueryExecution {
-    StartQueryExecution { query_string: sql.into(), ..Default::default() }
 }
 
 fn write_reports(

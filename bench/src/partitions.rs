@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use glaux_engine::glaux_catalog::{Catalog, GlueCatalog, LocalCatalog, Partition, StorageDescriptor};
-use glaux_engine::{Engine, EngineConfig, StartQueryExecution};
+use glaux_engine::{Engine, EngineConfig};
+
+use crate::tpch::{median, request};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,15 +31,9 @@ pub struct Args {
 }
 
 /// The partition every query asks for; each file holds ten rows with v = p * 10 + row.
-const PICK: usize = 4242;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-fn request(sql: &str) -> StartQueryExecution {
-    StartQueryExecution { query_string: sql.into(), ..Default::default() }
+/// The partition the query picks: the same share of the way through for every N.
+fn pick(n: usize) -> usize {
+    n * 4242 / 10_000
 }
 
 fn columns_ddl(name: &str, location: &str, properties: &str) -> String {
@@ -91,12 +87,12 @@ async fn measure(name: &'static str, engine: &Engine, sql: &str, runs: usize) ->
 }
 
 /// DuckDB on the same files: median wall time of the same query, and its answer.
-fn duckdb(data: &str, runs: usize) -> Result<(f64, String), String> {
+fn duckdb(data: &str, runs: usize, pick: usize) -> Result<(f64, String), String> {
     let script = format!(
         r#"
 import duckdb, json, time
 con = duckdb.connect()
-sql = "SELECT count(*), sum(v) FROM read_parquet('{data}/*/*.parquet', hive_partitioning = true) WHERE p = {PICK}"
+sql = "SELECT count(*), sum(v) FROM read_parquet('{data}/*/*.parquet', hive_partitioning = true) WHERE p = {pick}"
 times, answer = [], None
 for _ in range({runs}):
     t = time.perf_counter()
@@ -130,7 +126,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         local_engine.run(&request(&sql)).await.map_err(|f| f.error.to_string())?;
     }
     register(local.as_ref(), "default", "parts", &data, n).await?;
-    let query = |table: &str| format!("SELECT count(*), sum(v) FROM {table} WHERE p = '{PICK:05}'");
+    let pick = pick(n);
+    let query = |table: &str| format!("SELECT count(*), sum(v) FROM {table} WHERE p = '{pick:05}'");
     let mut results = vec![
         measure("local catalog", &local_engine, &query("parts"), args.runs).await?,
         measure("projection", &local_engine, &query("parts_projected"), args.runs).await?,
@@ -144,7 +141,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         register(glue.as_ref(), "default", "parts", &data, n).await?;
         results.push(measure("glue catalog", &engine, &query("parts"), args.runs).await?);
     }
-    let (duck_ms, duck_answer) = duckdb(&data, args.runs)?;
+    let (duck_ms, duck_answer) = duckdb(&data, args.runs, pick)?;
     let _ = std::fs::remove_dir_all(&warehouse);
 
     let numbers = |s: &str| -> Vec<String> {
@@ -155,9 +152,9 @@ pub async fn run(args: Args) -> Result<(), String> {
             return Err(format!("{}: glaux answered {}, DuckDB {duck_answer}", m.name, m.answer));
         }
     }
-    let expected = format!("10 and {}", (0..10).map(|r| PICK * 10 + r).sum::<usize>());
+    let expected = format!("10 and {}", (0..10).map(|r| pick * 10 + r).sum::<usize>());
     let mut md = format!(
-        "# Partition pruning: one partition of {n}\n\nQuery: `SELECT count(*), sum(v) FROM t WHERE p = '{PICK:05}'` (expected {expected}); median of {} runs. DuckDB: `read_parquet('…/*/*.parquet', hive_partitioning = true)`, {duck_ms:.1} ms, answer {duck_answer}.\n\n| catalog | planning ms | total ms | total / DuckDB | scanned bytes | answer |\n|---|---:|---:|---:|---:|---|\n",
+        "# Partition pruning: one partition of {n}\n\nQuery: `SELECT count(*), sum(v) FROM t WHERE p = '{pick:05}'` (expected {expected}); median of {} runs. DuckDB: `read_parquet('…/*/*.parquet', hive_partitioning = true)`, {duck_ms:.1} ms, answer {duck_answer}.\n\n| catalog | planning ms | total ms | total / DuckDB | scanned bytes | answer |\n|---|---:|---:|---:|---:|---|\n",
         args.runs
     );
     let mut rows = vec![];
@@ -185,7 +182,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     println!("duckdb         total {duck_ms:7.1} ms  {duck_answer}");
     let json = serde_json::json!({"suite": "partitions", "partitions": n, "runs": args.runs, "duckdb_ms": duck_ms, "duckdb_answer": duck_answer, "glaux": rows});
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
-    std::fs::write(args.out.join("partitions.json"), serde_json::to_string_pretty(&json).unwrap_or_default())
-        .map_err(|e| e.to_string())?;
-    std::fs::write(args.out.join("partitions.md"), md).map_err(|e| e.to_string())
+    std::fs::write(
+        args.out.join(format!("partitions-{n}.json")),
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(args.out.join(format!("partitions-{n}.md")), md).map_err(|e| e.to_string())
 }

@@ -12,6 +12,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -63,6 +64,11 @@ pub struct EngineConfig {
     pub source: String,
     /// Who runs them, when the front end knows.
     pub user: Option<String>,
+    /// The memory queries may hold at once (sorts, joins and aggregations past it spill to
+    /// disk); `None` leaves memory unbounded. Lambda sizes it from the function's memory.
+    pub memory_limit: Option<usize>,
+    /// Where spilled data goes (the OS temporary folder if `None`; `/tmp` on Lambda).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +87,8 @@ impl Default for EngineConfig {
             history: None,
             source: "sdk".into(),
             user: None,
+            memory_limit: None,
+            spill_dir: None,
         }
     }
 }
@@ -116,13 +124,18 @@ impl Engine {
         let stores = Arc::new(
             StoreRegistry::new(config.s3.clone(), config.allow_local_files).with_local_root(config.local_root.clone()),
         );
-        let base = BaseSession::new(stores, &config.database, config.allow_url_tables, config.history.clone())?;
+        let base = BaseSession::new(stores, &config)?;
         let state = RwLock::new(base.state.clone());
         Ok(Self { base, state, config })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The database unqualified names resolve in now (`USE` changes it).
+    pub fn database(&self) -> String {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).config().options().catalog.default_schema.clone()
     }
 
     /// Splits a script into its statements (`;`-separated), checking the syntax of each.
@@ -163,9 +176,7 @@ impl Engine {
         }
         query.database = Some(match request.query_execution_context.as_ref().and_then(|c| c.database.clone()) {
             Some(db) => db,
-            None => {
-                self.state.read().unwrap_or_else(|p| p.into_inner()).config().options().catalog.default_schema.clone()
-            }
+            None => self.database(),
         });
         if let Err(error) = self.apply_workgroup(&mut query) {
             let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
@@ -275,7 +286,7 @@ impl Engine {
         let changes_session = matches!(plan, LogicalPlan::Statement(_));
         let is_explain = matches!(plan, LogicalPlan::Explain(_));
         let df = ctx.execute_logical_plan(plan).await?;
-        let mut stream = df.execute_stream().await?;
+        let mut stream = in_own_task(df.execute_stream().await?);
         if is_explain {
             stream = with_scan_lines(stream, scans).await?;
         }
@@ -361,6 +372,24 @@ fn clean_parser_message(message: &str) -> String {
     let m = m.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")).unwrap_or(m);
     let m = m.strip_prefix("sql parser error: ").unwrap_or(m);
     m.replace("\\\"", "\"")
+}
+
+/// Polls `stream` in a task of its own and hands its batches over a channel: operators that
+/// compute inside a poll (a nested loop join, say) then never hold up the front end waiting on
+/// the query, so Ctrl-C, progress lines and timeouts are seen at once; dropping the stream
+/// aborts the task.
+fn in_own_task(mut stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let mut builder = RecordBatchReceiverStream::builder(stream.schema(), 2);
+    let tx = builder.tx();
+    builder.spawn(async move {
+        while let Some(batch) = stream.next().await {
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    builder.build()
 }
 
 fn now_epoch_seconds() -> f64 {

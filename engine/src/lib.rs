@@ -13,6 +13,7 @@ mod history;
 mod model;
 mod output;
 mod report;
+mod runtime;
 mod script;
 mod session;
 mod storage;
@@ -30,6 +31,7 @@ pub use model::{
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
+pub use runtime::QueryRuntime;
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 

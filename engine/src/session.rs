@@ -8,13 +8,15 @@ use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::listing_table_factory::ListingTableFactory;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
+use crate::execution::EngineConfig;
 use crate::formats::orc::OrcFormatFactory;
 use crate::formats::wrapped::WrappedFactory;
-use crate::history::{HistoryTable, QueryHistory};
+use crate::history::HistoryTable;
 use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
 use crate::url_tables::UrlTables;
 
@@ -30,17 +32,23 @@ pub(crate) struct BaseSession {
 }
 
 impl BaseSession {
-    pub fn new(
-        stores: Arc<StoreRegistry>,
-        database: &str,
-        allow_url_tables: bool,
-        history: Option<Arc<QueryHistory>>,
-    ) -> Result<Self> {
+    pub fn new(stores: Arc<StoreRegistry>, engine: &EngineConfig) -> Result<Self> {
+        let (database, allow_url_tables, history) =
+            (engine.database.as_str(), engine.allow_url_tables, engine.history.clone());
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(CATALOG, database);
-        let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _).build_arc()?;
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _);
+        if let Some(limit) = engine.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        if let Some(dir) = &engine.spill_dir {
+            runtime = runtime.with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            );
+        }
+        let runtime = runtime.build_arc()?;
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&runtime))

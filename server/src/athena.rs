@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::Server;
 use crate::error::{Error, Result};
-use crate::runs::Run;
+use crate::runs::{Results, Run};
 use crate::values;
 
 /// Athena's limit on QueryString.
@@ -28,7 +28,9 @@ fn reply(body: Value) -> Response {
 
 /// Parses an operation's body into its shape, naming the field that is wrong.
 fn body<T: for<'de> Deserialize<'de>>(operation: &str, value: &Value) -> Result<T> {
-    serde_json::from_value(value.clone()).map_err(|e| Error::Serialization(format!("{operation}: {e}")))
+    // the error names the field that is wrong (`QueryString: invalid type …`)
+    serde_path_to_error::deserialize(value.clone())
+        .map_err(|e| Error::Serialization(format!("{operation}: {}: {}", e.path(), e.inner())))
 }
 
 fn string_field<'a>(value: &'a Value, field: &str) -> Result<&'a str> {
@@ -101,6 +103,13 @@ fn caller(headers: &HeaderMap) -> Option<String> {
 }
 
 fn start(server: &Arc<Server>, headers: &HeaderMap, value: &Value) -> Result<Value> {
+    let request = start_request(server, value)?;
+    let run = server.runs.submit(request, caller(headers));
+    Ok(json!({"QueryExecutionId": run.id}))
+}
+
+/// A StartQueryExecution body, checked as Athena checks it before it accepts a query.
+pub(crate) fn start_request(server: &Server, value: &Value) -> Result<StartQueryExecution> {
     let request: StartQueryExecution = body("StartQueryExecution", value)?;
     if request.query_string.trim().is_empty() {
         return Err(Error::InvalidRequest("QueryString is required".into()));
@@ -119,8 +128,7 @@ fn start(server: &Arc<Server>, headers: &HeaderMap, value: &Value) -> Result<Val
     if let Some(group) = &request.work_group {
         server.workgroup(group)?;
     }
-    let run = server.runs.submit(request, caller(headers));
-    Ok(json!({"QueryExecutionId": run.id}))
+    Ok(request)
 }
 
 /// A query's record from this server's runs or, for older ones, the history.
@@ -214,15 +222,36 @@ fn results(server: &Server, value: &Value) -> Result<Value> {
             execution.result_configuration.and_then(|r| r.output_location).unwrap_or_default()
         )));
     };
-    // a SELECT's first page starts with the column names as a row, as Athena's does
     let header = execution.statement_type == StatementType::Dml;
+    let rows = page(&results, header, from, max);
+    let next = from + rows.len();
+    let total = results.rows + usize::from(header);
+    let mut out = json!({"UpdateCount": 0, "ResultSet": result_set(&results, rows)});
+    if next < total {
+        out["NextToken"] = json!(token(next));
+    }
+    Ok(out)
+}
+
+/// GetQueryResults' ResultSet: the rows given and the columns' metadata.
+pub(crate) fn result_set(results: &Results, rows: Vec<Value>) -> Value {
+    json!({
+        "Rows": rows,
+        "ResultSetMetadata": {"ColumnInfo": results.schema.fields().iter().map(|f| values::column_info(f)).collect::<Vec<_>>()},
+    })
+}
+
+/// Up to `max` rows from position `from` as Athena's `{"Data": [{"VarCharValue": …}]}` (no
+/// VarCharValue for NULL); with `header`, position 0 is a row of the column names, as a
+/// SELECT's first page has.
+pub(crate) fn page(results: &Results, header: bool, from: usize, max: usize) -> Vec<Value> {
     let mut rows = vec![];
     let mut take = max;
     let mut data_from = from;
     if header {
         if from == 0 {
             rows.push(json!({"Data": results.schema.fields().iter().map(|f| json!({"VarCharValue": f.name()})).collect::<Vec<_>>()}));
-            take -= 1;
+            take = take.saturating_sub(1);
         } else {
             data_from = from - 1;
         }
@@ -242,19 +271,7 @@ fn results(server: &Server, value: &Value) -> Result<Value> {
             .collect();
         rows.push(json!({"Data": cells}));
     }
-    let next = from + rows.len();
-    let total = results.rows + usize::from(header);
-    let mut out = json!({
-        "UpdateCount": 0,
-        "ResultSet": {
-            "Rows": rows,
-            "ResultSetMetadata": {"ColumnInfo": results.schema.fields().iter().map(|f| values::column_info(f)).collect::<Vec<_>>()},
-        },
-    });
-    if next < total {
-        out["NextToken"] = json!(token(next));
-    }
-    Ok(out)
+    rows
 }
 
 fn list(server: &Server, value: &Value) -> Result<Value> {

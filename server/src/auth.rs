@@ -2,21 +2,25 @@
 //! keys, read from a file. Without one the server only listens on loopback.
 //!
 //! The file has one credential per line: `bearer <token>`, `basic <user>:<password>` or
-//! `aws <access-key-id>`; `#` starts a comment. Credentials never appear in logs or errors.
+//! `aws <access-key-id> [<secret-access-key>]`; `#` starts a comment. With the secret, a SigV4
+//! request's signature is verified; with the key alone, only the key is checked (for clients
+//! whose secrets the operator does not hold). Credentials never appear in logs or errors.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use base64::Engine as _;
 
 use crate::error::{Error, Result};
+use crate::sigv4;
 
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
     bearer: HashSet<String>,
     basic: HashSet<(String, String)>,
-    access_keys: HashSet<String>,
+    /// Access key id → its secret, if the operator gave it.
+    access_keys: HashMap<String, Option<String>>,
 }
 
 impl Auth {
@@ -31,7 +35,7 @@ impl Auth {
             }
             let bad = || {
                 Error::InvalidRequest(format!(
-                    "auth file {} line {}: expected 'bearer TOKEN', 'basic USER:PASSWORD' or 'aws ACCESS_KEY_ID'",
+                    "auth file {} line {}: expected 'bearer TOKEN', 'basic USER:PASSWORD' or 'aws ACCESS_KEY_ID [SECRET]'",
                     path.display(),
                     n + 1
                 ))
@@ -47,7 +51,13 @@ impl Auth {
                     auth.basic.insert((user.to_string(), password.to_string()));
                 }
                 "aws" => {
-                    auth.access_keys.insert(value.to_string());
+                    let mut parts = value.split_whitespace();
+                    let key = parts.next().ok_or_else(bad)?;
+                    let secret = parts.next().map(str::to_string);
+                    if parts.next().is_some() {
+                        return Err(bad());
+                    }
+                    auth.access_keys.insert(key.to_string(), secret);
                 }
                 _ => return Err(bad()),
             }
@@ -62,8 +72,9 @@ impl Auth {
         self.bearer.is_empty() && self.basic.is_empty() && self.access_keys.is_empty()
     }
 
-    /// Checks a request's Authorization header; the error never repeats what was sent.
-    pub fn check(&self, headers: &HeaderMap) -> Result<()> {
+    /// Checks a request's Authorization header (and, for SigV4, its signature over the method,
+    /// URI, headers and body); the error never repeats what was sent.
+    pub fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<()> {
         if self.is_empty() {
             return Ok(());
         }
@@ -80,12 +91,22 @@ impl Auth {
                 .and_then(|raw| String::from_utf8(raw).ok())
                 .and_then(|pair| pair.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
                 .is_some_and(|pair| self.basic.contains(&pair)),
-            // SigV4: the access key must be on the allow-list
-            "aws4-hmac-sha256" => rest
-                .split("Credential=")
-                .nth(1)
-                .and_then(|c| c.split('/').next())
-                .is_some_and(|key| self.access_keys.contains(key)),
+            // SigV4: the access key must be on the allow-list, and signed with its secret
+            "aws4-hmac-sha256" => {
+                let Some(signed) = sigv4::parse(rest) else {
+                    return denied("the Authorization header is not a valid SigV4 header");
+                };
+                match self.access_keys.get(signed.access_key) {
+                    None => false,
+                    Some(None) => true,
+                    Some(Some(secret)) => {
+                        match sigv4::verify(&signed, secret, method, uri, headers, body, chrono::Utc::now()) {
+                            None => true,
+                            Some(why) => return Err(Error::BadSignature(why.to_string())),
+                        }
+                    }
+                }
+            }
             _ => false,
         };
         if ok { Ok(()) } else { denied("the credentials were not accepted") }

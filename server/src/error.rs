@@ -22,6 +22,9 @@ pub enum Error {
     /// No or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// A SigV4 signature that does not verify (Athena's InvalidSignatureException).
+    #[error("{0}")]
+    BadSignature(String),
     /// Something inside glaux failed.
     #[error("{0}")]
     Internal(String),
@@ -37,13 +40,14 @@ impl Error {
             Self::UnknownOperation(_) => "UnknownOperationException",
             Self::Metadata(_) => "MetadataException",
             Self::Unauthorized(_) => "UnrecognizedClientException",
+            Self::BadSignature(_) => "InvalidSignatureException",
             Self::Internal(_) => "InternalServerException",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -60,7 +64,7 @@ impl Error {
     /// As the Trino protocol answers a request it cannot take (no query was created).
     pub fn trino(&self) -> Response {
         let status = match self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InvalidRequest(m) if m.starts_with("query ") && m.ends_with("was not found") => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,

@@ -4,9 +4,10 @@
 mod athena;
 mod auth;
 mod error;
-mod executor;
+mod inline;
 mod metrics;
 mod runs;
+mod sigv4;
 mod trino;
 mod values;
 
@@ -26,6 +27,7 @@ use glaux_engine::{Engine, QueryExecution, QueryHistory, S3Settings, WorkGroup, 
 
 pub use auth::Auth;
 pub use error::{Error, Result};
+pub use inline::{Deadline, ROWS_BUDGET};
 pub use runs::Limits;
 
 /// What the server needs besides its engine.
@@ -103,12 +105,27 @@ impl Server {
     }
 }
 
+/// The largest request body taken: a query string is at most 262,144 bytes, and JSON
+/// escaping can grow it.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
 async fn authorize(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
-    if let Err(e) = server.auth.check(request.headers()) {
-        // each protocol's own error shape
-        return if request.uri().path().starts_with("/v1/") { e.trino() } else { e.athena() };
+    let trino = request.uri().path().starts_with("/v1/");
+    // each protocol's own error shape
+    let refuse = |e: Error| if trino { e.trino() } else { e.athena() };
+    if server.auth.is_empty() {
+        return next.run(request).await;
     }
-    next.run(request).await
+    // a SigV4 signature covers the body, so it is read before the check and handed on after
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return refuse(Error::InvalidRequest(format!("the request body is over {BODY_LIMIT} bytes"))),
+    };
+    if let Err(e) = server.auth.check(&parts.method, &parts.uri, &parts.headers, &body) {
+        return refuse(e);
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(body))).await
 }
 
 /// The routes of both protocols, health and metrics.

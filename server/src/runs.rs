@@ -11,13 +11,12 @@ use glaux_engine::arrow::array::RecordBatch;
 use glaux_engine::arrow::datatypes::SchemaRef;
 use glaux_engine::{
     Engine, Error as EngineError, Origin, QueryExecution, QueryExecutionState, QueryExecutionStatistics,
-    QueryExecutionStatus, ResultConfiguration, S3Settings, StartQueryExecution, StatementType,
+    QueryExecutionStatus, QueryRuntime, ResultConfiguration, S3Settings, StartQueryExecution, StatementType,
 };
 use object_store::ObjectStoreExt;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::error::{Error, Result};
-use crate::executor::QueryRuntime;
 use crate::metrics::Metrics;
 use crate::values;
 
@@ -214,7 +213,7 @@ impl Runs {
         local_root: Option<std::path::PathBuf>,
     ) -> Result<Self> {
         Ok(Self {
-            queries: QueryRuntime::start(0)?,
+            queries: QueryRuntime::start(0).map_err(|e| Error::Internal(e.to_string()))?,
             local_root,
             engine,
             metrics: Arc::default(),

@@ -7,7 +7,7 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from conftest import URL, athena
+from conftest import URL, athena, run
 
 
 def call(path, body, headers, method="POST"):
@@ -57,10 +57,28 @@ def test_trino_errors():
     assert status == 200 and json.loads(body)["coordinator"] is True
 
 
+def metric(body, name):
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
 def test_health_and_metrics():
     status, body = call("/health", None, {}, method="GET")
     assert status == 200 and json.loads(body)["status"] == "ok"
-    status, body = call("/metrics", None, {}, method="GET")
+    status, before = call("/metrics", None, {}, method="GET")
     assert status == 200
-    assert 'glaux_queries_total{state="SUCCEEDED"}' in body
-    assert "glaux_query_duration_seconds_bucket" in body and "glaux_queries_queued" in body
+    e = run(athena(), "SELECT sum(amount) FROM events")
+    failed = run(athena(), "SELECT no_such_column FROM events")
+    status, after = call("/metrics", None, {}, method="GET")
+    succeeded = 'glaux_queries_total{state="SUCCEEDED"}'
+    assert metric(after, succeeded) == metric(before, succeeded) + 1
+    assert metric(after, 'glaux_queries_total{state="FAILED"}') == metric(before, 'glaux_queries_total{state="FAILED"}') + 1
+    assert failed["Status"]["State"] == "FAILED"
+    scanned = e["Statistics"]["DataScannedInBytes"]
+    assert scanned > 0
+    assert metric(after, "glaux_bytes_scanned_total") == metric(before, "glaux_bytes_scanned_total") + scanned
+    assert metric(after, "glaux_query_duration_seconds_count") == metric(before, "glaux_query_duration_seconds_count") + 2
+    assert metric(after, 'glaux_query_duration_seconds_bucket{le="+Inf"}') == metric(after, "glaux_query_duration_seconds_count")
+    assert metric(after, "glaux_queries_queued") == 0 and metric(after, "glaux_queries_running") == 0

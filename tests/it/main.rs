@@ -8,6 +8,7 @@ mod formats;
 mod glue;
 mod history;
 mod metering;
+mod repl;
 mod report;
 mod serve;
 mod slt;

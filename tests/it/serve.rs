@@ -143,9 +143,22 @@ fn local_files_only_inside_the_allowed_folder() {
 fn credentials_are_checked_and_public_binds_need_them() {
     let warehouse = scratch("serve-auth");
     let file = warehouse.join("auth");
-    std::fs::write(&file, "# who may call\nbearer tok-123\nbasic alice:s3cret\naws AKIAALLOWED\n").unwrap();
+    std::fs::write(
+        &file,
+        "# who may call\nbearer tok-123\nbasic alice:s3cret\naws AKIAALLOWED wJalr/EXAMPLEKEY\naws AKIAKEYONLY\n",
+    )
+    .unwrap();
     let served = serve(&warehouse, &["--auth-file", file.to_str().unwrap()]);
-    pytest(&served, "test_auth.py", &[("GLAUX_AUTH_TOKEN", "tok-123"), ("GLAUX_AUTH_ACCESS_KEY", "AKIAALLOWED")]);
+    pytest(
+        &served,
+        "test_auth.py",
+        &[
+            ("GLAUX_AUTH_TOKEN", "tok-123"),
+            ("GLAUX_AUTH_ACCESS_KEY", "AKIAALLOWED"),
+            ("GLAUX_AUTH_SECRET_KEY", "wJalr/EXAMPLEKEY"),
+            ("GLAUX_AUTH_KEY_ONLY", "AKIAKEYONLY"),
+        ],
+    );
 
     let refused = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .args(["serve", "--bind", "0.0.0.0:0"])

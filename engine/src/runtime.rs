@@ -1,5 +1,6 @@
 //! A tokio runtime of its own for query work: a CPU-heavy query keeps its threads busy without
-//! starving the threads that answer HTTP (polls, cancels, health checks stay prompt).
+//! starving the threads of the front end (HTTP polls, cancels and health checks in a server;
+//! the progress line and Ctrl-C at the prompt).
 
 use std::future::Future;
 
@@ -34,15 +35,21 @@ impl QueryRuntime {
                     }
                 }
             })
-            .map_err(|e| Error::Internal(format!("cannot start the query threads: {e}")))?;
+            .map_err(|e| Error::Config(format!("cannot start the query threads: {e}")))?;
         let handle = receiver
             .recv()
-            .map_err(|e| Error::Internal(format!("the query threads did not start: {e}")))?
-            .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))?;
+            .map_err(|e| Error::Config(format!("the query threads did not start: {e}")))?
+            .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
         Ok(Self { handle })
     }
 
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
         self.handle.spawn(future);
+    }
+
+    /// Runs `future` on the query threads and waits for it from the caller's. What it spawns
+    /// (DataFusion's partitions, the task that drives a query's stream) stays on those threads.
+    pub async fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> Result<T> {
+        self.handle.spawn(future).await.map_err(|e| Error::Config(format!("a query task failed: {e}")))
     }
 }

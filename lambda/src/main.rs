@@ -1,0 +1,34 @@
+//! `bootstrap`: the Lambda function's executable. Builds the function once, then serves
+//! events from the Runtime API until the environment is shut down.
+
+use std::sync::Arc;
+
+use glaux_lambda::{Function, Settings};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // logs in Lambda's format (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)
+    lambda_runtime::tracing::init_default_subscriber();
+    let function = match Settings::from_env() {
+        Ok(settings) => Function::start(&settings).await,
+        Err(e) => Err(e),
+    };
+    let function = Arc::new(function.map_err(|e| {
+        lambda_runtime::tracing::error!("glaux could not start: {e}");
+        e.to_string()
+    }));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = Arc::clone(&function);
+        async move {
+            Ok::<Value, lambda_runtime::Error>(match function.as_ref() {
+                Ok(f) => f.handle(event).await,
+                // every event is answered, with the reason glaux is not working
+                Err(reason) => json!({"QueryExecution": {"Status": {"State": "FAILED",
+                    "StateChangeReason": format!("glaux could not start: {reason}")}}}),
+            })
+        }
+    }))
+    .await
+}
