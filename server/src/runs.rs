@@ -186,6 +186,9 @@ impl Run {
     }
 }
 
+/// The runs by id, and their ids oldest first.
+type Known = (HashMap<String, Arc<Run>>, VecDeque<String>);
+
 /// Every query this server process has run (older ones are in the history).
 pub struct Runs {
     pub engine: Arc<Engine>,
@@ -197,7 +200,7 @@ pub struct Runs {
     default_output: Option<String>,
     /// The folder of the server's own disk results may be written to, if any.
     local_root: Option<std::path::PathBuf>,
-    runs: Mutex<(HashMap<String, Arc<Run>>, VecDeque<String>)>,
+    runs: Mutex<Known>,
     tokens: Mutex<HashMap<String, String>>,
 }
 
@@ -280,7 +283,7 @@ impl Runs {
     }
 
     /// Drops the results of all but the newest runs, and forgets the oldest finished runs.
-    fn forget_old(&self, guard: &mut (HashMap<String, Arc<Run>>, VecDeque<String>)) {
+    fn forget_old(&self, guard: &mut Known) {
         let (map, order) = guard;
         let finished: Vec<&String> = order.iter().filter(|id| map.get(*id).is_some_and(|r| r.is_finished())).collect();
         let excess = finished.len().saturating_sub(self.limits.results_kept);

@@ -90,9 +90,12 @@ const KEYWORDS: &[&str] = &[
 
 const META: &[&str] = &["\\l", "\\dt", "\\d", "\\use", "\\timing", "\\format", "\\cost", "\\x", "\\q", "\\?"];
 
+/// Databases, tables and columns.
+pub type NameLists = (Vec<String>, Vec<String>, Vec<String>);
+
 /// The catalog's names, shared with the loop that refreshes them after DDL and `USE`.
 #[derive(Clone, Default)]
-pub struct Names(Arc<Mutex<(Vec<String>, Vec<String>, Vec<String>)>>);
+pub struct Names(Arc<Mutex<NameLists>>);
 
 impl Names {
     pub async fn refresh(&self, catalog: &dyn Catalog, database: &str) {

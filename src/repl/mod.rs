@@ -211,7 +211,7 @@ pub(crate) async fn run_statement(session: &Session, sql: &str, settings: &Setti
 }
 
 /// Names the completer offers, from the catalog.
-pub(crate) async fn catalog_names(catalog: &dyn Catalog, database: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+pub(crate) async fn catalog_names(catalog: &dyn Catalog, database: &str) -> helper::NameLists {
     let databases: Vec<String> =
         catalog.list_databases().await.unwrap_or_default().into_iter().map(|d| d.name).collect();
     let tables = catalog.list_tables(database).await.unwrap_or_default();
