@@ -75,6 +75,7 @@ impl Function {
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
             .env("AWS_LAMBDA_FUNCTION_NAME", "glaux")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "bench")
@@ -142,6 +143,7 @@ data, pool, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 con = duckdb.connect()
 con.execute(f"SET memory_limit='{pool}MB'")
 con.execute("SET threads=2")
+con.execute("SET enable_progress_bar=false")
 for t in ["lineitem", "nation"]:
     con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}/*.parquet')")
 out = {}
@@ -225,7 +227,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mb = |b: Option<u64>| b.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "not built".into());
     let mut md = String::from("# Lambda function\n\n");
-    md.push_str("`bench/run lambda`: the release `bootstrap` under a Runtime API on loopback, beside DuckDB (Python) on the same files.\n\n");
+    md.push_str(&format!(
+        "`bench/run lambda`: `{}` under a Runtime API on loopback, beside DuckDB (Python) on the same files.\n\n",
+        args.bootstrap.display()
+    ));
     md.push_str("| measure | glaux | target / peer |\n|---|---|---|\n");
     md.push_str(&format!(
         "| cold start (process start → first poll), median of {} | {cold_ms:.1} ms | ≤ 50 ms |\n",
