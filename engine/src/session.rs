@@ -9,6 +9,7 @@ use datafusion::datasource::listing_table_factory::ListingTableFactory;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -41,7 +42,9 @@ impl BaseSession {
             .with_default_catalog_and_schema(CATALOG, database);
         let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _);
         if let Some(limit) = engine.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0);
+            // a fair share each for the operators that can spill, so one sort or aggregation
+            // cannot take the whole pool and leave the others to fail
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
         if let Some(dir) = &engine.spill_dir {
             runtime = runtime.with_disk_manager_builder(
