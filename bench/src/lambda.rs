@@ -71,13 +71,8 @@ impl Function {
     async fn start(args: &Args, warehouse: &Path, data: &Path, memory_mb: u64) -> Result<Self, String> {
         let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
         let started = Instant::now();
-        let child = Command::new(&args.bootstrap)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "glaux")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
-            .env("AWS_REGION", "us-east-1")
+        let child = api
+            .function_command(&args.bootstrap, memory_mb)
             .env("AWS_ACCESS_KEY_ID", "bench")
             .env("AWS_SECRET_ACCESS_KEY", "bench")
             .env("GLAUX_CATALOG", "local")

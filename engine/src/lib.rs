@@ -20,6 +20,7 @@ mod storage;
 mod url_tables;
 mod workgroups;
 
+pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use error::{Error, Result};
 pub use execution::{Engine, EngineConfig, Failure, Origin, Query};

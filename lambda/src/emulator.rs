@@ -74,6 +74,21 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
+    /// A command that starts `bootstrap` against this API in the environment Lambda gives a
+    /// function (and nothing else of the caller's but PATH), with `memory_mb` of memory.
+    pub fn function_command(&self, bootstrap: &std::path::Path, memory_mb: u64) -> std::process::Command {
+        let mut command = std::process::Command::new(bootstrap);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", self.endpoint())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "glaux")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+            .env("AWS_REGION", "us-east-1");
+        command
+    }
+
     /// Invokes the function with `event`, a deadline `timeout` from now, and waits for its answer.
     pub async fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
         invoke(&self.shared, event, timeout).await

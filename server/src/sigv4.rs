@@ -4,6 +4,7 @@
 //! from now.
 
 use axum::http::{HeaderMap, Method, Uri};
+use glaux_engine::percent_decode;
 use ring::{digest, hmac};
 
 /// How far a request's X-Amz-Date may be from the server's clock.
@@ -61,25 +62,6 @@ fn encode(text: &str) -> String {
     out
 }
 
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn canonical_query(query: Option<&str>) -> String {
     let mut pairs: Vec<(String, String)> = query
         .unwrap_or_default()
@@ -87,7 +69,7 @@ fn canonical_query(query: Option<&str>) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (encode(&decode(k)), encode(&decode(v)))
+            (encode(&percent_decode(k)), encode(&percent_decode(v)))
         })
         .collect();
     pairs.sort();
@@ -98,7 +80,7 @@ fn canonical_path(path: &str) -> String {
     if path.is_empty() {
         return "/".into();
     }
-    path.split('/').map(|segment| encode(&decode(segment))).collect::<Vec<_>>().join("/")
+    path.split('/').map(|segment| encode(&percent_decode(segment))).collect::<Vec<_>>().join("/")
 }
 
 /// Why a signed request is refused, in words that name no secret; `None` if it is good.

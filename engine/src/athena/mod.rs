@@ -3,7 +3,7 @@
 mod cursor;
 mod params;
 mod parse;
-mod run;
+pub(crate) mod run;
 
 pub use params::bind;
 pub use parse::{AthenaStatement, parse};

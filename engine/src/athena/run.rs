@@ -325,15 +325,17 @@ impl Runner<'_> {
     }
 }
 
-/// Hive escapes special characters in partition directory names as `%XX`.
-fn percent_decode(text: &str) -> String {
+/// Undoes `%XX` escapes (Hive's in partition directory names, RFC 3986's in URIs); a `%` not
+/// followed by two hex digits stays as it is.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+            // from the bytes: slicing the text could split a multi-byte character
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -406,5 +408,6 @@ mod tests {
         assert!(!matches_pattern("web*", "logs"));
         assert!(matches_pattern("a*c*e", "abcde"));
         assert_eq!(percent_decode("a%3Ab"), "a:b");
+        assert_eq!(percent_decode("a%é1"), "a%é1", "a multi-byte character after % is kept");
     }
 }

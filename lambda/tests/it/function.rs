@@ -57,18 +57,12 @@ impl Lambda {
         let scratch = std::env::temp_dir().join(format!("glaux-it-{}-lambda-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
         let output = format!("s3://{}/lambda-results/{tag}/", env.bucket);
-        let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "glaux")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        let child = api
+            .function_command(std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap")), 512)
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_ENDPOINT_URL", &env.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
             .env("GLAUX_WAREHOUSE", scratch.join("warehouse"))
             .env("GLAUX_SPILL_DIR", scratch.join("spill"))
             .env("GLAUX_OUTPUT_LOCATION", &output)
