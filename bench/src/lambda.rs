@@ -16,10 +16,10 @@ use crate::tpch::{median, request};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The release `bootstrap` binary.
+    /// The `bootstrap` binary (bench/run takes it out of the deployment zip).
     #[arg(long)]
     bootstrap: PathBuf,
-    /// The deployment package (`cargo lambda build --release --output-format zip`).
+    /// The deployment package (`cargo lambda build --profile lambda --output-format zip`).
     #[arg(long)]
     zip: Option<PathBuf>,
     /// TPC-H Parquet (lineitem/, nation/ … as tpchgen-cli writes them).

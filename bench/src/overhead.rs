@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use glaux_engine::{Engine, EngineConfig};
 
 use crate::tpch::{median, request};
@@ -53,7 +53,10 @@ fn ddl(data: &std::path::Path, table: &str) -> String {
 pub async fn run(args: Args) -> Result<(), String> {
     let data = args.data.canonicalize().map_err(|e| format!("{}: {e}", args.data.display()))?;
     let engine = Engine::new(EngineConfig::default()).map_err(|e| e.to_string())?;
-    let bare = SessionContext::new();
+    // the same DataFusion settings as glaux's sessions, so the ratio is glaux's own overhead
+    let mut config = SessionConfig::new();
+    glaux_engine::tune_session(&mut config, None);
+    let bare = SessionContext::new_with_config(config);
     for table in TABLES {
         let sql = ddl(&data, table);
         engine.run(&request(&sql)).await.map_err(|f| f.error.to_string())?;

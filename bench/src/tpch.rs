@@ -30,6 +30,9 @@ pub struct Args {
     scale: String,
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// A DataFusion setting for glaux's sessions (`KEY=VALUE`, as SET takes it); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
 }
 
 pub const TABLES: [&str; 8] = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"];
@@ -164,6 +167,15 @@ pub async fn run(args: Args) -> Result<(), String> {
         ),
         None => None,
     };
+    for setting in &args.settings {
+        let (key, value) = setting.split_once('=').ok_or_else(|| format!("--set {setting}: expected KEY=VALUE"))?;
+        for engine in std::iter::once(&disk).chain(&s3) {
+            engine
+                .run(&request(&format!("SET {key} = '{value}'")))
+                .await
+                .map_err(|f| format!("--set {setting}: {}", f.error))?;
+        }
+    }
     let duckdb = duckdb(&data, args.runs)?;
     let mut table = vec![];
     for (name, sql) in QUERIES {
@@ -229,7 +241,7 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let (g, d) = (total(&|r| r.disk_ms), total(&|r| r.duckdb_ms));
     let s3_total = table.iter().map(|r| r.s3_ms).sum::<Option<f64>>();
     let json = serde_json::json!({
-        "suite": "tpch", "scale": args.scale, "runs": args.runs,
+        "suite": "tpch", "scale": args.scale, "runs": args.runs, "settings": args.settings,
         "queries": table.iter().map(|r| serde_json::json!({
             "query": r.name, "glaux_disk_ms": r.disk_ms, "glaux_s3_ms": r.s3_ms, "duckdb_ms": r.duckdb_ms,
             "ratio": r.disk_ms / r.duckdb_ms, "scanned_bytes": r.scanned,
@@ -247,6 +259,9 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
          | query | glaux disk ms | glaux S3 ms | DuckDB ms | ratio | scanned bytes | results |\n|---|---:|---:|---:|---:|---:|---|\n",
         args.scale, args.runs
     );
+    if !args.settings.is_empty() {
+        md = md.replacen("\n\n| query", &format!(" Settings: `{}`.\n\n| query", args.settings.join("`, `")), 1);
+    }
     for r in table {
         md += &format!(
             "| {} | {:.1} | {} | {:.1} | {:.2} | {} | {} |\n",

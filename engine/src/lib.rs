@@ -33,6 +33,7 @@ pub use model::{
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
 pub use runtime::QueryRuntime;
+pub use session::tune as tune_session;
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 

@@ -50,8 +50,16 @@ impl ScanMeter {
         self.cutoff.is_some_and(|c| self.bytes() > c)
     }
 
-    fn add(&self, n: u64) -> u64 {
-        self.bytes.fetch_add(n, Ordering::Relaxed) + n
+    /// Counts `n` bytes that arrived from `location`; past the cutoff they are an error. The
+    /// bytes stay counted (storage served them), and the read that crossed the limit fails even
+    /// though its data is here: reads running side by side can all start under the limit, and
+    /// the query must stop at the first to finish past it rather than succeed.
+    fn count(&self, n: u64, location: &Path) -> Result<()> {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        match self.cutoff {
+            Some(cutoff) if total > cutoff => Err(cutoff_error(location)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -98,11 +106,10 @@ impl Stream for MeteredStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled {
-            let total = self.meter.add(chunk.len() as u64);
-            if self.meter.cutoff.is_some_and(|c| total > c) {
-                return Poll::Ready(Some(Err(cutoff_error(&self.location))));
-            }
+        if let Poll::Ready(Some(Ok(chunk))) = &polled
+            && let Err(e) = self.meter.count(chunk.len() as u64, &self.location)
+        {
+            return Poll::Ready(Some(Err(e)));
         }
         polled
     }
@@ -132,7 +139,7 @@ impl ObjectStore for MeteredStore {
             // A local file is handed over as a file handle and read whole by its consumer
             // (DataFusion reads it directly, much faster than a stream): its range counts.
             file @ GetResultPayload::File(..) => {
-                self.meter.add(range.end - range.start);
+                self.meter.count(range.end - range.start, location)?;
                 return Ok(GetResult { payload: file, meta, range, attributes });
             }
         };
@@ -149,7 +156,7 @@ impl ObjectStore for MeteredStore {
                 return Err(cutoff_error(location));
             }
             let out = self.inner.get_ranges(location, ranges).await?;
-            self.meter.add(out.iter().map(|b| b.len() as u64).sum());
+            self.meter.count(out.iter().map(|b| b.len() as u64).sum(), location)?;
             return Ok(out);
         }
         object_store::coalesce_ranges(
@@ -159,7 +166,7 @@ impl ObjectStore for MeteredStore {
                     return Err(cutoff_error(location));
                 }
                 let bytes = self.inner.get_range(location, range).await?;
-                self.meter.add(bytes.len() as u64);
+                self.meter.count(bytes.len() as u64, location)?;
                 Ok(bytes)
             },
             object_store::OBJECT_STORE_COALESCE_DEFAULT,
@@ -261,5 +268,21 @@ mod tests {
         assert!(err.to_string().contains(CUTOFF_MESSAGE), "{err}");
         assert!(meter.exceeded());
         assert_eq!(meter.bytes(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_crosses_the_cutoff_fails_though_it_started_under_it() {
+        // two ranged reads side by side both start under the limit; the query must not go on
+        let (mem, path) = store_with(100).await;
+        let meter = Arc::new(ScanMeter::with_cutoff(Some(50)));
+        let store = MeteredStore::new(mem, Arc::clone(&meter));
+        let (a, b) = tokio::join!(store.get_range(&path, 0..40), store.get_range(&path, 40..80));
+        assert!(a.is_ok() != b.is_ok(), "exactly one read crosses the cutoff: {a:?} {b:?}");
+        assert_eq!(meter.bytes(), 80);
+        // one coalesced request past the limit fails as a whole
+        let meter = Arc::new(ScanMeter::with_cutoff(Some(50)));
+        let store = MeteredStore::new(store_with(100).await.0, Arc::clone(&meter));
+        let err = store.get_ranges(&path, &[0..30, 30..60]).await.unwrap_err();
+        assert!(err.to_string().contains(CUTOFF_MESSAGE), "{err}");
     }
 }
