@@ -47,7 +47,16 @@ impl ScanMeter {
 
     /// Whether the cutoff has been passed.
     pub fn exceeded(&self) -> bool {
-        self.cutoff.is_some_and(|c| self.bytes() > c)
+        self.past_cutoff(self.bytes())
+    }
+
+    fn past_cutoff(&self, bytes: u64) -> bool {
+        self.cutoff.is_some_and(|c| bytes > c)
+    }
+
+    /// Before a read: fails once the cutoff has been passed.
+    fn check(&self, location: &Path) -> Result<()> {
+        if self.exceeded() { Err(cutoff_error(location)) } else { Ok(()) }
     }
 
     /// Counts `n` bytes that arrived from `location`; past the cutoff they are an error. The
@@ -56,10 +65,7 @@ impl ScanMeter {
     /// the query must stop at the first to finish past it rather than succeed.
     fn count(&self, n: u64, location: &Path) -> Result<()> {
         let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
-        match self.cutoff {
-            Some(cutoff) if total > cutoff => Err(cutoff_error(location)),
-            _ => Ok(()),
-        }
+        if self.past_cutoff(total) { Err(cutoff_error(location)) } else { Ok(()) }
     }
 }
 
@@ -130,9 +136,7 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        if self.meter.exceeded() {
-            return Err(cutoff_error(location));
-        }
+        self.meter.check(location)?;
         let GetResult { payload, meta, range, attributes } = self.inner.get_opts(location, options).await?;
         let body = match payload {
             GetResultPayload::Stream(body) => body,
@@ -152,9 +156,7 @@ impl ObjectStore for MeteredStore {
     /// counted when it arrives: gap bytes the server sends for a coalesced range count too.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         if self.local {
-            if self.meter.exceeded() {
-                return Err(cutoff_error(location));
-            }
+            self.meter.check(location)?;
             let out = self.inner.get_ranges(location, ranges).await?;
             self.meter.count(out.iter().map(|b| b.len() as u64).sum(), location)?;
             return Ok(out);
@@ -162,9 +164,7 @@ impl ObjectStore for MeteredStore {
         object_store::coalesce_ranges(
             ranges,
             |range| async move {
-                if self.meter.exceeded() {
-                    return Err(cutoff_error(location));
-                }
+                self.meter.check(location)?;
                 let bytes = self.inner.get_range(location, range).await?;
                 self.meter.count(bytes.len() as u64, location)?;
                 Ok(bytes)
