@@ -11,10 +11,15 @@ use crate::warehouse::SessionArgs;
 
 #[derive(Args)]
 pub struct QueryArgs {
-    /// The SQL to run; `-` reads it from standard input.
-    sql: String,
+    /// The SQL to run (it may begin with a `--` or `/* */` comment); `-` reads it from standard
+    /// input.
+    #[arg(allow_hyphen_values = true, required_unless_present = "file", conflicts_with = "file")]
+    sql: Option<String>,
+    /// Run the script in FILE.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
     /// table, csv or json (JSON lines). Default: table on a terminal, csv otherwise.
-    #[arg(long, short)]
+    #[arg(long)]
     format: Option<String>,
     /// Print each statement's QueryExecution (Athena's JSON shape) on stderr after its results.
     #[arg(long)]
@@ -36,12 +41,15 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
         None if std::io::stdout().is_terminal() => OutputFormat::Table,
         None => OutputFormat::Csv,
     };
-    let sql = if args.sql == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read SQL from stdin: {e}"))?;
-        text
-    } else {
-        args.sql.clone()
+    let sql = match (&args.sql, &args.file) {
+        (_, Some(file)) => std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?,
+        (Some(sql), None) if sql == "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read SQL from stdin: {e}"))?;
+            text
+        }
+        (Some(sql), None) => sql.clone(),
+        (None, None) => return Err("give the SQL to run, - for standard input, or -f FILE".into()),
     };
     let (engine, _) = args.session.engine("cli").await?;
     let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;

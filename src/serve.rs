@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use glaux_engine::{Engine, EngineConfig, S3Settings};
+use glaux_engine::{Engine, EngineConfig, S3Settings, StatementPolicy};
 use glaux_server::{Limits, Server, ServerConfig};
 
 use crate::warehouse::Warehouse;
@@ -39,6 +39,22 @@ pub struct ServeArgs {
     /// it, only S3: neither local paths nor URL tables in FROM.
     #[arg(long, value_name = "DIR", env = "GLAUX_ALLOW_LOCAL_FILES")]
     allow_local_files: Option<std::path::PathBuf>,
+    /// A location statements may write to (COPY TO, and result files besides the output
+    /// location's): `s3://bucket/prefix/` or a local folder. Repeatable; without it, SQL writes
+    /// nothing.
+    #[arg(long = "allow-write", value_name = "LOCATION", env = "GLAUX_ALLOW_WRITE", value_delimiter = ',')]
+    allow_write: Vec<String>,
+    /// The memory all running queries may hold at once, in bytes (K, M, G suffixes); sorts,
+    /// joins and aggregations past it spill to disk. Default: half of the machine's memory.
+    #[arg(long, env = "GLAUX_MEMORY_LIMIT")]
+    memory_limit: Option<String>,
+    /// Queries that may wait for a slot; past it clients are told to retry later.
+    #[arg(long, default_value_t = 1000)]
+    max_queued_queries: usize,
+    /// Bytes of one query's result held in memory for paging; past it the result is kept in a
+    /// file on disk.
+    #[arg(long, default_value = "16M")]
+    result_memory: String,
     /// Days of query history kept (default: all).
     #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
     history_retention_days: Option<u32>,
@@ -55,7 +71,15 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .transpose()?;
     let warehouse = Warehouse::open(&args.catalog, &args.warehouse, args.history_retention_days).await?;
     let s3 = S3Settings::from_env();
+    let memory_limit = match &args.memory_limit {
+        Some(text) => bytes(text).map_err(|e| format!("--memory-limit {text}: {e}"))?,
+        None => half_of_memory(),
+    };
+    let result_memory = bytes(&args.result_memory).map_err(|e| format!("--result-memory {}: {e}", args.result_memory))?;
+    let policy = StatementPolicy::only(&args.allow_write).map_err(|e| e.to_string())?;
     let engine = Engine::new(EngineConfig {
+        policy,
+        memory_limit: Some(memory_limit),
         s3: s3.clone(),
         workgroups: Some(std::sync::Arc::clone(&warehouse.workgroups)),
         history: Some(std::sync::Arc::clone(&warehouse.history)),
@@ -73,6 +97,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             limits: Limits {
                 max_concurrent: args.max_concurrent_queries,
                 query_timeout: Duration::from_secs(args.query_timeout_seconds),
+                max_queued: args.max_queued_queries,
+                result_memory,
+                spill_dir: args.warehouse.join("_glaux_results"),
                 ..Default::default()
             },
             auth,
@@ -85,4 +112,28 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     glaux_server::serve(server, args.bind).await.map_err(|e| e.to_string())
+}
+
+/// `512M`, `2G`, `1048576`: a size in bytes.
+pub fn bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits.parse().map_err(|_| "expected a number of bytes such as 512M or 2G".to_string())?;
+    let factor: usize = match unit.trim().to_ascii_uppercase().trim_end_matches('B') {
+        "" => 1,
+        "K" | "KI" => 1 << 10,
+        "M" | "MI" => 1 << 20,
+        "G" | "GI" => 1 << 30,
+        other => return Err(format!("unknown unit '{other}' (K, M or G)")),
+    };
+    n.checked_mul(factor).ok_or_else(|| "too large".to_string())
+}
+
+/// Half of the machine's memory (MemTotal), or 1 GiB when it cannot be read.
+fn half_of_memory() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<usize>().ok().map(|kb| kb * 1024)
+    });
+    total.map_or(1 << 30, |t| t / 2)
 }

@@ -7,6 +7,7 @@ mod glue;
 mod local;
 mod model;
 mod open;
+pub mod warehouse_file;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};

@@ -3,8 +3,7 @@
 //! processes can write at once and a crash mid-write leaves the previous version intact.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::model::{Database, Partition, Table};
+use crate::warehouse_file::{self, Locked};
 
 /// What is stored for one table: the table and its partitions by their values.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -72,11 +72,9 @@ impl LocalCatalog {
     }
 
     /// Holds the catalog-wide write lock until dropped (an exclusive `flock`).
-    fn lock(&self) -> Result<File> {
+    fn lock(&self) -> Result<Locked> {
         let path = self.root.join(".lock");
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| io(&path, e))?;
-        file.lock().map_err(|e| io(&path, e))?;
-        Ok(file)
+        Locked::exclusive(&path).map_err(|e| io(&path, e))
     }
 
     fn write_database(&self, database: &Database) -> Result<()> {
@@ -116,11 +114,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
 /// Writes beside the target, syncs, then renames over it: readers see the old or the new
 /// document, never half of one.
 fn write_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Storage(e.to_string()))?;
-    let mut file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io(path, e))
+    warehouse_file::write_atomically(path, &bytes).map_err(|e| io(path, e))
 }
 
 fn partition_key(values: &[String]) -> String {
@@ -175,7 +170,7 @@ impl Catalog for LocalCatalog {
                 tables.len()
             )));
         }
-        fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))
+        fs::remove_dir_all(&dir).and_then(|_| warehouse_file::sync_dir(&self.root)).map_err(|e| io(&dir, e))
     }
 
     async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
@@ -218,7 +213,7 @@ impl Catalog for LocalCatalog {
         let _lock = self.lock()?;
         let path = self.table_file(database, name);
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            Ok(()) => warehouse_file::sync_dir(&self.database_dir(database)).map_err(|e| io(&path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && if_exists => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(Error::NotFound(format!("table '{database}.{name}'")))

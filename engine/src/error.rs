@@ -20,6 +20,10 @@ pub enum Error {
     /// Settings (environment, flags) are unusable.
     #[error("configuration error: {0}")]
     Config(String),
+    /// The statement would do something its front end does not allow (write outside the
+    /// allowed locations, change process settings).
+    #[error("not allowed: {0}")]
+    Permission(String),
     /// The query was cancelled by its caller or by a limit.
     #[error("query cancelled: {0}")]
     Cancelled(String),

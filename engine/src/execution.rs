@@ -7,9 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as DfStatement};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
@@ -17,7 +16,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
-use glaux_catalog::Catalog;
 
 use crate::athena;
 use crate::billing::Pricing;
@@ -31,73 +29,19 @@ use crate::model::{
     StartQueryExecution, StatementType,
 };
 use crate::script;
-use crate::session::{BaseSession, CATALOG};
+use crate::config::EngineConfig;
+use crate::session::{BaseSession, CATALOG, Session, SessionChange};
 use crate::storage::meter::CUTOFF_MESSAGE;
-use crate::storage::{S3Settings, ScanMeter, StoreRegistry};
-use crate::workgroups::WorkGroups;
+use crate::storage::{ScanMeter, StoreRegistry};
 
-/// How an engine is set up.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    pub s3: S3Settings,
-    pub pricing: Pricing,
-    /// The database unqualified table names resolve in.
-    pub database: String,
-    /// Whether SQL may read local paths (`file://`, bare paths). Off for servers.
-    pub allow_local_files: bool,
-    /// With `allow_local_files`, the one folder local reads must stay in (a server's allowed
-    /// root); `None` leaves the whole disk readable, as a CLI on one's own machine does.
-    pub local_root: Option<std::path::PathBuf>,
-    /// Whether SQL may name files directly in FROM (`FROM 's3://b/k.csv'`).
-    pub allow_url_tables: bool,
-    /// Per-query scan limit in bytes (a workgroup's BytesScannedCutoffPerQuery).
-    pub bytes_scanned_cutoff: Option<u64>,
-    pub work_group: String,
-    /// Where tables live (Athena DDL goes here); `None` leaves only session tables and paths.
-    pub catalog: Option<Arc<dyn Catalog>>,
-    /// The warehouse's workgroups; `None` runs every query under `work_group` with the
-    /// settings above.
-    pub workgroups: Option<Arc<WorkGroups>>,
-    /// Where finished queries are recorded (and `system.query_history` reads from).
-    pub history: Option<Arc<QueryHistory>>,
-    /// The front end running queries (`cli`, `serve`, `lambda`), as the history shows it.
-    pub source: String,
-    /// Who runs them, when the front end knows.
-    pub user: Option<String>,
-    /// The memory queries may hold at once (sorts, joins and aggregations past it spill to
-    /// disk); `None` leaves memory unbounded. Lambda sizes it from the function's memory.
-    pub memory_limit: Option<usize>,
-    /// Where spilled data goes (the OS temporary folder if `None`; `/tmp` on Lambda).
-    pub spill_dir: Option<std::path::PathBuf>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            s3: S3Settings::from_env(),
-            pricing: Pricing::default(),
-            database: "default".into(),
-            allow_local_files: true,
-            local_root: None,
-            allow_url_tables: true,
-            bytes_scanned_cutoff: None,
-            work_group: "primary".into(),
-            catalog: None,
-            workgroups: None,
-            history: None,
-            source: "sdk".into(),
-            user: None,
-            memory_limit: None,
-            spill_dir: None,
-        }
-    }
-}
-
-/// The query engine: shared by every query of a process, each query metered on its own.
+/// The query engine: shared by every query of a process, each query metered on its own and
+/// planned in a [`Session`] (the engine's own for the CLI and REPL, one per client in servers).
 pub struct Engine {
     base: BaseSession,
-    /// Settings that `SET` and DDL change carry over to later queries.
-    state: RwLock<SessionState>,
+    /// The session of `start`/`run`: the CLI's and REPL's, whose SET and USE carry over.
+    default: tokio::sync::Mutex<Session>,
+    /// Its current database, readable without waiting for a statement being planned.
+    default_database: RwLock<String>,
     config: EngineConfig,
 }
 
@@ -119,23 +63,54 @@ pub struct Failure {
     pub execution: QueryExecution,
 }
 
+/// What planning produced: the statement's type, its rows, and what it changed in the session.
+struct Planned {
+    statement_type: StatementType,
+    stream: SendableRecordBatchStream,
+    changes: Vec<SessionChange>,
+}
+
+impl Planned {
+    fn rows(statement_type: StatementType, batch: RecordBatch, changes: Vec<SessionChange>) -> Result<Self> {
+        let schema = batch.schema();
+        let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+        Ok(Self { statement_type, stream: Box::pin(stream), changes })
+    }
+
+    fn nothing(statement_type: StatementType, changes: Vec<SessionChange>) -> Result<Self> {
+        Self::rows(statement_type, RecordBatch::new_empty(Arc::new(Schema::empty())), changes)
+    }
+}
+
 impl Engine {
     pub fn new(config: EngineConfig) -> Result<Self> {
         let stores = Arc::new(
             StoreRegistry::new(config.s3.clone(), config.allow_local_files).with_local_root(config.local_root.clone()),
         );
         let base = BaseSession::new(stores, &config)?;
-        let state = RwLock::new(base.state.clone());
-        Ok(Self { base, state, config })
+        let default = base.session(&config.database, config.user.clone(), false)?;
+        Ok(Self {
+            base,
+            default: tokio::sync::Mutex::new(default),
+            default_database: RwLock::new(config.database.clone()),
+            config,
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
-    /// The database unqualified names resolve in now (`USE` changes it).
+    /// A new session for one client: nothing it changes is seen by any other. With
+    /// `own_history_only`, its `system.query_history` shows only `user`'s queries.
+    pub fn session(&self, user: Option<String>, own_history_only: bool) -> Result<Session> {
+        self.base.session(&self.config.database, user, own_history_only)
+    }
+
+    /// The database unqualified names resolve in now, in the engine's own session (`USE`
+    /// changes it).
     pub fn database(&self) -> String {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).config().options().catalog.default_schema.clone()
+        self.default_database.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Splits a script into its statements (`;`-separated), checking the syntax of each.
@@ -157,47 +132,63 @@ impl Engine {
         Ok(pieces)
     }
 
-    /// Plans one statement and starts it; results are pulled from the returned [`Query`].
+    /// Plans one statement in the engine's own session and starts it; results are pulled from
+    /// the returned [`Query`].
     pub async fn start(&self, request: &StartQueryExecution) -> Result<Query, Box<Failure>> {
         self.start_as(request, Origin::default()).await
     }
 
     /// As [`Engine::start`], for a query submitted earlier under `origin`.
     pub async fn start_as(&self, request: &StartQueryExecution, origin: Origin) -> Result<Query, Box<Failure>> {
+        let mut session = self.default.lock().await;
+        let started = self.start_in(&mut session, request, origin).await;
+        *self.default_database.write().unwrap_or_else(|p| p.into_inner()) = session.database();
+        started
+    }
+
+    /// Plans one statement in `session` and starts it. What the statement changes (SET, USE,
+    /// PREPARE, session views) changes `session` alone.
+    pub async fn start_in(
+        &self,
+        session: &mut Session,
+        request: &StartQueryExecution,
+        mut origin: Origin,
+    ) -> Result<Query, Box<Failure>> {
+        if origin.user.is_none() {
+            origin.user = session.user().map(str::to_string);
+        }
         let mut query = Query::new(request, &self.config, origin);
+        let fail = |query: &mut Query, error: Error| {
+            let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
+            Box::new(Failure { error, execution })
+        };
         if let Some(parameters) = &request.execution_parameters {
             match athena::bind(&request.query_string, parameters) {
                 Ok(sql) => query.request.query_string = sql,
-                Err(error) => {
-                    let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
-                    return Err(Box::new(Failure { error, execution }));
-                }
+                Err(error) => return Err(fail(&mut query, error)),
             }
         }
         query.database = Some(match request.query_execution_context.as_ref().and_then(|c| c.database.clone()) {
             Some(db) => db,
-            None => self.database(),
+            None => session.database(),
         });
         if let Err(error) = self.apply_workgroup(&mut query) {
-            let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
-            return Err(Box::new(Failure { error, execution }));
+            return Err(fail(&mut query, error));
         }
-        match self.plan(&query.request, &query.meter, &query.scans, query.pricing).await {
-            Ok((statement_type, stream, persist)) => {
-                query.statement_type = statement_type;
+        let sql = query.request.query_string.clone();
+        match self.plan(session, &sql, &query.request, &query.meter, &query.scans, query.pricing).await {
+            Ok(planned) => {
+                query.statement_type = planned.statement_type;
                 query.planning_ms = query.started.elapsed().as_millis() as u64;
-                query.stream = Some(stream);
-                if let Some(state) = persist {
-                    *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
-                }
+                query.stream = Some(planned.stream);
+                query.changes = planned.changes;
                 Ok(query)
             }
             Err(error) => {
-                if let Ok(Some(statement)) = athena::parse(&request.query_string) {
+                if let Ok(Some(statement)) = athena::parse(&sql) {
                     query.statement_type = statement.statement_type();
                 }
-                let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
-                Err(Box::new(Failure { error, execution }))
+                Err(fail(&mut query, error))
             }
         }
     }
@@ -227,37 +218,71 @@ impl Engine {
         Ok(())
     }
 
+    /// Plans `sql` in `session`: the session's own statements (PREPARE, EXECUTE, DEALLOCATE,
+    /// SET, RESET, USE), Athena's DDL against the catalog, everything else through DataFusion
+    /// and the statement gate.
     async fn plan(
         &self,
+        session: &mut Session,
+        sql: &str,
         request: &StartQueryExecution,
         meter: &Arc<ScanMeter>,
         scans: &Arc<catalog::ScanLog>,
         pricing: Pricing,
-    ) -> Result<(StatementType, SendableRecordBatchStream, Option<SessionState>)> {
-        let mut state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+    ) -> Result<Planned> {
+        let athena_statement = athena::parse(sql)?;
+        match &athena_statement {
+            Some(athena::AthenaStatement::Prepare { name, sql: text }) => {
+                // checked now, so a mistake shows at PREPARE rather than at every EXECUTE
+                self.split_statements(text)?;
+                session.prepare(name, text);
+                let change = SessionChange::Prepare { name: name.to_ascii_lowercase(), sql: text.clone() };
+                return Planned::nothing(StatementType::Utility, vec![change]);
+            }
+            Some(athena::AthenaStatement::Deallocate { name }) => {
+                if !session.deallocate(name) {
+                    return Err(Error::Config(format!("prepared statement {name} does not exist")));
+                }
+                let change = SessionChange::Deallocate { name: name.to_ascii_lowercase() };
+                return Planned::nothing(StatementType::Utility, vec![change]);
+            }
+            Some(athena::AthenaStatement::Execute { name, using }) => {
+                let text = session
+                    .prepared(name)
+                    .ok_or_else(|| Error::Config(format!("prepared statement {name} does not exist")))?;
+                let bound = athena::bind(text, using)?;
+                if matches!(athena::parse(&bound)?, Some(athena::AthenaStatement::Execute { .. })) {
+                    return Err(Error::Config(format!("prepared statement {name} executes another")));
+                }
+                return Box::pin(self.plan(session, &bound, request, meter, scans, pricing)).await;
+            }
+            _ => {}
+        }
+        // the request's database for this statement only; the session keeps its own
+        let mut state = session.state.clone();
         if let Some(db) = request.query_execution_context.as_ref().and_then(|c| c.database.as_deref()) {
+            session.ensure_schema(db);
             state.config_mut().options_mut().catalog.default_schema = db.to_string();
         }
         let ctx = self.base.for_query(&state, meter)?;
         if let Some(catalog) = &self.config.catalog
-            && let Some(statement) = athena::parse(&request.query_string)?
+            && let Some(statement) = athena_statement
             && !Self::session_owns(&statement, &ctx)
         {
             let database = state.config().options().catalog.default_schema.clone();
-            let session = ctx.state();
-            let outcome = athena::Runner { catalog, state: &session, database: &database }.run(statement).await?;
-            let persist = outcome.use_database.map(|db| {
-                let mut next = state.clone();
-                next.config_mut().options_mut().catalog.default_schema = db;
-                next
-            });
-            let schema = outcome.batch.schema();
-            let stream = MemoryStream::try_new(vec![outcome.batch], schema, None)?;
-            return Ok((outcome.statement_type, Box::pin(stream), persist));
+            let query_state = ctx.state();
+            let outcome =
+                athena::Runner { catalog, state: &query_state, database: &database }.run(statement).await?;
+            let mut changes = vec![];
+            if let Some(db) = outcome.use_database {
+                session.set_database(&db);
+                changes.push(SessionChange::Use { database: db });
+            }
+            return Planned::rows(outcome.statement_type, outcome.batch, changes);
         }
         // EXPLAIN (TYPE IO): plan the query, read no data, say what it would read
-        let io_only = dry_run::explain_io(&request.query_string);
-        let mut statements = parse(io_only.unwrap_or(&request.query_string))?;
+        let io_only = dry_run::explain_io(sql);
+        let mut statements = parse(io_only.unwrap_or(sql))?;
         let mut statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
             (None, _) => return Err(Error::Syntax("empty query".into())),
@@ -265,13 +290,14 @@ impl Engine {
                 return Err(Error::Syntax("only one statement per query; split the script at ';'".into()));
             }
         };
-        let session = ctx.state();
-        compression::infer_for_ddl(&mut statement, &session).await?;
-        let session = match &self.config.catalog {
-            Some(catalog) => catalog::with_catalog_tables(session, &statement, catalog, scans).await?,
-            None => session,
+        let query_state = ctx.state();
+        compression::infer_for_ddl(&mut statement, &query_state).await?;
+        let query_state = match &self.config.catalog {
+            Some(catalog) => catalog::with_catalog_tables(query_state, &statement, catalog, scans).await?,
+            None => query_state,
         };
-        let plan = session.statement_to_plan(statement).await?;
+        let plan = query_state.statement_to_plan(statement).await?;
+        self.config.policy.verify(&plan)?;
         let statement_type = statement_type(&plan);
         if io_only.is_some() {
             if statement_type != StatementType::Dml {
@@ -280,20 +306,59 @@ impl Engine {
             let physical = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
             let scans = dry_run::estimate(&physical, &ctx.state()).await?;
             let batch = dry_run::rows(&scans, &pricing)?;
-            let stream = MemoryStream::try_new(vec![batch.clone()], batch.schema(), None)?;
-            return Ok((StatementType::Utility, Box::pin(stream), None));
+            return Planned::rows(StatementType::Utility, batch, vec![]);
         }
-        let changes_session = matches!(plan, LogicalPlan::Statement(_));
+        // settings belong to the session: kept there, never in the engine's shared state
+        match &plan {
+            LogicalPlan::Statement(DfStatement::SetVariable(set)) => {
+                session.set(&set.variable, &set.value)?;
+                let change = SessionChange::Set { name: set.variable.clone(), value: set.value.clone() };
+                return Planned::nothing(StatementType::Utility, vec![change]);
+            }
+            LogicalPlan::Statement(DfStatement::ResetVariable(reset)) => {
+                session.reset(&reset.variable)?;
+                return Planned::nothing(StatementType::Utility, vec![SessionChange::Reset { name: reset.variable.clone() }]);
+            }
+            _ => {}
+        }
+        let view_change = match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
+                Some(SessionChange::View { name: view.name.to_string(), sql: sql.trim().to_string() })
+            }
+            LogicalPlan::Ddl(DdlStatement::DropView(view)) => Some(SessionChange::DropView { name: view.name.to_string() }),
+            _ => None,
+        };
         let is_explain = matches!(plan, LogicalPlan::Explain(_));
+        // DDL of the DataFusion kind registers into the session's own catalog list, which the
+        // query's state shares: session tables and views stay with this session
         let df = ctx.execute_logical_plan(plan).await?;
         let mut stream = in_own_task(df.execute_stream().await?);
         if is_explain {
             stream = with_scan_lines(stream, scans).await?;
         }
-        // SET and similar statements change the session's settings; later queries see them.
-        let persist = changes_session
-            .then(|| SessionStateBuilder::new_from_existing(state).with_config(ctx.state().config().clone()).build());
-        Ok((statement_type, stream, persist))
+        Ok(Planned { statement_type, stream, changes: view_change.into_iter().collect() })
+    }
+
+    /// Re-creates a session view in `session` from the statement that created it (a Trino
+    /// client sends its session's views back with every request). Nothing is recorded.
+    pub async fn restore_view(&self, session: &mut Session, sql: &str) -> Result<()> {
+        let not_a_view = || Error::Config(format!("session view '{sql}' is not one CREATE VIEW statement"));
+        let mut statements = parse(sql)?;
+        let statement = match (statements.pop_front(), statements.is_empty()) {
+            (Some(s), true) => s,
+            _ => return Err(not_a_view()),
+        };
+        let ctx = self.base.for_query(&session.state, &Arc::new(ScanMeter::new()))?;
+        let state = match &self.config.catalog {
+            Some(catalog) => catalog::with_catalog_tables(ctx.state(), &statement, catalog, &Arc::default()).await?,
+            None => ctx.state(),
+        };
+        let plan = state.statement_to_plan(statement).await?;
+        if !matches!(plan, LogicalPlan::Ddl(DdlStatement::CreateView(_))) {
+            return Err(not_a_view());
+        }
+        SessionContext::new_with_state(state).execute_logical_plan(plan).await?.collect().await?;
+        Ok(())
     }
 
     /// `DROP TABLE` of a table this session created the DataFusion way stays with DataFusion.
@@ -415,6 +480,8 @@ pub struct Query {
     planning_ms: u64,
     statement_type: StatementType,
     stream: Option<SendableRecordBatchStream>,
+    /// What the statement changed in its session.
+    changes: Vec<SessionChange>,
 }
 
 impl Query {
@@ -438,7 +505,13 @@ impl Query {
             planning_ms: 0,
             statement_type: StatementType::Dml,
             stream: None,
+            changes: vec![],
         }
+    }
+
+    /// What the statement changed in its session (for front ends that hand it back).
+    pub fn session_changes(&self) -> &[SessionChange] {
+        &self.changes
     }
 
     pub fn id(&self) -> &str {

@@ -4,10 +4,10 @@
 //! Appends take an exclusive lock on the day's file, so concurrent processes never interleave
 //! lines; a line is written whole or, after a crash, left as a fragment the reader skips.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,6 +23,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::TableScan;
+use glaux_catalog::warehouse_file;
 use crate::error::{Error, Result};
 use crate::model::QueryExecution;
 
@@ -75,6 +76,15 @@ pub struct QueryHistory {
     dir: PathBuf,
     /// Days of history kept; older day files are removed as new queries are recorded.
     retention_days: Option<u32>,
+    /// What was read of each day file, so a server's lookups read only what was appended since.
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// Parsed day files (bytes consumed, entries) and an index of entries by query id.
+#[derive(Debug, Default)]
+struct Cache {
+    files: BTreeMap<PathBuf, (u64, Vec<HistoryEntry>)>,
+    by_id: HashMap<String, (PathBuf, usize)>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -86,7 +96,7 @@ impl QueryHistory {
     pub fn open(warehouse: impl AsRef<Path>, retention_days: Option<u32>) -> Result<Self> {
         let dir = warehouse.as_ref().join("_glaux_history");
         fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        Ok(Self { dir, retention_days })
+        Ok(Self { dir, retention_days, cache: Arc::default() })
     }
 
     /// The history of a warehouse that must already have one (for reading: nothing is created).
@@ -98,7 +108,7 @@ impl QueryHistory {
                 warehouse.as_ref().display()
             )));
         }
-        Ok(Self { dir, retention_days: None })
+        Ok(Self { dir, retention_days: None, cache: Arc::default() })
     }
 
     /// Appends one entry to its submission day's file.
@@ -107,16 +117,7 @@ impl QueryHistory {
         let path = self.dir.join(format!("{day}.jsonl"));
         let mut line = serde_json::to_vec(entry).map_err(|e| Error::Config(format!("query history: {e}")))?;
         line.push(b'\n');
-        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path).map_err(|e| io(&path, e))?;
-        file.lock().map_err(|e| io(&path, e))?;
-        // a process killed mid-write leaves a fragment without its newline: end it first, so
-        // this line starts on its own and only the fragment is lost
-        let written = ends_mid_line(&mut file)
-            .and_then(|torn| if torn { file.write_all(b"\n") } else { Ok(()) })
-            .and_then(|_| file.write_all(&line))
-            .and_then(|_| file.flush());
-        let _ = file.unlock();
-        written.map_err(|e| io(&path, e))?;
+        warehouse_file::append_line(&path, &line).map_err(|e| io(&path, e))?;
         self.expire(day)
     }
 
@@ -164,36 +165,76 @@ impl QueryHistory {
     }
 
     fn read_file(path: &Path) -> Result<Vec<HistoryEntry>> {
-        // read under the lock so a line being appended is never half-seen
-        let file = File::open(path).map_err(|e| io(path, e))?;
-        file.lock_shared().map_err(|e| io(path, e))?;
-        let text = fs::read_to_string(path);
-        let _ = file.unlock();
-        let text = text.map_err(|e| io(path, e))?;
+        let text = warehouse_file::read_locked(path).map_err(|e| io(path, e))?;
         // a line that does not parse (a crash mid-write) is skipped
         Ok(text.lines().filter_map(|l| serde_json::from_str::<HistoryEntry>(l).ok()).collect())
     }
 
     /// Every entry, oldest day first. A line that does not parse (a crash mid-write) is skipped.
     pub fn entries(&self) -> Result<Vec<HistoryEntry>> {
-        let mut out = vec![];
-        for (_, path) in self.day_files()? {
-            out.extend(Self::read_file(&path)?);
-        }
-        Ok(out)
+        let cache = self.refreshed()?;
+        Ok(cache.files.values().flat_map(|(_, entries)| entries.iter().cloned()).collect())
     }
-}
 
-/// Whether the file's last byte is not a newline (a fragment left by a killed writer).
-fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    if file.metadata()?.len() == 0 {
-        return Ok(false);
+    /// The entry of one query, from the index (only what was appended since the last look is read).
+    pub fn find(&self, id: &str) -> Result<Option<HistoryEntry>> {
+        let cache = self.refreshed()?;
+        Ok(cache.by_id.get(id).and_then(|(path, i)| cache.files.get(path)?.1.get(*i)).cloned())
     }
-    file.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8];
-    file.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
+
+    /// The cache brought up to date with the day files: new files read, grown ones read from
+    /// where the last read stopped (whole lines only), shrunk or removed ones dropped.
+    fn refreshed(&self) -> Result<std::sync::MutexGuard<'_, Cache>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.day_files()?;
+        let present: std::collections::HashSet<&PathBuf> = files.iter().map(|(_, p)| p).collect();
+        let mut reindex = false;
+        cache.files.retain(|path, _| {
+            let keep = present.contains(path);
+            reindex |= !keep;
+            keep
+        });
+        for (_, path) in &files {
+            let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let (done, _) = cache.files.get(path).map(|(n, _)| (*n, ())).unwrap_or((0, ()));
+            if len == done {
+                continue;
+            }
+            let from = if len < done {
+                // rewritten: read it again
+                reindex = true;
+                cache.files.remove(path);
+                0
+            } else {
+                done
+            };
+            let text = warehouse_file::read_locked(path).map_err(|e| io(path, e))?;
+            let tail = text.get(from as usize..).unwrap_or_default();
+            // only whole lines: a line being written is read next time
+            let whole = tail.rfind('\n').map_or(0, |i| i + 1);
+            let parsed: Vec<HistoryEntry> =
+                tail[..whole].lines().filter_map(|l| serde_json::from_str::<HistoryEntry>(l).ok()).collect();
+            let entry = cache.files.entry(path.clone()).or_insert((0, vec![]));
+            entry.0 = from + whole as u64;
+            let start = entry.1.len();
+            entry.1.extend(parsed);
+            let ids: Vec<(String, usize)> =
+                entry.1[start..].iter().enumerate().map(|(i, e)| (e.execution.query_execution_id.clone(), start + i)).collect();
+            for (id, i) in ids {
+                cache.by_id.insert(id, (path.clone(), i));
+            }
+        }
+        if reindex {
+            let Cache { files, by_id } = &mut *cache;
+            by_id.clear();
+            for (path, (_, entries)) in files.iter() {
+                for (i, e) in entries.iter().enumerate() {
+                    by_id.insert(e.execution.query_execution_id.clone(), (path.clone(), i));
+                }
+            }
+        }
+        Ok(cache)
+    }
 }
 
 fn day_of(epoch_seconds: f64) -> NaiveDate {
@@ -205,6 +246,8 @@ fn day_of(epoch_seconds: f64) -> NaiveDate {
 pub struct HistoryTable {
     history: Arc<QueryHistory>,
     schema: SchemaRef,
+    /// Only this principal's queries (a server's `user` role sees its own), or all.
+    only_user: Option<String>,
 }
 
 impl HistoryTable {
@@ -229,11 +272,20 @@ impl HistoryTable {
             Field::new("total_ms", DataType::UInt64, false),
             Field::new("tables", DataType::Utf8, false),
         ]);
-        Self { history, schema: Arc::new(schema) }
+        Self { history, schema: Arc::new(schema), only_user: None }
+    }
+
+    /// The table as `user` sees it: their own queries only.
+    pub fn only_user(mut self, user: Option<String>) -> Self {
+        self.only_user = user;
+        self
     }
 
     fn batch(&self) -> Result<RecordBatch> {
-        let entries = self.history.entries()?;
+        let mut entries = self.history.entries()?;
+        if let Some(user) = &self.only_user {
+            entries.retain(|e| e.user.as_deref() == Some(user.as_str()));
+        }
         let text = |f: &dyn Fn(&HistoryEntry) -> String| -> ArrayRef {
             Arc::new(StringArray::from(entries.iter().map(f).collect::<Vec<_>>()))
         };
@@ -302,6 +354,9 @@ impl TableProvider for HistoryTable {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
     use crate::model::{QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus, StatementType};
 

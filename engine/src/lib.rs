@@ -5,10 +5,12 @@ mod athena;
 mod billing;
 mod catalog;
 mod compression;
+mod config;
 mod dry_run;
 mod error;
 mod execution;
 mod formats;
+mod gate;
 mod history;
 mod model;
 mod output;
@@ -20,10 +22,14 @@ mod storage;
 mod url_tables;
 mod workgroups;
 
+pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use error::{Error, Result};
-pub use execution::{Engine, EngineConfig, Failure, Origin, Query};
+pub use config::EngineConfig;
+pub use execution::{Engine, Failure, Origin, Query};
+pub use gate::{StatementPolicy, real_path};
+pub use session::{Session, SessionChange};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{

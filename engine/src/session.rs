@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::{DynamicFileCatalog, MemorySchemaProvider, SchemaProvider};
+use std::collections::BTreeMap;
+
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, DynamicFileCatalog, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider,
+};
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::listing_table_factory::ListingTableFactory;
@@ -11,25 +16,134 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::SchemaProvider;
+use datafusion::config::ConfigField;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::error::Result;
-use crate::execution::EngineConfig;
+use crate::config::EngineConfig;
+use crate::error::{Error, Result};
 use crate::formats::orc::OrcFormatFactory;
 use crate::formats::wrapped::WrappedFactory;
-use crate::history::HistoryTable;
+use crate::history::{HistoryTable, QueryHistory};
 use crate::storage::{MeteredRegistry, ScanMeter, StoreRegistry};
 use crate::url_tables::UrlTables;
 
 /// The catalog name Athena uses; table names resolve as `awsdatacatalog.<database>.<table>`.
 pub const CATALOG: &str = "awsdatacatalog";
 
-/// The state every query starts from: catalogs, settings and the shared stores.
+/// The state every query starts from: settings, formats, functions and the shared stores. It
+/// holds no tables: session tables and views live in each [`Session`]'s own catalog list.
 pub(crate) struct BaseSession {
     pub state: SessionState,
     pub runtime: Arc<RuntimeEnv>,
     pub stores: Arc<StoreRegistry>,
+    history: Option<Arc<QueryHistory>>,
     allow_url_tables: bool,
+}
+
+/// What one client has changed — settings (SET), its database (USE), session tables and views,
+/// prepared statements — on top of the engine's shared base, which it never writes to. The
+/// CLI and REPL keep one for their whole run; `glaux serve` makes one per Athena request and
+/// rebuilds a Trino client's from the headers it sends.
+pub struct Session {
+    pub(crate) state: SessionState,
+    prepared: BTreeMap<String, String>,
+    user: Option<String>,
+}
+
+/// A change a statement made to its session, for front ends that hand session state back to
+/// their clients (Trino's X-Trino-Set-Session, X-Trino-Added-Prepare, …).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionChange {
+    Set { name: String, value: String },
+    Reset { name: String },
+    Use { database: String },
+    Prepare { name: String, sql: String },
+    Deallocate { name: String },
+    /// A session view: the statement that creates it, to be replayed in a later request.
+    View { name: String, sql: String },
+    DropView { name: String },
+}
+
+impl Session {
+    /// The database unqualified names resolve in.
+    pub fn database(&self) -> String {
+        self.state.config().options().catalog.default_schema.clone()
+    }
+
+    /// Makes `database` the current one (USE).
+    pub fn set_database(&mut self, database: &str) {
+        self.state.config_mut().options_mut().catalog.default_schema = database.to_string();
+        self.ensure_schema(database);
+    }
+
+    /// A place for this session's own tables and views in `database`.
+    pub(crate) fn ensure_schema(&self, database: &str) {
+        let catalog = self.state.catalog_list().catalog(CATALOG);
+        if let Some(catalog) = catalog
+            && catalog.schema(database).is_none()
+        {
+            let _ = catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()));
+        }
+    }
+
+    /// Who the session belongs to (recorded in the history).
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Sets one setting, as `SET name = value` does. DataFusion's runtime settings (memory
+    /// limit, spill folder) belong to the process, not to a session, and are refused.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        refuse_runtime(name)?;
+        self.state.config_mut().options_mut().set(name, value)?;
+        self.refresh_functions()
+    }
+
+    /// Back to the default, as `RESET name` does.
+    pub fn reset(&mut self, name: &str) -> Result<()> {
+        refuse_runtime(name)?;
+        self.state.config_mut().options_mut().reset(name)?;
+        self.refresh_functions()
+    }
+
+    /// Functions that read settings (the time zone, say) see the new ones.
+    fn refresh_functions(&mut self) -> Result<()> {
+        let options = self.state.config().options();
+        let updated: Vec<_> =
+            self.state.scalar_functions().values().filter_map(|f| f.inner().with_updated_config(options)).collect();
+        for udf in updated {
+            self.state.register_udf(Arc::new(udf))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `sql` as prepared statement `name` (replacing one of that name).
+    pub fn prepare(&mut self, name: &str, sql: &str) {
+        self.prepared.insert(name.to_ascii_lowercase(), sql.to_string());
+    }
+
+    /// The text of prepared statement `name`.
+    pub fn prepared(&self, name: &str) -> Option<&str> {
+        self.prepared.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// Forgets prepared statement `name`; false if there was none.
+    pub fn deallocate(&mut self, name: &str) -> bool {
+        self.prepared.remove(&name.to_ascii_lowercase()).is_some()
+    }
+}
+
+fn refuse_runtime(name: &str) -> Result<()> {
+    if name.to_ascii_lowercase().starts_with("datafusion.runtime.") {
+        return Err(Error::Permission(format!(
+            "{name} is a setting of the glaux process (memory limit, spill folder), not of a session; set it when starting glaux"
+        )));
+    }
+    Ok(())
 }
 
 /// Defaults for the machines glaux runs on — a Lambda's one or two vCPUs, a small server — where
@@ -54,6 +168,7 @@ impl BaseSession {
     pub fn new(stores: Arc<StoreRegistry>, engine: &EngineConfig) -> Result<Self> {
         let (database, allow_url_tables, history) =
             (engine.database.as_str(), engine.allow_url_tables, engine.history.clone());
+        // the base's own catalog list stays empty: every session gets a list of its own
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
@@ -76,24 +191,44 @@ impl BaseSession {
             .with_runtime_env(Arc::clone(&runtime))
             .with_default_features()
             .build();
+        if std::env::var_os("GLAUX_TEST_PANIC_FUNCTION").is_some() {
+            // a test hook: a function that panics when run, to show that a panic fails only its
+            // own query (never set outside tests)
+            state.register_udf(Arc::new(create_udf(
+                "glaux_test_panic",
+                vec![],
+                DataType::Int64,
+                Volatility::Volatile,
+                Arc::new(|_: &[ColumnarValue]| panic!("glaux_test_panic() was called")),
+            )))?;
+        }
         state.register_file_format(Arc::new(OrcFormatFactory), true)?;
         state.table_factories_mut().insert("ORC".into(), Arc::new(ListingTableFactory::new()));
         // CSV and JSON parse errors name the object they came from.
         state.register_file_format(Arc::new(WrappedFactory(Arc::new(CsvFormatFactory::new()))), true)?;
         state.register_file_format(Arc::new(WrappedFactory(Arc::new(JsonFormatFactory::new()))), true)?;
-        let ctx = SessionContext::new_with_state(state);
-        if let Some(catalog) = ctx.catalog(CATALOG)
-            && catalog.schema(database).is_none()
-        {
-            catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
-        }
-        // `system.query_history`, read afresh by each query that names it
-        if let (Some(history), Some(catalog)) = (history, ctx.catalog(CATALOG)) {
+        Ok(Self { state, runtime, stores, history, allow_url_tables })
+    }
+
+    /// A new session on this base: a catalog list of its own (so its tables and views are seen
+    /// by nobody else), `database` current, and `system.query_history` — only `user`'s own
+    /// queries when `own_history_only`.
+    pub fn session(&self, database: &str, user: Option<String>, own_history_only: bool) -> Result<Session> {
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
+        if let Some(history) = &self.history {
+            // `system.query_history`, read afresh by each query that names it
             let system = Arc::new(MemorySchemaProvider::new());
-            system.register_table("query_history".into(), Arc::new(HistoryTable::new(history)))?;
+            let seen = own_history_only.then(|| user.clone().unwrap_or_default());
+            let table = HistoryTable::new(Arc::clone(history)).only_user(seen);
+            system.register_table("query_history".into(), Arc::new(table))?;
             catalog.register_schema("system", system)?;
         }
-        Ok(Self { state: ctx.state(), runtime, stores, allow_url_tables })
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(CATALOG.into(), catalog);
+        let mut state = SessionStateBuilder::new_from_existing(self.state.clone()).with_catalog_list(catalogs).build();
+        state.config_mut().options_mut().catalog.default_schema = database.to_string();
+        Ok(Session { state, prepared: BTreeMap::new(), user })
     }
 
     /// A context for one query: same catalogs and settings, stores wrapped in `meter`.

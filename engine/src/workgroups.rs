@@ -2,10 +2,12 @@
 //! limit per query, a price override, an enforced output location and a daily bytes budget
 //! that warns. `primary` always exists.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use glaux_catalog::warehouse_file::{self, Locked};
 
 use crate::error::{Error, Result};
 use crate::model::ResultConfiguration;
@@ -100,20 +102,11 @@ impl WorkGroups {
     /// Reads, changes and writes back the document while holding the lock.
     fn change<T>(&self, f: impl FnOnce(&mut Vec<WorkGroup>) -> Result<T>) -> Result<T> {
         let lock_path = self.path.with_extension("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io(&lock_path, e))?;
-        lock.lock().map_err(|e| io(&lock_path, e))?;
+        let _lock = Locked::exclusive(&lock_path).map_err(|e| io(&lock_path, e))?;
         let mut groups = self.read()?;
         let out = f(&mut groups)?;
         let text = serde_json::to_string_pretty(&groups).map_err(|e| Error::Config(e.to_string()))?;
-        let tmp = self.path.with_extension(format!("tmp-{}", std::process::id()));
-        fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, e))?;
-        let _ = lock.unlock();
+        warehouse_file::write_atomically(&self.path, text.as_bytes()).map_err(|e| io(&self.path, e))?;
         Ok(out)
     }
 

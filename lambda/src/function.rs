@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use glaux_engine::{Engine, EngineConfig, QueryHistory, S3Settings, WorkGroups};
+use glaux_engine::{Engine, EngineConfig, QueryHistory, S3Settings, StatementPolicy, WorkGroups};
 use glaux_server::{Deadline, Limits, Server, ServerConfig};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -17,6 +17,8 @@ use crate::settings::Settings;
 pub struct Function {
     server: Arc<Server>,
     router: axum::Router,
+    /// Whether HTTP events are served: with an auth file, or behind an IAM-checked Function URL.
+    http_allowed: bool,
 }
 
 /// The time kept back from a direct invocation's deadline to cancel the query and reply.
@@ -56,6 +58,7 @@ impl Function {
             source: "lambda".into(),
             memory_limit: settings.memory_limit,
             spill_dir: Some(settings.spill_dir.clone()),
+            policy: StatementPolicy::only(&settings.allow_write)?,
             ..Default::default()
         })?;
         let server = Server::new(
@@ -75,7 +78,8 @@ impl Function {
             },
         )?;
         let router = glaux_server::router(Arc::clone(&server));
-        Ok(Self { server, router })
+        let http_allowed = settings.auth_file.is_some() || settings.function_url_iam;
+        Ok(Self { server, router, http_allowed })
     }
 
     /// One invocation. HTTP events (Function URL, API Gateway) get an HTTP response; any
@@ -84,13 +88,21 @@ impl Function {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Value {
         let (payload, context) = event.into_parts();
         if let Some(request) = http::request(&payload) {
+            if !self.http_allowed {
+                return http::refused(
+                    "this function serves HTTP events only with an auth file (GLAUX_AUTH_FILE), or behind a Function URL \
+                     whose AuthType is AWS_IAM (say so with GLAUX_FUNCTION_URL_AUTH=iam)",
+                );
+            }
             return match request {
                 Ok(request) => http::call(self.router.clone(), request).await,
                 Err(reason) => http::bad_request(&reason),
             };
         }
         let deadline = deadline(context.deadline);
-        self.server.run_inline(payload, None, deadline).await
+        // a direct invocation passed Lambda's own IAM check: the caller may invoke the function
+        let caller = glaux_server::Principal { name: "lambda-invoke".into(), admin: true, manages: vec![] };
+        self.server.run_inline(payload, caller, deadline).await
     }
 }
 

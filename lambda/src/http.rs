@@ -78,6 +78,12 @@ pub fn bad_request(reason: &str) -> Value {
     reply(400, "application/x-amz-json-1.1", body)
 }
 
+/// The reply to an HTTP event the function will not serve.
+pub fn refused(reason: &str) -> Value {
+    let body = json!({"__type": "AccessDeniedException", "Message": reason}).to_string();
+    reply(403, "application/x-amz-json-1.1", body)
+}
+
 fn reply(status: u16, content_type: &str, body: String) -> Value {
     json!({"statusCode": status, "headers": {"content-type": content_type}, "body": body, "isBase64Encoded": false})
 }

@@ -35,6 +35,11 @@ pub struct Settings {
     pub query_timeout: Duration,
     /// A folder of the function's disk SQL may read (an EFS mount, say); without it, S3 only.
     pub allow_local_files: Option<PathBuf>,
+    /// Where SQL may write (COPY TO), comma-separated (GLAUX_ALLOW_WRITE); none by default.
+    pub allow_write: Vec<String>,
+    /// GLAUX_FUNCTION_URL_AUTH=iam: the Function URL checks callers with IAM, so HTTP events
+    /// may be served without an auth file. Otherwise they need one.
+    pub function_url_iam: bool,
 }
 
 impl Settings {
@@ -77,6 +82,20 @@ impl Settings {
             max_concurrent: number("GLAUX_MAX_CONCURRENT_QUERIES")?.unwrap_or(4).max(1) as usize,
             query_timeout: Duration::from_secs(number("GLAUX_QUERY_TIMEOUT_SECONDS")?.unwrap_or(900)),
             allow_local_files: var("GLAUX_ALLOW_LOCAL_FILES").filter(|v| !v.is_empty()).map(PathBuf::from),
+            allow_write: var("GLAUX_ALLOW_WRITE")
+                .map(|v| v.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
+            function_url_iam: match var("GLAUX_FUNCTION_URL_AUTH").as_deref().map(str::trim) {
+                None | Some("") | Some("none") => false,
+                Some(v) if v.eq_ignore_ascii_case("iam") || v.eq_ignore_ascii_case("aws_iam") => true,
+                Some(v) => {
+                    return Err(Error::Setting {
+                        name: "GLAUX_FUNCTION_URL_AUTH",
+                        value: v.to_string(),
+                        reason: "expected iam (the Function URL's AuthType is AWS_IAM) or none".into(),
+                    });
+                }
+            },
         })
     }
 }

@@ -10,9 +10,9 @@ use glaux_engine::{QueryExecution, QueryExecutionState, StartQueryExecution, Sta
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Server;
 use crate::error::{Error, Result};
-use crate::runs::{Results, Run};
+use crate::runs::{QueueFull, Results, Run, SessionSpec};
+use crate::{Authenticated, Principal, Server};
 use crate::values;
 
 /// Athena's limit on QueryString.
@@ -41,14 +41,24 @@ fn string_field<'a>(value: &'a Value, field: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::InvalidRequest(format!("{field} is required")))
 }
 
-pub async fn handle(server: Arc<Server>, headers: HeaderMap, raw: bytes::Bytes) -> Response {
-    match dispatch(&server, &headers, &raw).await {
+pub async fn handle(server: Arc<Server>, authenticated: Authenticated, headers: HeaderMap, raw: bytes::Bytes) -> Response {
+    let caller = principal(&authenticated, &headers);
+    match dispatch(&server, &caller, &headers, &raw).await {
         Ok(value) => reply(value),
         Err(e) => e.athena(),
     }
 }
 
-async fn dispatch(server: &Arc<Server>, headers: &HeaderMap, raw: &[u8]) -> Result<Value> {
+/// Who an Athena request is from: the authenticated principal or, on a server without
+/// credentials (loopback only), the access key it was signed with, as an admin.
+fn principal(authenticated: &Authenticated, headers: &HeaderMap) -> Principal {
+    match &authenticated.0 {
+        Some(p) => p.clone(),
+        None => Principal { name: caller(headers).unwrap_or_else(|| "anonymous".into()), admin: true, manages: vec![] },
+    }
+}
+
+async fn dispatch(server: &Arc<Server>, caller: &Principal, headers: &HeaderMap, raw: &[u8]) -> Result<Value> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -64,26 +74,27 @@ async fn dispatch(server: &Arc<Server>, headers: &HeaderMap, raw: &[u8]) -> Resu
     if !value.is_object() {
         return Err(Error::Serialization("the request body must be a JSON object".into()));
     }
+    let _ = headers;
     match operation {
-        "StartQueryExecution" => start(server, headers, &value),
+        "StartQueryExecution" => start(server, caller, &value),
         "GetQueryExecution" => {
             let id = string_field(&value, "QueryExecutionId")?;
-            Ok(json!({"QueryExecution": execution(server, id)?}))
+            Ok(json!({"QueryExecution": execution(server, caller, id)?}))
         }
-        "BatchGetQueryExecution" => batch_get(server, &value),
-        "GetQueryResults" => results(server, &value),
+        "BatchGetQueryExecution" => batch_get(server, caller, &value),
+        "GetQueryResults" => results(server, caller, &value),
         "StopQueryExecution" => {
             let id = string_field(&value, "QueryExecutionId")?;
-            match server.runs.get(id) {
+            match server.run(id, caller) {
                 Some(run) => run.cancel(),
                 // a query that ended before this server started: stopping it changes nothing
-                None => _ = server.history_entry(id)?.ok_or_else(|| not_found(id))?,
+                None => _ = server.history_entry(id, caller)?.ok_or_else(|| not_found(id))?,
             }
             Ok(json!({}))
         }
-        "ListQueryExecutions" => list(server, &value),
+        "ListQueryExecutions" => list(server, caller, &value),
         "CreateWorkGroup" | "GetWorkGroup" | "ListWorkGroups" | "UpdateWorkGroup" | "DeleteWorkGroup" => {
-            workgroup(server, operation, &value)
+            workgroup(server, caller, operation, &value)
         }
         "GetDatabase" | "ListDatabases" | "GetTableMetadata" | "ListTableMetadata" | "GetDataCatalog"
         | "ListDataCatalogs" => catalog(server, operation, &value).await,
@@ -102,10 +113,16 @@ fn caller(headers: &HeaderMap) -> Option<String> {
     credential.split('/').next().map(str::to_string)
 }
 
-fn start(server: &Arc<Server>, headers: &HeaderMap, value: &Value) -> Result<Value> {
+fn start(server: &Arc<Server>, caller: &Principal, value: &Value) -> Result<Value> {
     let request = start_request(server, value)?;
-    let run = server.runs.submit(request, caller(headers));
+    // Athena has no session beyond the query: each starts from a new one
+    let run = server.runs.submit(request, caller.clone(), SessionSpec::default()).map_err(throttled)?;
     Ok(json!({"QueryExecutionId": run.id}))
+}
+
+/// The error of a submission past the queue's bound.
+pub(crate) fn throttled(full: QueueFull) -> Error {
+    Error::Throttled(format!("the server has {} queries waiting already; try again later", full.0))
 }
 
 /// A StartQueryExecution body, checked as Athena checks it before it accepts a query.
@@ -131,15 +148,16 @@ pub(crate) fn start_request(server: &Server, value: &Value) -> Result<StartQuery
     Ok(request)
 }
 
-/// A query's record from this server's runs or, for older ones, the history.
-fn execution(server: &Server, id: &str) -> Result<QueryExecution> {
-    if let Some(run) = server.runs.get(id) {
+/// A query's record from this server's runs or, for older ones, the history — if `caller`
+/// may see it.
+fn execution(server: &Server, caller: &Principal, id: &str) -> Result<QueryExecution> {
+    if let Some(run) = server.run(id, caller) {
         return Ok(run.execution());
     }
-    server.history_entry(id)?.ok_or_else(|| not_found(id))
+    server.history_entry(id, caller)?.ok_or_else(|| not_found(id))
 }
 
-fn batch_get(server: &Server, value: &Value) -> Result<Value> {
+fn batch_get(server: &Server, caller: &Principal, value: &Value) -> Result<Value> {
     let ids: Vec<String> = value
         .get("QueryExecutionIds")
         .cloned()
@@ -151,7 +169,7 @@ fn batch_get(server: &Server, value: &Value) -> Result<Value> {
     }
     let (mut found, mut missing) = (vec![], vec![]);
     for id in ids {
-        match execution(server, &id) {
+        match execution(server, caller, &id) {
             Ok(e) => found.push(serde_json::to_value(e).unwrap_or_default()),
             Err(_) => {
                 missing.push(json!({"QueryExecutionId": id, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "not found"}))
@@ -173,12 +191,12 @@ fn position(token: &str) -> Result<usize> {
         .ok_or_else(|| Error::InvalidRequest(format!("NextToken {token} is not one this server gave out")))
 }
 
-fn results(server: &Server, value: &Value) -> Result<Value> {
+fn results(server: &Server, caller: &Principal, value: &Value) -> Result<Value> {
     let id = string_field(value, "QueryExecutionId")?;
-    let run: Arc<Run> = match server.runs.get(id) {
+    let run: Arc<Run> = match server.run(id, caller) {
         Some(run) => run,
         None => {
-            let done = server.history_entry(id)?.ok_or_else(|| not_found(id))?;
+            let done = server.history_entry(id, caller)?.ok_or_else(|| not_found(id))?;
             return Err(Error::InvalidRequest(format!(
                 "the results of query {id} are no longer held by this server{}",
                 done.result_configuration
@@ -223,7 +241,7 @@ fn results(server: &Server, value: &Value) -> Result<Value> {
         )));
     };
     let header = execution.statement_type == StatementType::Dml;
-    let rows = page(&results, header, from, max);
+    let rows = page(&results, header, from, max)?;
     let next = from + rows.len();
     let total = results.rows + usize::from(header);
     let mut out = json!({"UpdateCount": 0, "ResultSet": result_set(&results, rows)});
@@ -244,7 +262,7 @@ pub(crate) fn result_set(results: &Results, rows: Vec<Value>) -> Value {
 /// Up to `max` rows from position `from` as Athena's `{"Data": [{"VarCharValue": …}]}` (no
 /// VarCharValue for NULL); with `header`, position 0 is a row of the column names, as a
 /// SELECT's first page has.
-pub(crate) fn page(results: &Results, header: bool, from: usize, max: usize) -> Vec<Value> {
+pub(crate) fn page(results: &Results, header: bool, from: usize, max: usize) -> Result<Vec<Value>> {
     let mut rows = vec![];
     let mut take = max;
     let mut data_from = from;
@@ -256,25 +274,23 @@ pub(crate) fn page(results: &Results, header: bool, from: usize, max: usize) -> 
             data_from = from - 1;
         }
     }
-    let positions = results.positions(data_from, take);
-    let mut texts: Vec<Option<Vec<Vec<Option<String>>>>> = vec![None; results.batches.len()];
-    for &(b, r) in &positions {
-        let columns = texts[b].get_or_insert_with(|| {
-            results.batches[b].columns().iter().map(|c| values::athena_texts(c.as_ref())).collect()
-        });
-        let cells: Vec<Value> = columns
-            .iter()
-            .map(|c| match &c[r] {
-                Some(v) => json!({"VarCharValue": v}),
-                None => json!({}),
-            })
-            .collect();
-        rows.push(json!({"Data": cells}));
+    for batch in results.slice(data_from, take)? {
+        let columns: Vec<Vec<Option<String>>> = batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
+        for r in 0..batch.num_rows() {
+            let cells: Vec<Value> = columns
+                .iter()
+                .map(|c| match &c[r] {
+                    Some(v) => json!({"VarCharValue": v}),
+                    None => json!({}),
+                })
+                .collect();
+            rows.push(json!({"Data": cells}));
+        }
     }
-    rows
+    Ok(rows)
 }
 
-fn list(server: &Server, value: &Value) -> Result<Value> {
+fn list(server: &Server, caller: &Principal, value: &Value) -> Result<Value> {
     let group = value.get("WorkGroup").and_then(Value::as_str).unwrap_or(glaux_engine::PRIMARY).to_string();
     server.workgroup(&group)?;
     let max = value.get("MaxResults").and_then(Value::as_u64).unwrap_or(50).clamp(1, 50) as usize;
@@ -284,12 +300,13 @@ fn list(server: &Server, value: &Value) -> Result<Value> {
         .runs
         .in_flight()
         .into_iter()
+        .filter(|r| caller.sees(Some(r.owner.name.as_str())))
         .filter(|r| r.request.work_group.as_deref().unwrap_or(glaux_engine::PRIMARY) == group)
         .map(|r| (r.submitted, r.id.clone()))
         .collect();
     ids.extend(
         server
-            .history_entries()?
+            .history_entries(caller)?
             .into_iter()
             .filter(|e| e.work_group == group)
             .map(|e| (e.status.submission_date_time, e.query_execution_id)),
@@ -338,9 +355,20 @@ struct ResultConfigurationUpdates {
     remove_output_location: Option<bool>,
 }
 
-fn workgroup(server: &Server, operation: &str, value: &Value) -> Result<Value> {
+fn workgroup(server: &Server, caller: &Principal, operation: &str, value: &Value) -> Result<Value> {
     let groups = server.workgroups()?;
     let engine = |e: glaux_engine::Error| Error::InvalidRequest(e.to_string());
+    // changing a workgroup changes every user's limits: admins, or a principal granted it
+    if matches!(operation, "CreateWorkGroup" | "UpdateWorkGroup" | "DeleteWorkGroup") {
+        let name = value.get("Name").or_else(|| value.get("WorkGroup")).and_then(Value::as_str).unwrap_or_default();
+        if !caller.manages(name) {
+            return Err(Error::AccessDenied(format!(
+                "{} may not {} workgroup {name}: that needs the admin role or a grant for it",
+                caller.name,
+                operation.trim_end_matches("WorkGroup").to_ascii_lowercase()
+            )));
+        }
+    }
     match operation {
         "CreateWorkGroup" => {
             let group: WorkGroup = body(operation, value)?;

@@ -25,6 +25,12 @@ pub enum Error {
     /// A SigV4 signature that does not verify (Athena's InvalidSignatureException).
     #[error("{0}")]
     BadSignature(String),
+    /// The caller may not do this (another principal's workgroup, an admin's operation).
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The server's queue is full; the client should retry later.
+    #[error("{0}")]
+    Throttled(String),
     /// Something inside glaux failed.
     #[error("{0}")]
     Internal(String),
@@ -41,6 +47,8 @@ impl Error {
             Self::Metadata(_) => "MetadataException",
             Self::Unauthorized(_) => "UnrecognizedClientException",
             Self::BadSignature(_) => "InvalidSignatureException",
+            Self::AccessDenied(_) => "AccessDeniedException",
+            Self::Throttled(_) => "TooManyRequestsException",
             Self::Internal(_) => "InternalServerException",
         }
     }
@@ -65,6 +73,7 @@ impl Error {
     pub fn trino(&self) -> Response {
         let status = match self {
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InvalidRequest(m) if m.starts_with("query ") && m.ends_with("was not found") => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,

@@ -10,9 +10,10 @@ use glaux_engine::{
 };
 use serde_json::{Value, json};
 
-use crate::Server;
-use crate::athena::{page, result_set, start_request};
+use crate::athena::{page, result_set, start_request, throttled};
 use crate::error::Error;
+use crate::runs::SessionSpec;
+use crate::{Principal, Server};
 
 /// How much of a reply may be rows: Lambda's response limit is 6 MB, and the record and the
 /// JSON around the rows need some of it.
@@ -34,7 +35,7 @@ impl Server {
     /// result says so (`ResultsTruncated`, `RowsReturned`, `TotalRows`) and where the whole
     /// result is (`ResultLocation`, the CSV in the OutputLocation). A query still running at
     /// `deadline` is cancelled.
-    pub async fn run_inline(self: &Arc<Self>, mut event: Value, user: Option<String>, deadline: Deadline) -> Value {
+    pub async fn run_inline(self: &Arc<Self>, mut event: Value, caller: Principal, deadline: Deadline) -> Value {
         let query = event.get("QueryString").and_then(Value::as_str).unwrap_or_default().to_string();
         let max_rows = match event.as_object_mut().and_then(|o| o.remove("MaxRows")) {
             None | Some(Value::Null) => Ok(DEFAULT_MAX_ROWS),
@@ -48,7 +49,10 @@ impl Server {
             Ok(r) => r,
             Err(e) => return json!({"QueryExecution": refused(query, &e)}),
         };
-        let run = self.runs.submit(request, user);
+        let run = match self.runs.submit(request, caller, SessionSpec::default()) {
+            Ok(run) => run,
+            Err(full) => return json!({"QueryExecution": refused(query, &throttled(full))}),
+        };
         loop {
             let left = deadline.0.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
@@ -74,7 +78,13 @@ impl Server {
         let wanted = max_rows + usize::from(header);
         let (mut rows, mut bytes, mut budget_hit) = (vec![], 0, false);
         while rows.len() < wanted {
-            let chunk = page(&results, header, rows.len(), CHUNK.min(wanted - rows.len()));
+            let chunk = match page(&results, header, rows.len(), CHUNK.min(wanted - rows.len())) {
+                Ok(c) => c,
+                Err(e) => {
+                    reply["Message"] = json!(format!("the result could not be read back: {e}"));
+                    break;
+                }
+            };
             if chunk.is_empty() {
                 break;
             }

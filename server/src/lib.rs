@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod inline;
 mod metrics;
+mod results;
 mod runs;
 mod sigv4;
 mod trino;
@@ -17,7 +18,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::Extension;
 use axum::extract::{Request, State};
+use futures::FutureExt;
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +28,7 @@ use axum::routing::{get, post};
 use glaux_engine::glaux_catalog::Catalog;
 use glaux_engine::{Engine, QueryExecution, QueryHistory, S3Settings, WorkGroup, WorkGroups};
 
-pub use auth::Auth;
+pub use auth::{Auth, Principal};
 pub use error::{Error, Result};
 pub use inline::{Deadline, ROWS_BUDGET};
 pub use runs::Limits;
@@ -49,6 +52,9 @@ pub struct ServerConfig {
 pub struct Server {
     runs: Arc<runs::Runs>,
     auth: Auth,
+    /// On a loopback server: the host names requests must name (a page on another site that
+    /// a browser sends to localhost names its own, and is refused).
+    hosts: Option<Vec<String>>,
     history: Option<Arc<QueryHistory>>,
     workgroups: Option<Arc<WorkGroups>>,
     started: Instant,
@@ -66,6 +72,7 @@ impl Server {
         Ok(Arc::new(Self {
             runs: Arc::new(runs),
             auth: config.auth,
+            hosts: None,
             history: config.history,
             workgroups: config.workgroups,
             started: Instant::now(),
@@ -91,19 +98,40 @@ impl Server {
         }
     }
 
-    fn history_entries(&self) -> Result<Vec<QueryExecution>> {
+    /// The finished queries `caller` may see, from the history.
+    fn history_entries(&self, caller: &Principal) -> Result<Vec<QueryExecution>> {
         match &self.history {
             None => Ok(vec![]),
-            Some(h) => {
-                Ok(h.entries().map_err(|e| Error::Internal(e.to_string()))?.into_iter().map(|e| e.execution).collect())
-            }
+            Some(h) => Ok(h
+                .entries()
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .into_iter()
+                .filter(|e| caller.sees(e.user.as_deref()))
+                .map(|e| e.execution)
+                .collect()),
         }
     }
 
-    fn history_entry(&self, id: &str) -> Result<Option<QueryExecution>> {
-        Ok(self.history_entries()?.into_iter().rev().find(|e| e.query_execution_id == id))
+    /// A finished query's record, if `caller` may see it (another's is "not found", so ids
+    /// cannot be probed).
+    fn history_entry(&self, id: &str, caller: &Principal) -> Result<Option<QueryExecution>> {
+        let Some(history) = &self.history else { return Ok(None) };
+        let entry = history.find(id).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(entry.filter(|e| caller.sees(e.user.as_deref())).map(|e| e.execution))
+    }
+
+    /// A run of this server process, if `caller` may see it.
+    fn run(&self, id: &str, caller: &Principal) -> Option<Arc<runs::Run>> {
+        self.runs.get(id).filter(|r| caller.sees(Some(r.owner.name.as_str())))
     }
 }
+
+/// Whose a request is, as the authentication decided: `None` on a server without credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub Option<Principal>);
+
+/// How long a client may take to send its request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The largest request body taken: a query string is at most 262,144 bytes, and JSON
 /// escaping can grow it.
@@ -113,36 +141,80 @@ async fn authorize(State(server): State<Arc<Server>>, request: Request, next: Ne
     let trino = request.uri().path().starts_with("/v1/");
     // each protocol's own error shape
     let refuse = |e: Error| if trino { e.trino() } else { e.athena() };
-    if server.auth.is_empty() {
-        return next.run(request).await;
+    if let Some(hosts) = &server.hosts {
+        let host = request.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let name = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(n, _)| n);
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return refuse(Error::Unauthorized(format!(
+                "this server listens on loopback and answers requests for {} only, not for host '{host}'",
+                hosts.join(", ")
+            )));
+        }
     }
-    // a SigV4 signature covers the body, so it is read before the check and handed on after
-    let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => return refuse(Error::InvalidRequest(format!("the request body is over {BODY_LIMIT} bytes"))),
+    // the body is read whole, within a size and a time, before anything else is done with it
+    // (a SigV4 signature covers it, so it is read before the check and handed on after)
+    let (mut parts, body) = request.into_parts();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return refuse(Error::InvalidRequest(format!("the request body is over {BODY_LIMIT} bytes"))),
+        Err(_) => {
+            return refuse(Error::InvalidRequest(format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            )));
+        }
     };
-    if let Err(e) = server.auth.check(&parts.method, &parts.uri, &parts.headers, &body) {
-        return refuse(e);
+    let principal = match server.auth.check(&parts.method, &parts.uri, &parts.headers, &body) {
+        Ok(p) => p,
+        Err(e) => return refuse(e),
+    };
+    parts.extensions.insert(Authenticated(principal));
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    // a handler that panics answers this request with an internal error; the server goes on
+    match std::panic::AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            eprintln!("glaux serve: a request handler panicked");
+            refuse(Error::Internal("internal error".into()))
+        }
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(body))).await
 }
 
 /// The routes of both protocols, health and metrics.
 pub fn router(server: Arc<Server>) -> Router {
     let protected = Router::new()
-        .route("/", post(|State(s): State<Arc<Server>>, h: HeaderMap, b: bytes::Bytes| athena::handle(s, h, b)))
+        .route(
+            "/",
+            post(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, b: bytes::Bytes| {
+                athena::handle(s, a, h, b)
+            }),
+        )
         .route(
             "/v1/statement",
-            post(|State(s): State<Arc<Server>>, h: HeaderMap, b: String| trino::post_statement(s, h, b)),
+            post(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, b: bytes::Bytes| {
+                trino::post_statement(s, a, h, b)
+            }),
         )
         .route(
             "/v1/statement/executing/{id}/{slug}/{page}",
-            get(|State(s): State<Arc<Server>>, h: HeaderMap, p| trino::get_page(s, h, p))
-                .delete(|State(s): State<Arc<Server>>, p| trino::delete(s, p)),
+            get(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, p| {
+                trino::get_page(s, a, h, p)
+            })
+            .delete(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, p| {
+                trino::delete(s, a, h, p)
+            }),
         )
         .route("/v1/info", get(|State(s): State<Arc<Server>>| trino::info(s)))
-        .route("/metrics", get(|State(s): State<Arc<Server>>| async move { s.runs.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>| async move {
+                // gauges of every client's queries: for admins, or anyone on a server without credentials
+                if a.0.as_ref().is_some_and(|p| !p.admin) {
+                    return Error::Unauthorized("metrics are for admins".into()).athena();
+                }
+                s.runs.metrics.render().into_response()
+            }),
+        )
         .route_layer(middleware::from_fn_with_state(Arc::clone(&server), authorize));
     Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})).into_response() }))
@@ -150,19 +222,32 @@ pub fn router(server: Arc<Server>) -> Router {
         .with_state(server)
 }
 
-/// Whether `addr` may be bound with `auth`: anything beyond loopback needs credentials.
+/// Whether `addr` may be bound with `auth`: anything beyond loopback needs credentials, and
+/// credentials that are an access key alone (no secret to verify a signature with) are for
+/// loopback only.
 pub fn check_bind(addr: &SocketAddr, auth: &Auth) -> Result<()> {
     if !addr.ip().is_loopback() && auth.is_empty() {
         return Err(Error::InvalidRequest(format!(
             "refusing to listen on {addr} without authentication: give --auth-file, or bind 127.0.0.1"
         )));
     }
+    if !addr.ip().is_loopback() && auth.has_key_only_entries() {
+        return Err(Error::InvalidRequest(format!(
+            "refusing to listen on {addr}: the auth file has 'aws' lines without a secret, which anyone who knows the \
+             key id could pass; give each its secret, or bind 127.0.0.1"
+        )));
+    }
     Ok(())
 }
 
 /// Serves until Ctrl-C; prints the address it listens on.
-pub async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
+pub async fn serve(mut server: Arc<Server>, addr: SocketAddr) -> Result<()> {
     check_bind(&addr, &server.auth)?;
+    if addr.ip().is_loopback()
+        && let Some(s) = Arc::get_mut(&mut server)
+    {
+        s.hosts = Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into(), addr.ip().to_string()]);
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::InvalidRequest(format!("cannot listen on {addr}: {e}")))?;

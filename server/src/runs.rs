@@ -7,69 +7,82 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use glaux_engine::arrow::array::RecordBatch;
 use glaux_engine::arrow::datatypes::SchemaRef;
 use glaux_engine::{
     Engine, Error as EngineError, Origin, QueryExecution, QueryExecutionState, QueryExecutionStatistics,
-    QueryExecutionStatus, QueryRuntime, ResultConfiguration, S3Settings, StartQueryExecution, StatementType,
+    QueryExecutionStatus, QueryRuntime, ResultConfiguration, S3Settings, Session, SessionChange, StartQueryExecution,
+    StatementType,
 };
 use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+pub use crate::results::Results;
 use crate::values;
 
-/// How many queries run at once, how long one may take, how many results stay in memory.
+/// How many queries run and wait at once, how long one may take, how much of their results
+/// the server keeps.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_concurrent: usize,
+    /// Queries waiting for a slot; past it a submission is refused (throttled).
+    pub max_queued: usize,
     pub query_timeout: Duration,
+    /// Finished results kept for paging, newest first, by count …
     pub results_kept: usize,
+    /// … and by bytes (in memory and spilled together).
+    pub results_bytes_kept: u64,
+    /// The bytes of one result held in memory; past it the result goes to a spill file.
+    pub result_memory: usize,
+    /// Where results past `result_memory` are kept.
+    pub spill_dir: std::path::PathBuf,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_concurrent: 8, query_timeout: Duration::from_secs(1800), results_kept: 256 }
-    }
-}
-
-/// A finished query's rows.
-pub struct Results {
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
-    pub rows: usize,
-}
-
-impl Results {
-    /// Rows `from..from+n` as (batch, row) positions.
-    pub fn positions(&self, from: usize, n: usize) -> Vec<(usize, usize)> {
-        let mut out = Vec::with_capacity(n);
-        let mut skipped = 0;
-        for (b, batch) in self.batches.iter().enumerate() {
-            let rows = batch.num_rows();
-            if skipped + rows <= from {
-                skipped += rows;
-                continue;
-            }
-            let start = from.saturating_sub(skipped);
-            for r in start..rows {
-                if out.len() == n {
-                    return out;
-                }
-                out.push((b, r));
-            }
-            skipped += rows;
+        Self {
+            max_concurrent: 8,
+            max_queued: 1000,
+            query_timeout: Duration::from_secs(1800),
+            results_kept: 256,
+            results_bytes_kept: 4 << 30,
+            result_memory: 16 << 20,
+            spill_dir: std::env::temp_dir().join("glaux-results"),
         }
-        out
     }
 }
+
+/// What a client's session holds when it arrives (Trino sends it in headers each time).
+#[derive(Debug, Clone, Default)]
+pub struct SessionSpec {
+    pub database: Option<String>,
+    /// Settings (SET) and session views (`glaux_view.<name>` = its CREATE VIEW).
+    pub properties: Vec<(String, String)>,
+    pub prepared: Vec<(String, String)>,
+}
+
+/// The session property prefix that carries a session view to the next request.
+pub const VIEW_PROPERTY: &str = "glaux_view.";
 
 /// One submitted query.
 pub struct Run {
     pub id: String,
     pub request: StartQueryExecution,
-    pub user: Option<String>,
+    /// The principal that submitted it: only they (and admins) see it.
+    pub owner: Principal,
+    session: SessionSpec,
+    /// What the statement changed in its session, once planned.
+    changes: Mutex<Vec<SessionChange>>,
+    /// Bytes its kept result holds (memory and spill).
+    result_bytes: AtomicU64,
     pub submitted: f64,
     /// For Trino's nextUri: a secret part so that ids alone do not page or cancel.
     pub slug: String,
@@ -106,6 +119,11 @@ impl Run {
     /// The result's columns once planned, before any row exists.
     pub fn schema(&self) -> Option<SchemaRef> {
         self.schema.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What the statement changed in its session (SET, USE, PREPARE, session views).
+    pub fn session_changes(&self) -> Vec<SessionChange> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn bytes_scanned(&self) -> u64 {
@@ -201,11 +219,15 @@ pub struct Runs {
     /// The folder of the server's own disk results may be written to, if any.
     local_root: Option<std::path::PathBuf>,
     runs: Mutex<Known>,
-    tokens: Mutex<HashMap<String, String>>,
+    /// ClientRequestToken of a principal → the run it started.
+    tokens: Mutex<HashMap<(String, String), String>>,
 }
 
 /// Runs beyond this many are forgotten by the server (their records stay in the history).
 const RUNS_KEPT: usize = 20_000;
+
+/// A submission refused because the queue is full (Athena's TooManyRequestsException).
+pub struct QueueFull(pub usize);
 
 impl Runs {
     pub fn new(
@@ -239,14 +261,24 @@ impl Runs {
         guard.0.values().filter(|r| !r.is_finished()).cloned().collect()
     }
 
-    /// Accepts a query: it is QUEUED at once and runs in the background.
-    pub fn submit(self: &Arc<Self>, mut request: StartQueryExecution, user: Option<String>) -> Arc<Run> {
+    /// Accepts a query: it is QUEUED at once and runs in the background, in a session of its
+    /// own built from `session`. Refused when the queue is full.
+    pub fn submit(
+        self: &Arc<Self>,
+        mut request: StartQueryExecution,
+        owner: Principal,
+        session: SessionSpec,
+    ) -> Result<Arc<Run>, QueueFull> {
         if let Some(token) = &request.client_request_token
-            && let Some(id) = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(token).cloned()
+            && let Some(id) =
+                self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&(owner.name.clone(), token.clone())).cloned()
             && let Some(run) = self.get(&id)
         {
-            // the same token is the same query (Athena's idempotency)
-            return run;
+            // the same token from the same principal is the same query (Athena's idempotency)
+            return Ok(run);
+        }
+        if self.metrics.queued.load(Ordering::Relaxed) >= self.limits.max_queued as i64 {
+            return Err(QueueFull(self.limits.max_queued));
         }
         if request.result_configuration.as_ref().and_then(|r| r.output_location.as_ref()).is_none()
             && let Some(default) = &self.default_output
@@ -256,7 +288,10 @@ impl Runs {
         let run = Arc::new(Run {
             id: uuid::Uuid::new_v4().to_string(),
             request,
-            user,
+            owner,
+            session,
+            changes: Mutex::default(),
+            result_bytes: AtomicU64::new(0),
             submitted: now(),
             slug: uuid::Uuid::new_v4().simple().to_string(),
             received: Instant::now(),
@@ -269,7 +304,8 @@ impl Runs {
             done: Notify::new(),
         });
         if let Some(token) = &run.request.client_request_token {
-            self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), run.id.clone());
+            let key = (run.owner.name.clone(), token.clone());
+            self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(key, run.id.clone());
         }
         {
             let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
@@ -279,23 +315,37 @@ impl Runs {
         }
         self.metrics.queued.fetch_add(1, Ordering::Relaxed);
         self.queries.spawn(Arc::clone(self).execute(Arc::clone(&run)));
-        run
+        Ok(run)
     }
 
     /// Drops the results of all but the newest runs, and forgets the oldest finished runs.
     fn forget_old(&self, guard: &mut Known) {
         let (map, order) = guard;
-        let finished: Vec<&String> = order.iter().filter(|id| map.get(*id).is_some_and(|r| r.is_finished())).collect();
-        let excess = finished.len().saturating_sub(self.limits.results_kept);
-        for id in finished.into_iter().take(excess) {
-            if let Some(run) = map.get(id) {
+        // newest first: results are kept while both budgets last
+        let (mut kept, mut bytes) = (0usize, 0u64);
+        for id in order.iter().rev() {
+            let Some(run) = map.get(id).filter(|r| r.is_finished()) else { continue };
+            let size = run.result_bytes.load(Ordering::Relaxed);
+            if run.results().is_none() {
+                continue;
+            }
+            if kept < self.limits.results_kept && bytes + size <= self.limits.results_bytes_kept {
+                kept += 1;
+                bytes += size;
+            } else {
                 run.state.lock().unwrap_or_else(|p| p.into_inner()).2 = None;
             }
         }
+        let mut forgotten = vec![];
         while order.len() > RUNS_KEPT {
             if let Some(id) = order.pop_front() {
                 map.remove(&id);
+                forgotten.push(id);
             }
+        }
+        if !forgotten.is_empty() {
+            let gone: std::collections::HashSet<String> = forgotten.into_iter().collect();
+            self.tokens.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, id| !gone.contains(id));
         }
     }
 
@@ -317,7 +367,25 @@ impl Runs {
         };
         self.metrics.running.fetch_add(1, Ordering::Relaxed);
         run.state.lock().unwrap_or_else(|p| p.into_inner()).0 = QueryExecutionState::Running;
-        let (execution, results) = self.run_to_end(&run).await;
+        // a panic anywhere in planning or running fails this run alone: the server goes on
+        let outcome = AssertUnwindSafe(self.run_to_end(&run)).catch_unwind().await;
+        let (execution, results) = match outcome {
+            Ok(done) => done,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                eprintln!("glaux serve: query {} panicked: {what}", run.id);
+                let mut execution = run.execution();
+                execution.status.state = QueryExecutionState::Failed;
+                execution.status.state_change_reason =
+                    Some(format!("internal error (query {}); the server's log has the details", run.id));
+                execution.status.completion_date_time = Some(now());
+                (execution, None)
+            }
+        };
         self.metrics.running.fetch_sub(1, Ordering::Relaxed);
         self.metrics.finished(
             execution.status.state,
@@ -327,6 +395,25 @@ impl Runs {
         run.finish(execution, results);
         let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         self.forget_old(&mut guard);
+    }
+
+    /// The run's session: a new one for its principal, with what the client sent.
+    async fn session(&self, run: &Run) -> glaux_engine::Result<Session> {
+        let mut session = self.engine.session(Some(run.owner.name.clone()), !run.owner.admin)?;
+        if let Some(db) = &run.session.database {
+            session.set_database(db);
+        }
+        for (name, value) in &run.session.properties {
+            if name.starts_with(VIEW_PROPERTY) {
+                self.engine.restore_view(&mut session, value).await?;
+            } else {
+                session.set(name, value)?;
+            }
+        }
+        for (name, sql) in &run.session.prepared {
+            session.prepare(name, sql);
+        }
+        Ok(session)
     }
 
     async fn run_to_end(&self, run: &Run) -> (QueryExecution, Option<Arc<Results>>) {
@@ -339,16 +426,71 @@ impl Runs {
             id: Some(run.id.clone()),
             submitted: Some(run.submitted),
             queue_ms: run.received.elapsed().as_millis() as u64,
-            user: run.user.clone(),
+            user: Some(run.owner.name.clone()),
         };
         let deadline = tokio::time::Instant::now() + self.limits.query_timeout;
-        let mut query = match self.engine.start_as(&run.request, origin).await {
-            Ok(q) => q,
-            Err(failure) => return (failure.execution, None),
+        let timed_out = || {
+            let limit = self.limits.query_timeout.as_secs();
+            EngineError::Cancelled(format!("query timed out after {limit} s (the server's limit)"))
         };
+        let failed = |reason: String| {
+            let mut execution = run.execution();
+            execution.status.state = QueryExecutionState::Failed;
+            execution.status.state_change_reason = Some(reason);
+            execution.status.completion_date_time = Some(now());
+            (execution, None)
+        };
+        // planning, listing, DDL and MSCK REPAIR are under the same timeout and cancel as rows
+        let prepared = async {
+            let mut session = match self.session(run).await {
+                Ok(s) => s,
+                Err(e) => return Err(failed(format!("the session sent with the query is not valid: {e}")).0),
+            };
+            self.engine.start_in(&mut session, &run.request, origin).await.map_err(|f| f.execution)
+        };
+        let started = tokio::select! {
+            started = prepared => started,
+            _ = run.cancelled() => return failed_as(run, QueryExecutionState::Cancelled, "Query was cancelled by its user"),
+            _ = tokio::time::sleep_until(deadline) => return failed(timed_out().to_string()),
+        };
+        let mut query = match started {
+            Ok(q) => q,
+            Err(execution) => return (execution, None),
+        };
+        *run.changes.lock().unwrap_or_else(|p| p.into_inner()) = query.session_changes().to_vec();
         let schema = query.schema();
         *run.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema.clone().filter(|s| !s.fields().is_empty());
-        let mut batches = vec![];
+        let statement_type = query.statement_type();
+        let Some(schema) = schema.filter(|s| !s.fields().is_empty()) else {
+            // statements without rows: run to their end all the same
+            loop {
+                let event = tokio::select! {
+                    next = query.next_batch() => Event::Next(next),
+                    _ = run.cancelled() => Event::Cancel,
+                    _ = tokio::time::sleep_until(deadline) => Event::Timeout,
+                };
+                match event {
+                    Event::Next(Some(Ok(_))) => {}
+                    Event::Next(Some(Err(error))) => return (query.fail(error).execution, None),
+                    Event::Next(None) => return (query.succeed(), None),
+                    Event::Cancel => return (query.cancel("Query was cancelled by its user"), None),
+                    Event::Timeout => return (query.fail(timed_out()).execution, None),
+                }
+            }
+        };
+        let spill = self.limits.spill_dir.join(format!("{}.arrow", run.id));
+        let mut results = Results::new(Arc::clone(&schema), self.limits.result_memory, spill);
+        // Athena writes a SELECT's rows to <OutputLocation>/<id>.csv before it succeeds; the
+        // file is written as rows arrive, so no result is ever held whole for it
+        let mut file = None;
+        if statement_type == StatementType::Dml
+            && let Some(location) = query.output_location()
+        {
+            match self.open_result_file(&location, &run.id, &run.owner, &schema).await {
+                Ok(f) => file = Some(f),
+                Err(error) => return (query.fail(EngineError::Permission(error.to_string())).execution, None),
+            }
+        }
         loop {
             let event = tokio::select! {
                 next = query.next_batch() => Event::Next(next),
@@ -356,82 +498,118 @@ impl Runs {
                 _ = tokio::time::sleep_until(deadline) => Event::Timeout,
             };
             run.bytes.store(query.bytes_scanned(), Ordering::Relaxed);
+            let abort = |file: Option<ResultFile>| async move {
+                if let Some(f) = file {
+                    f.abort().await;
+                }
+            };
             match event {
                 Event::Next(Some(Ok(batch))) => {
                     run.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                    batches.push(batch);
+                    let written = match &mut file {
+                        Some(f) => f.write(&batch).await,
+                        None => Ok(()),
+                    };
+                    if let Err(error) = written.and_then(|_| results.push(batch)) {
+                        abort(file).await;
+                        return (query.fail(EngineError::Config(error.to_string())).execution, None);
+                    }
                 }
-                Event::Next(Some(Err(error))) => return (query.fail(error).execution, None),
-                Event::Next(None) => break,
-                Event::Cancel => return (query.cancel("Query was cancelled by its user"), None),
-                Event::Timeout => {
-                    let limit = self.limits.query_timeout.as_secs();
-                    let error = EngineError::Cancelled(format!("query timed out after {limit} s (the server's limit)"));
+                Event::Next(Some(Err(error))) => {
+                    abort(file).await;
                     return (query.fail(error).execution, None);
+                }
+                Event::Next(None) => break,
+                Event::Cancel => {
+                    abort(file).await;
+                    return (query.cancel("Query was cancelled by its user"), None);
+                }
+                Event::Timeout => {
+                    abort(file).await;
+                    return (query.fail(timed_out()).execution, None);
                 }
             }
         }
-        let statement_type = query.statement_type();
-        let Some(schema) = schema.filter(|s| !s.fields().is_empty()) else {
-            return (query.succeed(), None);
-        };
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
-        let results = Arc::new(Results { schema, batches, rows });
-        // Athena writes a SELECT's rows to <OutputLocation>/<id>.csv before it succeeds
-        let mut file = None;
-        if statement_type == StatementType::Dml
-            && let Some(location) = query.output_location()
-        {
-            match self.write_results(&location, &run.id, &results).await {
-                Ok(url) => file = Some(url),
+        if let Err(error) = results.finish() {
+            return (query.fail(EngineError::Config(error.to_string())).execution, None);
+        }
+        let mut url = None;
+        if let Some(f) = file {
+            match f.complete(&results).await {
+                Ok(u) => url = Some(u),
                 Err(error) => return (query.fail(EngineError::Config(error.to_string())).execution, None),
             }
         }
         let mut execution = query.succeed();
-        if let Some(url) = file {
+        if let Some(url) = url {
             execution.result_configuration = Some(ResultConfiguration { output_location: Some(url) });
         }
-        (execution, Some(results))
+        run.result_bytes.store(results.size(), Ordering::Relaxed);
+        (execution, Some(Arc::new(results)))
     }
 
-    /// Writes `<location>/<id>.csv` (header, every value quoted, NULL empty) and
-    /// `<id>.csv.metadata` (the columns and row count, JSON). Returns the CSV's URL.
-    async fn write_results(&self, location: &str, id: &str, results: &Results) -> Result<String> {
-        let mut csv = String::new();
-        let header: Vec<String> =
-            results.schema.fields().iter().map(|f| values::csv_field(&Some(f.name().clone()))).collect();
-        csv.push_str(&header.join(","));
-        csv.push('\n');
-        for batch in &results.batches {
-            let columns: Vec<Vec<Option<String>>> =
-                batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
-            for r in 0..batch.num_rows() {
-                let row: Vec<String> = columns.iter().map(|c| values::csv_field(&c[r])).collect();
-                csv.push_str(&row.join(","));
-                csv.push('\n');
-            }
-        }
-        let metadata = serde_json::json!({
-            "ColumnInfo": results.schema.fields().iter().map(|f| values::column_info(f)).collect::<Vec<_>>(),
-            "Rows": results.rows,
-        });
-        let (store, prefix, url) = self.output_store(location)?;
-        let put = |name: String, body: Vec<u8>| {
-            let store = Arc::clone(&store);
-            async move {
-                let path = object_store::path::Path::from(name.as_str());
-                store
-                    .put(&path, body.into())
-                    .await
-                    .map_err(|e| Error::Internal(format!("cannot write the results to {location}: {e}")))
-            }
+    /// Whether results may be written to `location`: under the server's default output
+    /// location, a workgroup's configured one, an allowed write location, or (local folders)
+    /// inside the folder the server allows.
+    fn check_output(&self, location: &str) -> Result<()> {
+        let under = |base: &str| {
+            let base = base.trim_end_matches('/');
+            location == base || location.starts_with(&format!("{base}/"))
         };
-        let join = |file: &str| if prefix.is_empty() { file.to_string() } else { format!("{prefix}/{file}") };
-        put(join(&format!("{id}.csv")), csv.into_bytes()).await?;
-        put(join(&format!("{id}.csv.metadata")), metadata.to_string().into_bytes()).await?;
-        Ok(format!("{}/{id}.csv", url.trim_end_matches('/')))
+        if self.default_output.as_deref().is_some_and(under) {
+            return Ok(());
+        }
+        if let Some(groups) = &self.engine.config().workgroups
+            && let Ok(list) = groups.list()
+            && list.iter().any(|g| {
+                g.configuration
+                    .result_configuration
+                    .as_ref()
+                    .and_then(|r| r.output_location.as_deref())
+                    .is_some_and(under)
+            })
+        {
+            return Ok(());
+        }
+        if !location.starts_with("s3://") {
+            // local folders: checked against the allowed folder when the store is made
+            return Ok(());
+        }
+        self.engine
+            .config()
+            .policy
+            .check_write(location)
+            .map_err(|e| Error::InvalidRequest(format!("output location: {e}")))
     }
 
+    /// Opens `<location>/<id>.csv` for writing as rows arrive.
+    async fn open_result_file(
+        &self,
+        location: &str,
+        id: &str,
+        _owner: &Principal,
+        schema: &SchemaRef,
+    ) -> Result<ResultFile> {
+        self.check_output(location)?;
+        let (store, prefix, url) = self.output_store(location)?;
+        let join = |file: &str| if prefix.is_empty() { file.to_string() } else { format!("{prefix}/{file}") };
+        let csv = object_store::path::Path::from(join(&format!("{id}.csv")).as_str());
+        let metadata = object_store::path::Path::from(join(&format!("{id}.csv.metadata")).as_str());
+        let mut writer = BufWriter::new(Arc::clone(&store), csv);
+        let header: Vec<String> = schema.fields().iter().map(|f| values::csv_field(&Some(f.name().clone()))).collect();
+        let line = format!("{}\n", header.join(","));
+        writer
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| Error::Internal(format!("cannot write the results to {location}: {e}")))?;
+        Ok(ResultFile {
+            writer,
+            store,
+            metadata,
+            location: location.to_string(),
+            url: format!("{}/{id}.csv", url.trim_end_matches('/')),
+        })
+    }
     /// The store of an output location (`s3://bucket/prefix/` or a local folder), the prefix in
     /// it, and the location as a URL.
     fn output_store(&self, location: &str) -> Result<(Arc<dyn object_store::ObjectStore>, String, String)> {
@@ -442,11 +620,11 @@ impl Runs {
             return Ok((store, prefix.trim_matches('/').to_string(), location.to_string()));
         }
         let dir = location.strip_prefix("file://").unwrap_or(location);
+        // the folder as it really is: a symlink inside the allowed folder that points outside
+        // it does not count as inside
         let inside = |root: &std::path::Path| {
             let dir = std::path::Path::new(dir);
-            dir.is_absolute()
-                && !dir.components().any(|c| c == std::path::Component::ParentDir)
-                && dir.starts_with(root)
+            dir.is_absolute() && glaux_engine::real_path(dir).is_ok_and(|real| real.starts_with(root))
         };
         match &self.local_root {
             None => {
@@ -467,4 +645,59 @@ impl Runs {
             .map_err(|e| Error::InvalidRequest(format!("output location {location}: {e}")))?;
         Ok((Arc::new(store), String::new(), location.to_string()))
     }
+}
+
+/// `<id>.csv` being written (header, every value quoted, NULL empty) and, at the end,
+/// `<id>.csv.metadata` (the columns and row count, JSON).
+struct ResultFile {
+    writer: BufWriter,
+    store: Arc<dyn object_store::ObjectStore>,
+    metadata: object_store::path::Path,
+    location: String,
+    url: String,
+}
+
+impl ResultFile {
+    fn error(&self, e: impl std::fmt::Display) -> Error {
+        Error::Internal(format!("cannot write the results to {}: {e}", self.location))
+    }
+
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut csv = String::new();
+        let columns: Vec<Vec<Option<String>>> = batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
+        for r in 0..batch.num_rows() {
+            let row: Vec<String> = columns.iter().map(|c| values::csv_field(&c[r])).collect();
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        let written = self.writer.write_all(csv.as_bytes()).await;
+        written.map_err(|e| self.error(e))
+    }
+
+    /// Completes the CSV and writes its metadata; returns the CSV's URL.
+    async fn complete(mut self, results: &Results) -> Result<String> {
+        let done = self.writer.shutdown().await;
+        done.map_err(|e| self.error(e))?;
+        let metadata = serde_json::json!({
+            "ColumnInfo": results.schema.fields().iter().map(|f| values::column_info(f)).collect::<Vec<_>>(),
+            "Rows": results.rows,
+        });
+        let put = self.store.put(&self.metadata, metadata.to_string().into_bytes().into()).await;
+        put.map_err(|e| self.error(e))?;
+        Ok(self.url)
+    }
+
+    /// Drops what was written of a result that will not be.
+    async fn abort(mut self) {
+        let _ = self.writer.abort().await;
+    }
+}
+
+/// A run's record, ended in `state` before it started.
+fn failed_as(run: &Run, state: QueryExecutionState, reason: &str) -> (QueryExecution, Option<Arc<Results>>) {
+    let mut execution = run.execution();
+    execution.status.state = state;
+    execution.status.state_change_reason = Some(reason.to_string());
+    execution.status.completion_date_time = Some(now());
+    (execution, None)
 }

@@ -10,13 +10,13 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use glaux_engine::arrow::datatypes::Schema;
-use glaux_engine::{QueryExecutionContext, QueryExecutionState, StartQueryExecution, StatementType};
+use glaux_engine::{QueryExecutionContext, QueryExecutionState, SessionChange, StartQueryExecution, StatementType};
 use serde_json::{Value, json};
 
-use crate::Server;
 use crate::athena::CATALOG;
 use crate::error::{Error, trino_error};
-use crate::runs::Run;
+use crate::runs::{Run, SessionSpec, VIEW_PROPERTY};
+use crate::{Authenticated, Principal, Server};
 use crate::values;
 
 /// Rows per page of results.
@@ -101,9 +101,93 @@ fn immediate(id: &str, base: &str, error: Option<Value>, update: Option<&str>) -
     body
 }
 
-pub async fn post_statement(server: Arc<Server>, headers: HeaderMap, sql: String) -> Response {
-    let Some(user) = header(&headers, "x-trino-user").map(str::to_string) else {
-        return Error::InvalidRequest("the X-Trino-User header is required".into()).trino();
+/// Who a Trino request is from. X-Trino-User must name the authenticated principal, unless an
+/// admin runs the query as that user (impersonation); on a server without credentials
+/// (loopback only) the header is taken as it is.
+fn principal(authenticated: &Authenticated, headers: &HeaderMap) -> Result<Principal, Error> {
+    let user = header(headers, "x-trino-user")
+        .ok_or_else(|| Error::InvalidRequest("the X-Trino-User header is required".into()))?;
+    match &authenticated.0 {
+        None => Ok(Principal { name: user.to_string(), admin: true, manages: vec![] }),
+        Some(p) if p.name == user => Ok(p.clone()),
+        Some(p) if p.admin => Ok(Principal { name: user.to_string(), admin: false, manages: vec![] }),
+        Some(p) => Err(Error::AccessDenied(format!(
+            "Access Denied: principal {} cannot run queries as user {user}",
+            p.name
+        ))),
+    }
+}
+
+/// `name=value,name=value` pairs of a session header, values percent-decoded (`plus` also
+/// turns '+' into a space, as the prepared-statement header is encoded).
+fn pairs(headers: &HeaderMap, name: &str, plus: bool) -> Vec<(String, String)> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            let v = if plus { v.trim().replace('+', " ") } else { v.trim().to_string() };
+            (k.trim().to_string(), glaux_engine::percent_decode(&v))
+        })
+        .collect()
+}
+
+/// A header value with everything but unreserved characters percent-encoded (what the clients
+/// decode, and free of the ',' that separates entries).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The session a Trino client sends with each request: schema, properties (settings and
+/// session views), prepared statements.
+fn session_spec(headers: &HeaderMap) -> SessionSpec {
+    SessionSpec {
+        database: header(headers, "x-trino-schema").map(str::to_string),
+        properties: pairs(headers, "x-trino-session", false),
+        prepared: pairs(headers, "x-trino-prepared-statement", true),
+    }
+}
+
+/// What a statement changed in its session, as the headers that tell the client to keep it.
+fn session_headers(response: &mut Response, changes: &[SessionChange]) {
+    let h = response.headers_mut();
+    let mut add = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.append(name, v);
+        }
+    };
+    for change in changes {
+        match change {
+            SessionChange::Set { name, value } => add("x-trino-set-session", format!("{name}={}", encode(value))),
+            SessionChange::Reset { name } => add("x-trino-clear-session", name.clone()),
+            SessionChange::Use { database } => add("x-trino-set-schema", database.clone()),
+            SessionChange::Prepare { name, sql } => add("x-trino-added-prepare", format!("{name}={}", encode(sql))),
+            SessionChange::Deallocate { name } => add("x-trino-deallocated-prepare", name.clone()),
+            SessionChange::View { name, sql } => {
+                add("x-trino-set-session", format!("{VIEW_PROPERTY}{name}={}", encode(sql)))
+            }
+            SessionChange::DropView { name } => add("x-trino-clear-session", format!("{VIEW_PROPERTY}{name}")),
+        }
+    }
+}
+
+pub async fn post_statement(server: Arc<Server>, authenticated: Authenticated, headers: HeaderMap, body: bytes::Bytes) -> Response {
+    let caller = match principal(&authenticated, &headers) {
+        Ok(p) => p,
+        Err(e) => return e.trino(),
+    };
+    let Ok(sql) = String::from_utf8(body.to_vec()) else {
+        return Error::InvalidRequest("the request body must be the SQL text in UTF-8".into()).trino();
     };
     if sql.trim().is_empty() {
         return Error::InvalidRequest("the request body must hold the SQL to run".into()).trino();
@@ -144,13 +228,20 @@ pub async fn post_statement(server: Arc<Server>, headers: HeaderMap, sql: String
     }
     let request = StartQueryExecution {
         query_string: sql,
-        query_execution_context: Some(QueryExecutionContext {
-            database: header(&headers, "x-trino-schema").map(str::to_string),
-            catalog: Some(CATALOG.into()),
-        }),
+        query_execution_context: Some(QueryExecutionContext { database: None, catalog: Some(CATALOG.into()) }),
         ..Default::default()
     };
-    let run = server.runs.submit(request, Some(user));
+    let run = match server.runs.submit(request, caller, session_spec(&headers)) {
+        Ok(run) => run,
+        Err(full) => {
+            let message = format!("Too many queued queries: the server has {} waiting already", full.0);
+            let mut e = trino_error(&message, false);
+            e["errorName"] = json!("QUERY_QUEUE_FULL");
+            e["errorCode"] = json!(131_076);
+            e["errorType"] = json!("INSUFFICIENT_RESOURCES");
+            return json_response(immediate(&id, &base, Some(e), None));
+        }
+    };
     json_response(json!({
         "id": run.id,
         "infoUri": format!("{base}/v1/query/{}", run.id),
@@ -174,20 +265,22 @@ fn columns(schema: &Schema) -> Value {
     )
 }
 
-fn find(server: &Server, id: &str, slug: &str) -> Result<Arc<Run>, Error> {
+/// The run a nextUri names, if the caller is its owner (or an admin).
+fn find(server: &Server, authenticated: &Authenticated, headers: &HeaderMap, id: &str, slug: &str) -> Result<Arc<Run>, Error> {
+    let caller = principal(authenticated, headers)?;
     server
-        .runs
-        .get(id)
+        .run(id, &caller)
         .filter(|r| r.slug == slug)
         .ok_or_else(|| Error::InvalidRequest(format!("query {id} was not found")))
 }
 
 pub async fn get_page(
     server: Arc<Server>,
+    authenticated: Authenticated,
     headers: HeaderMap,
     Path((id, slug, page)): Path<(String, String, usize)>,
 ) -> Response {
-    let run = match find(&server, &id, &slug) {
+    let run = match find(&server, &authenticated, &headers, &id, &slug) {
         Ok(r) => r,
         Err(e) => return e.trino(),
     };
@@ -219,15 +312,19 @@ pub async fn get_page(
             }
             if let Some(results) = run.results() {
                 body["columns"] = columns(&results.schema);
-                let positions = results.positions(page * PAGE_ROWS, PAGE_ROWS);
-                if !positions.is_empty() {
-                    let data: Vec<Value> = positions
-                        .iter()
-                        .map(|&(b, r)| {
-                            let batch = &results.batches[b];
+                let batches = match results.slice(page * PAGE_ROWS, PAGE_ROWS) {
+                    Ok(b) => b,
+                    Err(e) => return e.trino(),
+                };
+                let data: Vec<Value> = batches
+                    .iter()
+                    .flat_map(|batch| {
+                        (0..batch.num_rows()).map(move |r| {
                             Value::Array(batch.columns().iter().map(|c| values::trino_value(c.as_ref(), r)).collect())
                         })
-                        .collect();
+                    })
+                    .collect();
+                if !data.is_empty() {
                     body["data"] = Value::Array(data);
                 }
                 if (page + 1) * PAGE_ROWS < results.rows {
@@ -237,11 +334,20 @@ pub async fn get_page(
             }
         }
     }
-    json_response(body)
+    let mut response = json_response(body);
+    if state == QueryExecutionState::Succeeded {
+        session_headers(&mut response, &run.session_changes());
+    }
+    response
 }
 
-pub async fn delete(server: Arc<Server>, Path((id, slug, _page)): Path<(String, String, usize)>) -> Response {
-    match find(&server, &id, &slug) {
+pub async fn delete(
+    server: Arc<Server>,
+    authenticated: Authenticated,
+    headers: HeaderMap,
+    Path((id, slug, _page)): Path<(String, String, usize)>,
+) -> Response {
+    match find(&server, &authenticated, &headers, &id, &slug) {
         Ok(run) => {
             run.cancel();
             StatusCode::NO_CONTENT.into_response()

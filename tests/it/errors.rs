@@ -65,3 +65,24 @@ fn unknown_table_and_column_are_named() {
     fails_with(&env.endpoint, "SELECT * FROM no_such_table", &["no_such_table"]);
     fails_with(&env.endpoint, "SELECT no_such_column FROM (SELECT 1 AS a)", &["no_such_column"]);
 }
+
+#[test]
+fn sql_may_begin_with_a_comment_and_scripts_come_from_files() {
+    let env = support::env();
+    let run = support::glaux(&env.endpoint, &["--format", "csv"], "-- daily report\nSELECT 6 * 7 AS answer");
+    run.assert_ok();
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), ["answer", "42"], "{}", run.stderr);
+    let run = support::glaux(&env.endpoint, &["--format", "csv"], "/* nightly */ SELECT 1 AS one");
+    run.assert_ok();
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), ["one", "1"]);
+    let dir = support::scratch("script-file");
+    let file = dir.join("report.sql");
+    std::fs::write(&file, "-- two statements\nCREATE VIEW v AS SELECT 2 AS two;\nSELECT two * 21 AS n FROM v;\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .args(["query", "--format", "csv", "-f", file.to_str().unwrap()])
+        .env("GLAUX_WAREHOUSE", dir.join("warehouse"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["n", "42"]);
+}

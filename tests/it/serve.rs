@@ -36,12 +36,20 @@ fn health(url: &str) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
+/// A server whose clients may write results and COPY output under the test results bucket.
 fn serve(warehouse: &Path, args: &[&str]) -> Served {
+    let results = format!("s3://{}-results/", support::env().bucket);
+    serve_with(warehouse, args, &[], &results)
+}
+
+fn serve_with(warehouse: &Path, args: &[&str], vars: &[(&str, &str)], allow_write: &str) -> Served {
     let env = support::env();
     let url = format!("http://127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .args(["serve", "--bind", url.trim_start_matches("http://"), "--query-timeout-seconds", "300"])
+        .args(["--allow-write", allow_write])
         .args(args)
+        .envs(vars.iter().copied())
         .env("GLAUX_WAREHOUSE", warehouse)
         .env("AWS_ENDPOINT_URL", &env.endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -168,4 +176,67 @@ fn credentials_are_checked_and_public_binds_need_them() {
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("refusing to listen on 0.0.0.0:0 without authentication"), "{err}");
+}
+
+#[test]
+fn clients_are_kept_apart() {
+    let warehouse = scratch("serve-isolation");
+    let (allowed, outside) = (warehouse.join("allowed"), warehouse.join("outside"));
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.csv"), "x\n42\n").unwrap();
+    // a link inside the allowed folder to one outside it
+    std::os::unix::fs::symlink(&outside, allowed.join("link")).unwrap();
+    let auth = warehouse.join("auth");
+    std::fs::write(
+        &auth,
+        "# principals of the isolation test; '#' inside a token is part of it\n\
+         bearer tok-alice#1 principal=alice manage=etl\n\
+         bearer tok-bob principal=bob\n\
+         bearer tok-root principal=root role=admin\n\
+         aws AKIAALICE alice-secret principal=alice manage=etl\n\
+         aws AKIABOB bob-secret principal=bob\n\
+         aws AKIAROOT root-secret principal=root role=admin\n",
+    )
+    .unwrap();
+    let env = support::env();
+    let allowed_write = format!("s3://{}-results/allowed/", env.bucket);
+    let served = serve_with(
+        &warehouse.join("warehouse"),
+        &[
+            "--auth-file",
+            auth.to_str().unwrap(),
+            "--allow-local-files",
+            allowed.to_str().unwrap(),
+            "--max-concurrent-queries",
+            "2",
+            "--max-queued-queries",
+            "1",
+        ],
+        &[("GLAUX_TEST_PANIC_FUNCTION", "1")],
+        &allowed_write,
+    );
+    pytest(&served, "test_isolation.py", &[("GLAUX_NO_TABLES", "1"), ("GLAUX_ALLOWED_DIR", allowed.to_str().unwrap())]);
+}
+
+#[test]
+fn a_result_larger_than_memory_is_kept_on_disk() {
+    let served = serve(&scratch("serve-large"), &["--memory-limit", "256M"]);
+    let pid = served.child.id().to_string();
+    pytest(&served, "test_large_result.py", &[("GLAUX_NO_TABLES", "1"), ("GLAUX_SERVER_PID", &pid)]);
+}
+
+#[test]
+fn key_only_credentials_stay_on_loopback() {
+    let warehouse = scratch("serve-key-only");
+    let file = warehouse.join("auth");
+    std::fs::write(&file, "bearer tok principal=ops role=admin\naws AKIAKEYONLY\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .args(["serve", "--bind", "0.0.0.0:0", "--auth-file", file.to_str().unwrap()])
+        .env("GLAUX_WAREHOUSE", &warehouse)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("'aws' lines without a secret"), "{err}");
 }

@@ -173,8 +173,68 @@ impl Cursor {
         Ok(out)
     }
 
+    /// One SQL literal, as SQL text: a string, a number (with its sign), TRUE/FALSE/NULL, or a
+    /// typed literal such as `DATE '2024-01-01'` — never an expression.
+    pub fn literal(&mut self) -> Result<String> {
+        let start = self.pos;
+        let mut text = String::new();
+        if self.token(&Token::Minus) {
+            text.push('-');
+        }
+        match self.peek().cloned() {
+            Some(Token::Number(n, _)) => {
+                self.pos += 1;
+                text.push_str(&n);
+                return Ok(text);
+            }
+            _ if !text.is_empty() => {
+                self.pos = start;
+                return Err(self.error("Expected: a literal value"));
+            }
+            Some(Token::SingleQuotedString(s)) => {
+                self.pos += 1;
+                return Ok(quoted(&s));
+            }
+            Some(Token::Word(w)) if w.quote_style.is_none() => {
+                let word = w.value.to_ascii_uppercase();
+                if matches!(word.as_str(), "TRUE" | "FALSE" | "NULL") {
+                    self.pos += 1;
+                    return Ok(word);
+                }
+                if matches!(word.as_str(), "DATE" | "TIME" | "TIMESTAMP" | "DECIMAL" | "VARCHAR" | "CHAR" | "VARBINARY")
+                    && let Some(Token::SingleQuotedString(s)) = self.tokens.get(self.pos + 1).map(|t| t.token.clone())
+                {
+                    self.pos += 2;
+                    return Ok(format!("{word} {}", quoted(&s)));
+                }
+            }
+            _ => {}
+        }
+        Err(self.error("Expected: a literal value (a quoted string, a number, TRUE, FALSE, NULL or DATE '…')"))
+    }
+
+    /// The SQL text from the current token to the end, as written.
+    pub fn rest<'s>(&self, sql: &'s str) -> &'s str {
+        let Some(t) = self.tokens.get(self.pos).filter(|t| t.token != Token::EOF) else { return "" };
+        let (line, column) = (t.span.start.line as usize, t.span.start.column as usize);
+        let mut offset = 0;
+        for (i, l) in sql.split_inclusive('\n').enumerate() {
+            if i + 1 == line {
+                offset += l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+                return sql.get(offset..).unwrap_or_default();
+            }
+            offset += l.len();
+        }
+        ""
+    }
+
     pub fn expect_end(&mut self) -> Result<()> {
         self.token(&Token::SemiColon);
         if self.at_end() { Ok(()) } else { Err(self.error("Expected: end of statement")) }
     }
+}
+
+/// A string as an SQL literal: in quotes, quotes inside doubled.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }

@@ -5,6 +5,6 @@ mod params;
 mod parse;
 pub(crate) mod run;
 
-pub use params::bind;
+pub use params::{bind, literal};
 pub use parse::{AthenaStatement, parse};
 pub use run::Runner;

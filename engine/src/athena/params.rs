@@ -6,6 +6,23 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::{Error, Result};
 
+/// A parameter's text checked to be exactly one SQL literal (`'O''Brien'`, `42`, `-1.5`,
+/// `DATE '2024-01-01'`, `TRUE`, `NULL`), returned as SQL text: a parameter is a value, never
+/// more SQL, so `x' OR '1'='1` is refused rather than spliced in.
+pub fn literal(value: &str) -> Result<String> {
+    let not_a_value = || {
+        Error::Config(format!(
+            "parameter {value} is not a single SQL literal (a quoted string such as 'text', a number, TRUE, FALSE, NULL or DATE '2024-01-01')"
+        ))
+    };
+    let mut cursor = super::cursor::Cursor::new(value).map_err(|_| not_a_value())?;
+    let text = cursor.literal().map_err(|_| not_a_value())?;
+    if !cursor.at_end() || matches!(cursor.peek(), Some(Token::SemiColon)) {
+        return Err(not_a_value());
+    }
+    Ok(text)
+}
+
 /// The query with its placeholders replaced; the counts must match.
 pub fn bind(sql: &str, parameters: &[String]) -> Result<String> {
     let dialect = GenericDialect {};
@@ -23,12 +40,7 @@ pub fn bind(sql: &str, parameters: &[String]) -> Result<String> {
         match token {
             Token::Placeholder(p) if p == "?" => {
                 let value = values.next().map(String::as_str).unwrap_or_default();
-                // a parameter is one value, not more SQL
-                let inner = Tokenizer::new(&dialect, value).tokenize().map_err(|e| Error::Syntax(e.to_string()))?;
-                if value.trim().is_empty() || inner.iter().any(|t| matches!(t, Token::SemiColon)) {
-                    return Err(Error::Config(format!("execution parameter '{value}' is not a single SQL value")));
-                }
-                out.push_str(value);
+                out.push_str(&literal(value)?);
             }
             other => out.push_str(&other.to_string()),
         }
@@ -53,5 +65,20 @@ mod tests {
         assert!(err.contains("1 parameter placeholder(s) '?' but 0"), "{err}");
         assert!(bind("SELECT ?", &["1; DROP TABLE t".into()]).is_err());
         assert_eq!(bind("SELECT 1", &[]).unwrap(), "SELECT 1");
+    }
+
+    #[test]
+    fn parameters_are_single_literals() {
+        assert_eq!(bind("SELECT ?", &["'O''Brien'".into()]).unwrap(), "SELECT 'O''Brien'");
+        // a quoted string holding an injection attempt stays one string
+        let quoted = "'x'' OR ''1''=''1'";
+        assert_eq!(bind("SELECT ?", &[quoted.into()]).unwrap(), format!("SELECT {quoted}"));
+        for bad in ["x' OR '1'='1", "' OR '1'='1", "'a' OR 1=1", "1 + 1", "(SELECT 1)", "", "'a'; DROP TABLE t"] {
+            let err = bind("SELECT ?", &[bad.into()]).unwrap_err().to_string();
+            assert!(err.contains("not a single SQL literal"), "{bad}: {err}");
+        }
+        assert_eq!(literal("DATE '2024-01-01'").unwrap(), "DATE '2024-01-01'");
+        assert_eq!(literal(" -42 ").unwrap(), "-42");
+        assert_eq!(literal("null").unwrap(), "NULL");
     }
 }

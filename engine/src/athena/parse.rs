@@ -33,6 +33,12 @@ pub enum AthenaStatement {
     DropPartitions { table: TableName, partitions: Vec<Spec>, if_exists: bool },
     MsckRepair { table: TableName },
     Use { database: String },
+    /// `PREPARE name FROM statement`: kept in the session.
+    Prepare { name: String, sql: String },
+    /// `EXECUTE name [USING literal, …]`: the literals are SQL text, checked to be values.
+    Execute { name: String, using: Vec<String> },
+    /// `DEALLOCATE PREPARE name`
+    Deallocate { name: String },
 }
 
 impl AthenaStatement {
@@ -46,7 +52,10 @@ impl AthenaStatement {
             | ShowCreateTable { .. }
             | ShowTblProperties { .. }
             | Describe { .. }
-            | Use { .. } => StatementType::Utility,
+            | Use { .. }
+            | Prepare { .. }
+            | Execute { .. }
+            | Deallocate { .. } => StatementType::Utility,
             _ => StatementType::Ddl,
         }
     }
@@ -184,6 +193,34 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
         }
     } else if c.keywords(&["MSCK", "REPAIR", "TABLE"]) {
         AthenaStatement::MsckRepair { table: c.qualified_name()? }
+    } else if c.keyword("PREPARE") {
+        // DataFusion's own `PREPARE name(types) AS …` stays DataFusion's
+        let name = c.name()?;
+        if !c.keyword("FROM") {
+            return Ok(None);
+        }
+        let statement = c.rest(sql).trim().trim_end_matches(';').trim_end();
+        if statement.is_empty() {
+            return Err(c.error("Expected: the statement to prepare after FROM"));
+        }
+        return Ok(Some(AthenaStatement::Prepare { name, sql: statement.to_string() }));
+    } else if c.keyword("EXECUTE") {
+        let name = c.name()?;
+        let mut using = vec![];
+        if c.keyword("USING") {
+            loop {
+                using.push(c.literal()?);
+                if !c.token(&Token::Comma) {
+                    break;
+                }
+            }
+        } else if !c.at_end() {
+            // DataFusion's `EXECUTE name(values)`
+            return Ok(None);
+        }
+        AthenaStatement::Execute { name, using }
+    } else if c.keywords(&["DEALLOCATE", "PREPARE"]) {
+        AthenaStatement::Deallocate { name: c.name()? }
     } else if c.keyword("USE") {
         let (db, name) = c.qualified_name()?;
         // `USE awsdatacatalog.db` and `USE db`

@@ -213,6 +213,10 @@ impl Runner<'_> {
                 outcome.use_database = Some(database.to_ascii_lowercase());
                 Ok(outcome)
             }
+            // a session's own statements: the engine keeps them in the session
+            S::Prepare { .. } | S::Execute { .. } | S::Deallocate { .. } => {
+                Err(Error::Config("prepared statements are kept by the session, not the catalog".into()))
+            }
         }
     }
 
@@ -266,6 +270,10 @@ impl Runner<'_> {
                 .collect();
         }
         CatalogTable::try_new(Arc::clone(self.catalog), db, table.clone())?;
+        // partition projection is checked whole now, not at the first query
+        if let Some(projection) = crate::catalog::Projection::of(db, &table)? {
+            projection.validate()?;
+        }
         Ok(table)
     }
 

@@ -9,6 +9,7 @@ mod serde;
 mod table;
 mod types;
 
+pub(crate) use projection::Projection;
 pub use resolve::with_catalog_tables;
 pub use scan_log::{ScanLog, TableScan};
 pub use serde::StorageFormat;

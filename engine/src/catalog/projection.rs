@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// More combinations than this is a table definition mistake, not a query.
 const MAX_PARTITIONS: usize = 1_000_000;
+/// An i64 has at most 19 digits; padding past that is a mistake.
+const MAX_DIGITS: i64 = 20;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -81,6 +83,31 @@ impl Projection {
         }
         let template = lookup(props, "storage.location.template").map(str::to_string);
         Ok(Some(Self { table: name, kinds, template }))
+    }
+
+    /// Checks the whole definition now (at CREATE or ALTER), so a query never meets a mistake:
+    /// every range generates within the limits, and a location template names every column.
+    pub fn validate(&self) -> Result<()> {
+        for (col, kind) in &self.kinds {
+            generate(kind).map_err(|e| Error::Config(format!("table {}: projection.{col}: {e}", self.table)))?;
+        }
+        if let Some(template) = &self.template {
+            if !template.contains("://") && !template.starts_with('/') {
+                return Err(Error::Config(format!(
+                    "table {}: storage.location.template '{template}' is not a location (s3://… or a path)",
+                    self.table
+                )));
+            }
+            for (col, _) in &self.kinds {
+                if !template.contains(&format!("${{{col}}}")) {
+                    return Err(Error::Config(format!(
+                        "table {}: storage.location.template '{template}' does not name the partition column ${{{col}}}",
+                        self.table
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The projected partitions that satisfy `filters` (partition-column conjuncts), as their
@@ -194,7 +221,11 @@ fn integer(
     if interval <= 0 {
         return Err(format!("projection.{col}.interval must be positive"));
     }
-    let digits = digits.map(|d| number(col, "digits", d)).transpose()?.unwrap_or(0).max(0) as usize;
+    let digits = digits.map(|d| number(col, "digits", d)).transpose()?.unwrap_or(0);
+    if !(0..=MAX_DIGITS).contains(&digits) {
+        return Err(format!("projection.{col}.digits must be 0 to {MAX_DIGITS}, not {digits}"));
+    }
+    let digits = digits as usize;
     Ok(Kind::Integer { min, max, interval, digits })
 }
 
@@ -283,11 +314,14 @@ fn bound(text: &str, format: &str) -> Option<NaiveDateTime> {
     if rest.is_empty() {
         return Some(now);
     }
-    let (sign, rest) = rest.split_at(1);
+    // by characters: a sign that is not ASCII (U+2212 '−', say) is refused, not cut in half
+    let mut chars = rest.chars();
+    let sign = chars.next()?.to_string();
+    let rest = chars.as_str();
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     let n: i64 = digits.parse().ok()?;
     let unit = parse_unit(&rest[digits.len()..])?;
-    match sign {
+    match sign.as_str() {
         "+" => step(now, n, unit),
         "-" => step_back(now, n, unit),
         _ => None,
@@ -364,10 +398,12 @@ fn generate(kind: &Kind) -> Result<Vec<String>> {
     let too_many = || Error::Config(format!("a projection range yields more than {MAX_PARTITIONS} values"));
     Ok(match kind {
         Kind::Integer { min, max, interval, digits } => {
-            let count = (max - min).max(-1) / interval + 1;
-            if count as usize > MAX_PARTITIONS {
+            let span = i128::from(*max) - i128::from(*min);
+            let count = span.max(-1) / i128::from(*interval) + 1;
+            if count > MAX_PARTITIONS as i128 {
                 return Err(too_many());
             }
+            let count = count as i64;
             (0..count.max(0)).map(|k| format!("{:0digits$}", min + k * interval, digits = *digits)).collect()
         }
         Kind::Date { start, end, format, interval, unit } => {
@@ -478,6 +514,38 @@ mod tests {
         let values = generate(&recent).unwrap();
         assert_eq!(values.len(), 3);
         assert_eq!(values[2], Utc::now().format("%Y-%m-%d").to_string());
+    }
+
+    #[test]
+    fn malformed_definitions_are_refused_at_validation_and_never_panic() {
+        // a Unicode minus, as pasted from a document
+        let kind = date("d", Some("NOW\u{2212}3YEARS,NOW"), Some("yyyy-MM-dd"), None, None).unwrap_err();
+        assert!(kind.contains("projection.d.range") && kind.contains("NOW\u{2212}3YEARS"), "{kind}");
+        for (range, digits) in [("-9223372036854775808,9223372036854775807", "1"), ("1,10", "100000000")] {
+            let t = table(
+                &[
+                    ("projection.enabled", "true"),
+                    ("projection.h.type", "integer"),
+                    ("projection.h.range", range),
+                    ("projection.h.digits", digits),
+                ],
+                &["h"],
+            );
+            let refused = Projection::of("db", &t).and_then(|p| p.map(|p| p.validate()).transpose());
+            let e = refused.unwrap_err().to_string();
+            assert!(e.contains("db.t") && e.contains("projection.h"), "{e}");
+        }
+        let t = table(
+            &[
+                ("projection.enabled", "true"),
+                ("projection.h.type", "enum"),
+                ("projection.h.values", "a,b"),
+                ("storage.location.template", "s3://b/t/fixed/"),
+            ],
+            &["h"],
+        );
+        let e = Projection::of("db", &t).unwrap().unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("storage.location.template") && e.contains("${h}"), "{e}");
     }
 
     #[test]

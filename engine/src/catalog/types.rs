@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Parses `bigint`, `decimal(10,2)`, `array<struct<a:int,b:string>>`, `map<string,int>`, ….
 pub fn hive_to_arrow(type_name: &str) -> Result<DataType> {
-    let mut p = TypeParser { text: type_name, pos: 0 };
+    let mut p = TypeParser { text: type_name, pos: 0, depth: 0 };
     let t = p.parse()?;
     p.skip_ws();
     if p.pos != p.text.len() {
@@ -50,7 +50,13 @@ pub fn arrow_to_hive(t: &DataType) -> String {
 struct TypeParser<'a> {
     text: &'a str,
     pos: usize,
+    /// How deep in array<…>, map<…> and struct<…> the parser is.
+    depth: usize,
 }
+
+/// Types nested deeper than this are refused (a deeper one is a mistake or an attack, and
+/// would exhaust the stack).
+const MAX_NESTING: usize = 64;
 
 impl TypeParser<'_> {
     fn fail(&self, what: &str) -> Error {
@@ -58,8 +64,8 @@ impl TypeParser<'_> {
     }
 
     fn skip_ws(&mut self) {
-        while self.text[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += 1;
+        while let Some(c) = self.text[self.pos..].chars().next().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
         }
     }
 
@@ -91,6 +97,16 @@ impl TypeParser<'_> {
     }
 
     fn parse(&mut self) -> Result<DataType> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.fail(&format!("types nest deeper than {MAX_NESTING} levels")));
+        }
+        self.depth += 1;
+        let parsed = self.parse_one();
+        self.depth -= 1;
+        parsed
+    }
+
+    fn parse_one(&mut self) -> Result<DataType> {
         let name = self.word();
         Ok(match name.as_str() {
             "boolean" => DataType::Boolean,
@@ -166,6 +182,18 @@ impl TypeParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_or_odd_types_are_errors_not_crashes() {
+        let deep = format!("{}int{}", "array<".repeat(10_000), ">".repeat(10_000));
+        let e = hive_to_arrow(&deep).unwrap_err().to_string();
+        assert!(e.contains("nest deeper than 64"), "{e}");
+        let ok = format!("{}int{}", "array<".repeat(10), ">".repeat(10));
+        assert!(hive_to_arrow(&ok).is_ok());
+        // whitespace of more than one byte
+        assert_eq!(hive_to_arrow("\u{3000}bigint\u{3000}").unwrap(), DataType::Int64);
+        assert!(hive_to_arrow("map<string,\u{2212}>").is_err());
+    }
 
     #[test]
     fn nested_types_round_trip() {

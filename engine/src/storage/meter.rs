@@ -16,8 +16,8 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 /// One query's byte counter, with an optional cutoff past which reads fail.
@@ -151,9 +151,10 @@ impl ObjectStore for MeteredStore {
         Ok(GetResult { payload: GetResultPayload::Stream(body.boxed()), meta, range, attributes })
     }
 
-    /// Ranges are coalesced as the stores themselves do, and each coalesced range is fetched with
-    /// the inner store's own `get_range` (a ranged GET, or a direct read of a local file) and
-    /// counted when it arrives: gap bytes the server sends for a coalesced range count too.
+    /// Ranges are coalesced as the stores themselves do, and each coalesced range is fetched as
+    /// a ranged GET whose body is counted chunk by chunk as it arrives: gap bytes the server
+    /// sends for a coalesced range count too, and so does the part of a range that arrived
+    /// before the query was cancelled or cut off.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         if self.local {
             self.meter.check(location)?;
@@ -164,10 +165,8 @@ impl ObjectStore for MeteredStore {
         object_store::coalesce_ranges(
             ranges,
             |range| async move {
-                self.meter.check(location)?;
-                let bytes = self.inner.get_range(location, range).await?;
-                self.meter.count(bytes.len() as u64, location)?;
-                Ok(bytes)
+                let options = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
+                self.get_opts(location, options).await?.bytes().await
             },
             object_store::OBJECT_STORE_COALESCE_DEFAULT,
         )
@@ -257,6 +256,61 @@ mod tests {
         local.get_ranges(&Path::from("data.bin"), &[0..10, 100..110]).await.unwrap();
         assert_eq!(meter.bytes(), 20);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store whose bodies send their first 10 bytes and then stall, as a slow server would.
+    #[derive(Debug)]
+    struct Stalling(Arc<dyn ObjectStore>);
+
+    impl fmt::Display for Stalling {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Stalling")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for Stalling {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.0.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(&self, l: &Path, o: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+            self.0.put_multipart_opts(l, o).await
+        }
+        async fn get_opts(&self, l: &Path, o: GetOptions) -> Result<GetResult> {
+            let got = self.0.get_opts(l, o).await?;
+            let all = got.bytes().await?;
+            let first = futures::stream::once(async move { Ok(all.slice(0..10)) });
+            let body = first.chain(futures::stream::pending()).boxed();
+            Ok(GetResult { payload: GetResultPayload::Stream(body), meta: got_meta(&self.0, l).await?, range: 0..0, attributes: Default::default() })
+        }
+        fn delete_stream(&self, l: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+            self.0.delete_stream(l)
+        }
+        fn list(&self, p: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.0.list(p)
+        }
+        async fn list_with_delimiter(&self, p: Option<&Path>) -> Result<ListResult> {
+            self.0.list_with_delimiter(p).await
+        }
+        async fn copy_opts(&self, f: &Path, t: &Path, o: CopyOptions) -> Result<()> {
+            self.0.copy_opts(f, t, o).await
+        }
+    }
+
+    async fn got_meta(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<ObjectMeta> {
+        store.head(path).await
+    }
+
+    #[tokio::test]
+    async fn a_range_cut_short_counts_what_arrived() {
+        // a coalesced range read in part, then dropped (a cancel or a timeout): the 10 bytes
+        // that came are billed, as storage served them
+        let (mem, path) = store_with(1000).await;
+        let meter = Arc::new(ScanMeter::new());
+        let store = MeteredStore::new(Arc::new(Stalling(mem)), Arc::clone(&meter));
+        let read = store.get_ranges(&path, &[0..100, 120..300]);
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(100), read).await.is_err());
+        assert_eq!(meter.bytes(), 10);
     }
 
     #[tokio::test]

@@ -238,7 +238,13 @@ async fn failures_come_back_as_failed_records_and_the_function_serves_on() {
 async fn http_events_go_through_the_athena_api() {
     let env = env();
     seed_glue(&env);
-    let lambda = Lambda::start(&env, "http", &[]).await;
+    // without an auth file, HTTP events are served only when the Function URL checks IAM
+    let open = Lambda::start(&env, "http-open", &[]).await;
+    let (status, refused) = open.athena("ListWorkGroups", json!({})).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["Message"].as_str().unwrap().contains("GLAUX_FUNCTION_URL_AUTH"), "{refused}");
+    drop(open);
+    let lambda = Lambda::start(&env, "http", &[("GLAUX_FUNCTION_URL_AUTH", "iam")]).await;
     let (status, started) = lambda
         .athena(
             "StartQueryExecution",
@@ -290,7 +296,7 @@ async fn http_events_go_through_the_athena_api() {
 async fn boto3_works_against_a_function_url() {
     let env = env();
     seed_glue(&env);
-    let lambda = Lambda::start(&env, "url", &[]).await;
+    let lambda = Lambda::start(&env, "url", &[("GLAUX_FUNCTION_URL_AUTH", "iam")]).await;
     let url = lambda.api.function_url().await.unwrap();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/clients");
     // pytest blocks this thread; the function and its URL run on the runtime's other worker
