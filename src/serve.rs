@@ -75,7 +75,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Some(text) => bytes(text).map_err(|e| format!("--memory-limit {text}: {e}"))?,
         None => half_of_memory(),
     };
-    let result_memory = bytes(&args.result_memory).map_err(|e| format!("--result-memory {}: {e}", args.result_memory))?;
+    let result_memory =
+        bytes(&args.result_memory).map_err(|e| format!("--result-memory {}: {e}", args.result_memory))?;
     let policy = StatementPolicy::only(&args.allow_write).map_err(|e| e.to_string())?;
     let engine = Engine::new(EngineConfig {
         policy,

@@ -5,9 +5,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as DfStatement};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -21,6 +21,7 @@ use crate::athena;
 use crate::billing::Pricing;
 use crate::catalog;
 use crate::compression;
+use crate::config::EngineConfig;
 use crate::dry_run;
 use crate::error::{Error, Result};
 use crate::history::{HistoryEntry, QueryHistory, TableRead};
@@ -29,7 +30,6 @@ use crate::model::{
     StartQueryExecution, StatementType,
 };
 use crate::script;
-use crate::config::EngineConfig;
 use crate::session::{BaseSession, CATALOG, Session, SessionChange};
 use crate::storage::meter::CUTOFF_MESSAGE;
 use crate::storage::{ScanMeter, StoreRegistry};
@@ -271,8 +271,7 @@ impl Engine {
         {
             let database = state.config().options().catalog.default_schema.clone();
             let query_state = ctx.state();
-            let outcome =
-                athena::Runner { catalog, state: &query_state, database: &database }.run(statement).await?;
+            let outcome = athena::Runner { catalog, state: &query_state, database: &database }.run(statement).await?;
             let mut changes = vec![];
             if let Some(db) = outcome.use_database {
                 session.set_database(&db);
@@ -317,15 +316,25 @@ impl Engine {
             }
             LogicalPlan::Statement(DfStatement::ResetVariable(reset)) => {
                 session.reset(&reset.variable)?;
-                return Planned::nothing(StatementType::Utility, vec![SessionChange::Reset { name: reset.variable.clone() }]);
+                return Planned::nothing(
+                    StatementType::Utility,
+                    vec![SessionChange::Reset { name: reset.variable.clone() }],
+                );
             }
             _ => {}
         }
+        // a session view is named with its database, so a later request replays it there
+        let current = query_state.config().options().catalog.default_schema.clone();
+        let qualified = |name: &datafusion::common::TableReference| {
+            format!("{}.{}", name.schema().unwrap_or(&current), name.table())
+        };
         let view_change = match &plan {
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
-                Some(SessionChange::View { name: view.name.to_string(), sql: sql.trim().to_string() })
+                Some(SessionChange::View { name: qualified(&view.name), sql: sql.trim().to_string() })
             }
-            LogicalPlan::Ddl(DdlStatement::DropView(view)) => Some(SessionChange::DropView { name: view.name.to_string() }),
+            LogicalPlan::Ddl(DdlStatement::DropView(view)) => {
+                Some(SessionChange::DropView { name: qualified(&view.name) })
+            }
             _ => None,
         };
         let is_explain = matches!(plan, LogicalPlan::Explain(_));
@@ -339,16 +348,21 @@ impl Engine {
         Ok(Planned { statement_type, stream, changes: view_change.into_iter().collect() })
     }
 
-    /// Re-creates a session view in `session` from the statement that created it (a Trino
-    /// client sends its session's views back with every request). Nothing is recorded.
-    pub async fn restore_view(&self, session: &mut Session, sql: &str) -> Result<()> {
+    /// Re-creates session view `name` (`database.view`) in `session` from the statement that
+    /// created it (a Trino client sends its session's views back with every request). Nothing is
+    /// recorded.
+    pub async fn restore_view(&self, session: &mut Session, name: &str, sql: &str) -> Result<()> {
+        let database = name.split_once('.').map(|(db, _)| db).unwrap_or(name);
+        session.ensure_schema(database);
+        let mut state = session.state.clone();
+        state.config_mut().options_mut().catalog.default_schema = database.to_string();
         let not_a_view = || Error::Config(format!("session view '{sql}' is not one CREATE VIEW statement"));
         let mut statements = parse(sql)?;
         let statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,
             _ => return Err(not_a_view()),
         };
-        let ctx = self.base.for_query(&session.state, &Arc::new(ScanMeter::new()))?;
+        let ctx = self.base.for_query(&state, &Arc::new(ScanMeter::new()))?;
         let state = match &self.config.catalog {
             Some(catalog) => catalog::with_catalog_tables(ctx.state(), &statement, catalog, &Arc::default()).await?,
             None => ctx.state(),

@@ -23,9 +23,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::TableScan;
-use glaux_catalog::warehouse_file;
 use crate::error::{Error, Result};
 use crate::model::QueryExecution;
+use glaux_catalog::warehouse_file;
 
 /// One line of the history: the QueryExecution plus who ran it and what it read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,8 +218,11 @@ impl QueryHistory {
             entry.0 = from + whole as u64;
             let start = entry.1.len();
             entry.1.extend(parsed);
-            let ids: Vec<(String, usize)> =
-                entry.1[start..].iter().enumerate().map(|(i, e)| (e.execution.query_execution_id.clone(), start + i)).collect();
+            let ids: Vec<(String, usize)> = entry.1[start..]
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.execution.query_execution_id.clone(), start + i))
+                .collect();
             for (id, i) in ids {
                 cache.by_id.insert(id, (path.clone(), i));
             }

@@ -25,12 +25,11 @@ mod workgroups;
 pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
-pub use error::{Error, Result};
 pub use config::EngineConfig;
+pub use error::{Error, Result};
 pub use execution::{Engine, Failure, Origin, Query};
-pub use gate::{StatementPolicy, real_path};
-pub use session::{Session, SessionChange};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
+pub use gate::{StatementPolicy, real_path};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{
     QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
@@ -40,6 +39,7 @@ pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
 pub use runtime::QueryRuntime;
 pub use session::tune as tune_session;
+pub use session::{Session, SessionChange};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 

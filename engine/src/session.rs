@@ -4,22 +4,22 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::SchemaProvider;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, DynamicFileCatalog, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider,
 };
+use datafusion::config::ConfigField;
 use datafusion::datasource::file_format::csv::CsvFormatFactory;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::listing_table_factory::ListingTableFactory;
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::SchemaProvider;
-use datafusion::config::ConfigField;
-use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -58,14 +58,31 @@ pub struct Session {
 /// their clients (Trino's X-Trino-Set-Session, X-Trino-Added-Prepare, …).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionChange {
-    Set { name: String, value: String },
-    Reset { name: String },
-    Use { database: String },
-    Prepare { name: String, sql: String },
-    Deallocate { name: String },
+    Set {
+        name: String,
+        value: String,
+    },
+    Reset {
+        name: String,
+    },
+    Use {
+        database: String,
+    },
+    Prepare {
+        name: String,
+        sql: String,
+    },
+    Deallocate {
+        name: String,
+    },
     /// A session view: the statement that creates it, to be replayed in a later request.
-    View { name: String, sql: String },
-    DropView { name: String },
+    View {
+        name: String,
+        sql: String,
+    },
+    DropView {
+        name: String,
+    },
 }
 
 impl Session {

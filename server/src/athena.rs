@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::runs::{QueueFull, Results, Run, SessionSpec};
-use crate::{Authenticated, Principal, Server};
 use crate::values;
+use crate::{Authenticated, Principal, Server};
 
 /// Athena's limit on QueryString.
 const MAX_QUERY_BYTES: usize = 262_144;
@@ -41,7 +41,12 @@ fn string_field<'a>(value: &'a Value, field: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::InvalidRequest(format!("{field} is required")))
 }
 
-pub async fn handle(server: Arc<Server>, authenticated: Authenticated, headers: HeaderMap, raw: bytes::Bytes) -> Response {
+pub async fn handle(
+    server: Arc<Server>,
+    authenticated: Authenticated,
+    headers: HeaderMap,
+    raw: bytes::Bytes,
+) -> Response {
     let caller = principal(&authenticated, &headers);
     match dispatch(&server, &caller, &headers, &raw).await {
         Ok(value) => reply(value),
@@ -275,7 +280,8 @@ pub(crate) fn page(results: &Results, header: bool, from: usize, max: usize) -> 
         }
     }
     for batch in results.slice(data_from, take)? {
-        let columns: Vec<Vec<Option<String>>> = batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
+        let columns: Vec<Vec<Option<String>>> =
+            batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
         for r in 0..batch.num_rows() {
             let cells: Vec<Value> = columns
                 .iter()

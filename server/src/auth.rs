@@ -57,7 +57,10 @@ enum Kind {
     Bearer([u8; 32]),
     /// The user and the SHA-256 of the password.
     Basic(String, [u8; 32]),
-    Aws { key: String, secret: Option<String> },
+    Aws {
+        key: String,
+        secret: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,9 +83,8 @@ impl Auth {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::InvalidRequest(format!("cannot read the auth file {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|(line, why)| {
-            Error::InvalidRequest(format!("auth file {} line {line}: {why}", path.display()))
-        })
+        Self::parse(&text)
+            .map_err(|(line, why)| Error::InvalidRequest(format!("auth file {} line {line}: {why}", path.display())))
     }
 
     /// Parses the file's text; errors carry the line number and what is wrong (never a secret).
@@ -114,7 +116,8 @@ impl Auth {
             let kind = match kind.as_str() {
                 "bearer" if positional.is_empty() => Kind::Bearer(sha256(credential)),
                 "basic" if positional.is_empty() => {
-                    let (user, password) = credential.split_once(':').ok_or_else(|| bad("basic needs USER:PASSWORD"))?;
+                    let (user, password) =
+                        credential.split_once(':').ok_or_else(|| bad("basic needs USER:PASSWORD"))?;
                     if name.as_deref().is_some_and(|p| p != user) {
                         return Err(bad("a basic user is its own principal"));
                     }

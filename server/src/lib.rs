@@ -17,14 +17,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Request, State};
-use futures::FutureExt;
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::FutureExt;
 use glaux_engine::glaux_catalog::Catalog;
 use glaux_engine::{Engine, QueryExecution, QueryHistory, S3Settings, WorkGroup, WorkGroups};
 
@@ -143,7 +143,8 @@ async fn authorize(State(server): State<Arc<Server>>, request: Request, next: Ne
     let refuse = |e: Error| if trino { e.trino() } else { e.athena() };
     if let Some(hosts) = &server.hosts {
         let host = request.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let name = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(n, _)| n);
+        let name =
+            host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(n, _)| n);
         if !hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
             return refuse(Error::Unauthorized(format!(
                 "this server listens on loopback and answers requests for {} only, not for host '{host}'",
@@ -185,24 +186,32 @@ pub fn router(server: Arc<Server>) -> Router {
     let protected = Router::new()
         .route(
             "/",
-            post(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, b: bytes::Bytes| {
-                athena::handle(s, a, h, b)
-            }),
+            post(
+                |State(s): State<Arc<Server>>,
+                 Extension(a): Extension<Authenticated>,
+                 h: HeaderMap,
+                 b: bytes::Bytes| { athena::handle(s, a, h, b) },
+            ),
         )
         .route(
             "/v1/statement",
-            post(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, b: bytes::Bytes| {
-                trino::post_statement(s, a, h, b)
-            }),
+            post(
+                |State(s): State<Arc<Server>>,
+                 Extension(a): Extension<Authenticated>,
+                 h: HeaderMap,
+                 b: bytes::Bytes| { trino::post_statement(s, a, h, b) },
+            ),
         )
         .route(
             "/v1/statement/executing/{id}/{slug}/{page}",
             get(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, p| {
                 trino::get_page(s, a, h, p)
             })
-            .delete(|State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, p| {
-                trino::delete(s, a, h, p)
-            }),
+            .delete(
+                |State(s): State<Arc<Server>>, Extension(a): Extension<Authenticated>, h: HeaderMap, p| {
+                    trino::delete(s, a, h, p)
+                },
+            ),
         )
         .route("/v1/info", get(|State(s): State<Arc<Server>>| trino::info(s)))
         .route(

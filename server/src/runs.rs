@@ -404,8 +404,8 @@ impl Runs {
             session.set_database(db);
         }
         for (name, value) in &run.session.properties {
-            if name.starts_with(VIEW_PROPERTY) {
-                self.engine.restore_view(&mut session, value).await?;
+            if let Some(view) = name.strip_prefix(VIEW_PROPERTY) {
+                self.engine.restore_view(&mut session, view, value).await?;
             } else {
                 session.set(name, value)?;
             }
@@ -664,7 +664,8 @@ impl ResultFile {
 
     async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut csv = String::new();
-        let columns: Vec<Vec<Option<String>>> = batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
+        let columns: Vec<Vec<Option<String>>> =
+            batch.columns().iter().map(|c| values::athena_texts(c.as_ref())).collect();
         for r in 0..batch.num_rows() {
             let row: Vec<String> = columns.iter().map(|c| values::csv_field(&c[r])).collect();
             csv.push_str(&row.join(","));

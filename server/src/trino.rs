@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::athena::CATALOG;
 use crate::error::{Error, trino_error};
 use crate::runs::{Run, SessionSpec, VIEW_PROPERTY};
-use crate::{Authenticated, Principal, Server};
 use crate::values;
+use crate::{Authenticated, Principal, Server};
 
 /// Rows per page of results.
 const PAGE_ROWS: usize = 1000;
@@ -111,10 +111,9 @@ fn principal(authenticated: &Authenticated, headers: &HeaderMap) -> Result<Princ
         None => Ok(Principal { name: user.to_string(), admin: true, manages: vec![] }),
         Some(p) if p.name == user => Ok(p.clone()),
         Some(p) if p.admin => Ok(Principal { name: user.to_string(), admin: false, manages: vec![] }),
-        Some(p) => Err(Error::AccessDenied(format!(
-            "Access Denied: principal {} cannot run queries as user {user}",
-            p.name
-        ))),
+        Some(p) => {
+            Err(Error::AccessDenied(format!("Access Denied: principal {} cannot run queries as user {user}", p.name)))
+        }
     }
 }
 
@@ -181,7 +180,12 @@ fn session_headers(response: &mut Response, changes: &[SessionChange]) {
     }
 }
 
-pub async fn post_statement(server: Arc<Server>, authenticated: Authenticated, headers: HeaderMap, body: bytes::Bytes) -> Response {
+pub async fn post_statement(
+    server: Arc<Server>,
+    authenticated: Authenticated,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
     let caller = match principal(&authenticated, &headers) {
         Ok(p) => p,
         Err(e) => return e.trino(),
@@ -266,7 +270,13 @@ fn columns(schema: &Schema) -> Value {
 }
 
 /// The run a nextUri names, if the caller is its owner (or an admin).
-fn find(server: &Server, authenticated: &Authenticated, headers: &HeaderMap, id: &str, slug: &str) -> Result<Arc<Run>, Error> {
+fn find(
+    server: &Server,
+    authenticated: &Authenticated,
+    headers: &HeaderMap,
+    id: &str,
+    slug: &str,
+) -> Result<Arc<Run>, Error> {
     let caller = principal(authenticated, headers)?;
     server
         .run(id, &caller)

@@ -261,13 +261,15 @@ def test_a_full_queue_throttles():
     # the server runs two queries at a time and lets one wait
     alice = athena("alice")
     endless = "SELECT count(*) FROM generate_series(1, 20000000000)"
-    started = [alice.start_query_execution(QueryString=endless, ResultConfiguration={"OutputLocation": ALLOWED_WRITE})
-               ["QueryExecutionId"] for _ in range(3)]
-    deadline = time.time() + 30
     state = lambda qid: alice.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
-    while [state(q) for q in started] != ["RUNNING", "RUNNING", "QUEUED"]:
-        assert time.time() < deadline, [state(q) for q in started]
-        time.sleep(0.05)
+    started = []
+    for expected in ("RUNNING", "RUNNING", "QUEUED"):
+        qid = alice.start_query_execution(QueryString=endless, ResultConfiguration={"OutputLocation": ALLOWED_WRITE})
+        started.append(qid["QueryExecutionId"])
+        deadline = time.time() + 30
+        while state(started[-1]) != expected:
+            assert time.time() < deadline, [state(q) for q in started]
+            time.sleep(0.05)
     with pytest.raises(botocore.exceptions.ClientError) as err:
         alice.start_query_execution(QueryString="SELECT 1", ResultConfiguration={"OutputLocation": ALLOWED_WRITE})
     assert code(err) == "TooManyRequestsException"

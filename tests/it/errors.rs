@@ -77,7 +77,8 @@ fn sql_may_begin_with_a_comment_and_scripts_come_from_files() {
     assert_eq!(run.stdout.lines().collect::<Vec<_>>(), ["one", "1"]);
     let dir = support::scratch("script-file");
     let file = dir.join("report.sql");
-    std::fs::write(&file, "-- two statements\nCREATE VIEW v AS SELECT 2 AS two;\nSELECT two * 21 AS n FROM v;\n").unwrap();
+    std::fs::write(&file, "-- two statements\nCREATE VIEW v AS SELECT 2 AS two;\nSELECT two * 21 AS n FROM v;\n")
+        .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_glaux"))
         .args(["query", "--format", "csv", "-f", file.to_str().unwrap()])
         .env("GLAUX_WAREHOUSE", dir.join("warehouse"))

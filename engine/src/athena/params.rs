@@ -26,25 +26,34 @@ pub fn literal(value: &str) -> Result<String> {
 /// The query with its placeholders replaced; the counts must match.
 pub fn bind(sql: &str, parameters: &[String]) -> Result<String> {
     let dialect = GenericDialect {};
-    let tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(|e| Error::Syntax(e.to_string()))?;
-    let placeholders = tokens.iter().filter(|t| matches!(t, Token::Placeholder(p) if p == "?")).count();
+    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| Error::Syntax(e.to_string()))?;
+    // where each `?` stands in the text: the rest is kept exactly as written
+    let lines: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let offset = |line: u64, column: u64| -> usize {
+        let start = lines.get((line as usize).saturating_sub(1)).copied().unwrap_or(sql.len());
+        let rest = &sql[start..];
+        start + rest.char_indices().nth((column as usize).saturating_sub(1)).map_or(rest.len(), |(b, _)| b)
+    };
+    let spots: Vec<usize> = tokens
+        .iter()
+        .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
+        .map(|t| offset(t.span.start.line, t.span.start.column))
+        .collect();
+    let placeholders = spots.len();
     if placeholders != parameters.len() {
         return Err(Error::Config(format!(
             "the query has {placeholders} parameter placeholder(s) '?' but {} ExecutionParameters were given",
             parameters.len()
         )));
     }
-    let mut values = parameters.iter();
     let mut out = String::with_capacity(sql.len());
-    for token in &tokens {
-        match token {
-            Token::Placeholder(p) if p == "?" => {
-                let value = values.next().map(String::as_str).unwrap_or_default();
-                out.push_str(&literal(value)?);
-            }
-            other => out.push_str(&other.to_string()),
-        }
+    let mut from = 0;
+    for (at, value) in spots.into_iter().zip(parameters) {
+        out.push_str(&sql[from..at]);
+        out.push_str(&literal(value)?);
+        from = at + 1;
     }
+    out.push_str(&sql[from..]);
     Ok(out)
 }
 
@@ -80,5 +89,11 @@ mod tests {
         assert_eq!(literal("DATE '2024-01-01'").unwrap(), "DATE '2024-01-01'");
         assert_eq!(literal(" -42 ").unwrap(), "-42");
         assert_eq!(literal("null").unwrap(), "NULL");
+        // the rest of the query stays as written, quotes and all
+        let sql = "SELECT 'it''s', \"a\"\"b\" FROM t WHERE x = ?\n  AND y = 'é?' AND z = ?";
+        assert_eq!(
+            bind(sql, &["'O''Brien'".into(), "2".into()]).unwrap(),
+            "SELECT 'it''s', \"a\"\"b\" FROM t WHERE x = 'O''Brien'\n  AND y = 'é?' AND z = 2"
+        );
     }
 }

@@ -18,27 +18,78 @@ pub type Spec = Vec<(String, String)>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AthenaStatement {
-    CreateDatabase { name: String, if_not_exists: bool, comment: Option<String>, location: Option<String> },
-    DropDatabase { name: String, if_exists: bool, cascade: bool },
-    CreateTable { database: Option<String>, table: Box<Table>, if_not_exists: bool },
-    DropTable { table: TableName, if_exists: bool },
-    ShowDatabases { like: Option<String> },
-    ShowTables { database: Option<String>, like: Option<String> },
-    ShowPartitions { table: TableName },
-    ShowCreateTable { table: TableName },
-    ShowTblProperties { table: TableName },
-    ShowColumns { table: TableName },
-    Describe { table: TableName },
-    AddPartitions { table: TableName, partitions: Vec<(Spec, Option<String>)>, if_not_exists: bool },
-    DropPartitions { table: TableName, partitions: Vec<Spec>, if_exists: bool },
-    MsckRepair { table: TableName },
-    Use { database: String },
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+        comment: Option<String>,
+        location: Option<String>,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
+    CreateTable {
+        database: Option<String>,
+        table: Box<Table>,
+        if_not_exists: bool,
+    },
+    DropTable {
+        table: TableName,
+        if_exists: bool,
+    },
+    ShowDatabases {
+        like: Option<String>,
+    },
+    ShowTables {
+        database: Option<String>,
+        like: Option<String>,
+    },
+    ShowPartitions {
+        table: TableName,
+    },
+    ShowCreateTable {
+        table: TableName,
+    },
+    ShowTblProperties {
+        table: TableName,
+    },
+    ShowColumns {
+        table: TableName,
+    },
+    Describe {
+        table: TableName,
+    },
+    AddPartitions {
+        table: TableName,
+        partitions: Vec<(Spec, Option<String>)>,
+        if_not_exists: bool,
+    },
+    DropPartitions {
+        table: TableName,
+        partitions: Vec<Spec>,
+        if_exists: bool,
+    },
+    MsckRepair {
+        table: TableName,
+    },
+    Use {
+        database: String,
+    },
     /// `PREPARE name FROM statement`: kept in the session.
-    Prepare { name: String, sql: String },
+    Prepare {
+        name: String,
+        sql: String,
+    },
     /// `EXECUTE name [USING literal, …]`: the literals are SQL text, checked to be values.
-    Execute { name: String, using: Vec<String> },
+    Execute {
+        name: String,
+        using: Vec<String>,
+    },
     /// `DEALLOCATE PREPARE name`
-    Deallocate { name: String },
+    Deallocate {
+        name: String,
+    },
 }
 
 impl AthenaStatement {

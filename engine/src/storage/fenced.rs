@@ -19,6 +19,8 @@ use object_store::{
 pub struct FencedStore {
     inner: Arc<dyn ObjectStore>,
     root: Path,
+    /// The folder as it really is on disk, to compare real paths (links followed) against.
+    real_root: std::path::PathBuf,
     shown: String,
 }
 
@@ -26,12 +28,27 @@ impl FencedStore {
     /// `root` is an absolute folder of the local file system.
     pub fn new(inner: Arc<dyn ObjectStore>, root: &std::path::Path) -> Self {
         let shown = root.display().to_string();
+        let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         let root = Path::from(shown.trim_start_matches('/'));
-        Self { inner, root, shown }
+        Self { inner, root, real_root, shown }
+    }
+
+    /// Inside the folder by name, and — where the path exists — by what it really is, so a link
+    /// inside the folder that points outside it is outside.
+    fn inside(&self, location: &Path) -> bool {
+        if !location.prefix_matches(&self.root) {
+            return false;
+        }
+        // the file system's own names: object_store encodes some characters in its paths
+        let mut path = std::path::PathBuf::from("/");
+        for part in location.parts() {
+            path.push(crate::athena::run::percent_decode(part.as_ref()));
+        }
+        crate::gate::real_path(&path).is_ok_and(|real| real.starts_with(&self.real_root))
     }
 
     fn check(&self, location: &Path) -> Result<()> {
-        if location.prefix_matches(&self.root) {
+        if self.inside(location) {
             return Ok(());
         }
         Err(object_store::Error::PermissionDenied {
@@ -48,7 +65,18 @@ impl FencedStore {
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         match prefix.map(|p| self.check(p)) {
             Some(Err(e)) => stream::once(async move { Err(e) }).boxed(),
-            _ => listed,
+            // what a link leads to outside the folder is not listed
+            _ => {
+                let fence = FencedStore {
+                    inner: Arc::clone(&self.inner),
+                    root: self.root.clone(),
+                    real_root: self.real_root.clone(),
+                    shown: self.shown.clone(),
+                };
+                listed
+                    .filter(move |m| std::future::ready(m.as_ref().map_or(true, |m| fence.inside(&m.location))))
+                    .boxed()
+            }
         }
     }
 }
@@ -153,6 +181,19 @@ mod tests {
         let sibling = Path::from(format!("{}-more/a.csv", root.display().to_string().trim_start_matches('/')));
         assert!(store.head(&sibling).await.is_err());
         assert!(store.list(Some(&Path::from_filesystem_path(&dir).unwrap())).try_collect::<Vec<_>>().await.is_err());
+        // a link inside the folder to a file or a folder outside it is outside
+        std::os::unix::fs::symlink(dir.join("secret.csv"), root.join("link.csv")).unwrap();
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        std::fs::write(dir.join("elsewhere/b.csv"), "x\n3\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), root.join("linked")).unwrap();
+        for linked in ["link.csv", "linked/b.csv"] {
+            // the path as named (from_filesystem_path would resolve the link itself)
+            let named = Path::from(format!("{}/{linked}", root.display().to_string().trim_start_matches('/')));
+            let err = store.get(&named).await.unwrap_err().to_string();
+            assert!(err.contains("outside the folder"), "{linked}: {err}");
+        }
+        let listed: Vec<_> = store.list(Some(&Path::from_filesystem_path(&root).unwrap())).try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 /// One query's byte counter, with an optional cutoff past which reads fail.
@@ -281,7 +281,12 @@ mod tests {
             let all = got.bytes().await?;
             let first = futures::stream::once(async move { Ok(all.slice(0..10)) });
             let body = first.chain(futures::stream::pending()).boxed();
-            Ok(GetResult { payload: GetResultPayload::Stream(body), meta: got_meta(&self.0, l).await?, range: 0..0, attributes: Default::default() })
+            Ok(GetResult {
+                payload: GetResultPayload::Stream(body),
+                meta: got_meta(&self.0, l).await?,
+                range: 0..0,
+                attributes: Default::default(),
+            })
         }
         fn delete_stream(&self, l: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
             self.0.delete_stream(l)
