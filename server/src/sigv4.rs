@@ -50,7 +50,7 @@ fn mac(key: &[u8], data: &str) -> Vec<u8> {
 }
 
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters stay, the rest is %XX.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

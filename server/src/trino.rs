@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::athena::CATALOG;
 use crate::error::{Error, trino_error};
 use crate::runs::{Run, SessionSpec, VIEW_PROPERTY};
+use crate::sigv4;
 use crate::values;
 use crate::{Authenticated, Principal, Server};
 
@@ -133,20 +134,6 @@ fn pairs(headers: &HeaderMap, name: &str, plus: bool) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A header value with everything but unreserved characters percent-encoded (what the clients
-/// decode, and free of the ',' that separates entries).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The session a Trino client sends with each request: schema, properties (settings and
 /// session views), prepared statements.
 fn session_spec(headers: &HeaderMap) -> SessionSpec {
@@ -167,13 +154,17 @@ fn session_headers(response: &mut Response, changes: &[SessionChange]) {
     };
     for change in changes {
         match change {
-            SessionChange::Set { name, value } => add("x-trino-set-session", format!("{name}={}", encode(value))),
+            SessionChange::Set { name, value } => {
+                add("x-trino-set-session", format!("{name}={}", sigv4::encode(value)))
+            }
             SessionChange::Reset { name } => add("x-trino-clear-session", name.clone()),
             SessionChange::Use { database } => add("x-trino-set-schema", database.clone()),
-            SessionChange::Prepare { name, sql } => add("x-trino-added-prepare", format!("{name}={}", encode(sql))),
+            SessionChange::Prepare { name, sql } => {
+                add("x-trino-added-prepare", format!("{name}={}", sigv4::encode(sql)))
+            }
             SessionChange::Deallocate { name } => add("x-trino-deallocated-prepare", name.clone()),
             SessionChange::View { name, sql } => {
-                add("x-trino-set-session", format!("{VIEW_PROPERTY}{name}={}", encode(sql)))
+                add("x-trino-set-session", format!("{VIEW_PROPERTY}{name}={}", sigv4::encode(sql)))
             }
             SessionChange::DropView { name } => add("x-trino-clear-session", format!("{VIEW_PROPERTY}{name}")),
         }

@@ -41,6 +41,15 @@ def run(client, sql, **kw):
     return wait(client, qid)
 
 
+def failed(e, *words):
+    """A FAILED record whose reason holds each of `words`; returns the reason."""
+    assert e["Status"]["State"] == "FAILED", e["Status"]
+    reason = e["Status"]["StateChangeReason"]
+    for w in words:
+        assert w in reason, reason
+    return reason
+
+
 def rows(client, qid):
     """Every row of a result through GetQueryResults' pages, header row first."""
     out = []

@@ -17,7 +17,7 @@ import botocore.exceptions
 import pytest
 import trino
 
-from conftest import BUCKET, URL, s3, wait
+from conftest import BUCKET, URL, failed, s3, wait
 
 ALLOWED_WRITE = f"s3://{BUCKET}-results/allowed/"
 LOCAL = os.environ["GLAUX_ALLOWED_DIR"]
@@ -50,14 +50,6 @@ def run(client, sql, **kw):
 def ok(e):
     assert e["Status"]["State"] == "SUCCEEDED", e["Status"]
     return e
-
-
-def failed(e, *words):
-    assert e["Status"]["State"] == "FAILED", e["Status"]
-    reason = e["Status"]["StateChangeReason"]
-    for w in words:
-        assert w in reason, reason
-    return reason
 
 
 def values(client, e):

@@ -4,18 +4,10 @@ import csv
 import os
 import pathlib
 
-from conftest import athena, run
+from conftest import athena, failed, run
 
 ALLOWED = os.environ.get("GLAUX_ALLOWED_DIR")
 OUTSIDE = os.environ["GLAUX_OUTSIDE_DIR"]
-
-
-def failed(e, *words):
-    assert e["Status"]["State"] == "FAILED", e["Status"]
-    reason = e["Status"]["StateChangeReason"]
-    for w in words:
-        assert w in reason, reason
-    return reason
 
 
 def test_local_paths():

@@ -129,15 +129,21 @@ fn thirty_two_clients_for_thirty_seconds() {
     pytest(&served, "test_load.py", &[]);
 }
 
-#[test]
-fn local_files_only_inside_the_allowed_folder() {
-    let warehouse = scratch("serve-local");
+/// A folder the server may read and one beside it it may not, which holds `secret.csv`.
+fn allowed_and_outside(warehouse: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (allowed, outside) = (warehouse.join("allowed"), warehouse.join("outside"));
     std::fs::create_dir_all(&allowed).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.csv"), "x\n42\n").unwrap();
+    (allowed, outside)
+}
+
+#[test]
+fn local_files_only_inside_the_allowed_folder() {
+    let warehouse = scratch("serve-local");
+    let (allowed, outside) = allowed_and_outside(&warehouse);
     let numbers: String = (1..=50).map(|i| format!("{}\n", i * 7)).collect();
     std::fs::write(allowed.join("numbers.csv"), format!("x\n{numbers}")).unwrap();
-    std::fs::write(outside.join("secret.csv"), "x\n42\n").unwrap();
     let vars = [("GLAUX_OUTSIDE_DIR", outside.to_str().unwrap())];
     // without --allow-local-files: nothing of the server's disk
     let closed = serve(&warehouse.join("closed"), &[]);
@@ -181,10 +187,7 @@ fn credentials_are_checked_and_public_binds_need_them() {
 #[test]
 fn clients_are_kept_apart() {
     let warehouse = scratch("serve-isolation");
-    let (allowed, outside) = (warehouse.join("allowed"), warehouse.join("outside"));
-    std::fs::create_dir_all(&allowed).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("secret.csv"), "x\n42\n").unwrap();
+    let (allowed, outside) = allowed_and_outside(&warehouse);
     // a link inside the allowed folder to one outside it
     std::os::unix::fs::symlink(&outside, allowed.join("link")).unwrap();
     let auth = warehouse.join("auth");
