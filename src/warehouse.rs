@@ -47,6 +47,10 @@ pub struct SessionArgs {
     /// The workgroup queries are recorded and billed under.
     #[arg(long, env = "GLAUX_WORKGROUP", default_value = "primary")]
     pub workgroup: String,
+    /// Read S3 without signing requests (public buckets), as the AWS CLI's --no-sign-request;
+    /// otherwise credentials come from the AWS default chain.
+    #[arg(long, env = "GLAUX_S3_ANONYMOUS")]
+    pub no_sign_request: bool,
 }
 
 impl SessionArgs {
@@ -54,7 +58,10 @@ impl SessionArgs {
     pub async fn engine(&self, source: &str) -> Result<(Engine, Arc<dyn Catalog>), String> {
         let warehouse = Warehouse::open(&self.catalog, &self.warehouse, self.history_retention_days).await?;
         let catalog = Arc::clone(&warehouse.catalog);
+        let mut s3 = glaux_engine::S3Settings::from_env();
+        s3.anonymous |= self.no_sign_request;
         let config = EngineConfig {
+            s3,
             workgroups: Some(warehouse.workgroups),
             history: Some(warehouse.history),
             source: source.into(),

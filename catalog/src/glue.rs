@@ -25,13 +25,7 @@ pub struct GlueCatalog {
 impl GlueCatalog {
     /// Connects with the configuration every AWS tool reads from the environment and profiles.
     pub async fn from_env() -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
-        Self { client: Client::new(&config) }
+        Self { client: Client::new(crate::aws::sdk_config().await) }
     }
 }
 

@@ -1,6 +1,7 @@
 //! glaux-catalog: tables as AWS Glue describes them, shared by the local catalog and Glue itself.
 #![deny(clippy::clone_on_ref_ptr)]
 
+pub mod aws;
 mod catalog;
 mod error;
 mod glue;

@@ -1,9 +1,11 @@
 //! Object stores by URL: S3 configured from the standard AWS environment, local disk, and the meter.
 
+mod credentials;
 mod fenced;
 pub(crate) mod meter;
 mod profile;
 
+pub use credentials::ChainCredentials;
 pub use fenced::FencedStore;
 pub use meter::{MeteredStore, ScanMeter};
 
@@ -27,9 +29,16 @@ pub struct S3Settings {
     pub endpoint: Option<String>,
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the profile's region, else us-east-1.
     pub region: String,
+    /// Keys given in the environment (`AWS_ACCESS_KEY_ID`, …); without them, the default chain.
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+    /// Sign nothing (public buckets): only when asked, with `GLAUX_S3_ANONYMOUS` or
+    /// `--no-sign-request`, never as a fallback.
+    pub anonymous: bool,
+    /// The default chain's credentials, shared by every bucket's store and refreshed before
+    /// they expire.
+    pub chain: Arc<ChainCredentials>,
     /// Retries per request before a storage error is reported (bounded so nothing hangs).
     pub max_retries: usize,
     /// Upper bound on the time spent retrying one request.
@@ -44,6 +53,7 @@ impl std::fmt::Debug for S3Settings {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("has_credentials", &self.access_key_id.is_some())
+            .field("anonymous", &self.anonymous)
             .finish()
     }
 }
@@ -62,11 +72,14 @@ impl S3Settings {
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .or_else(|| profile.region.clone())
             .unwrap_or_else(|| "us-east-1".to_string());
+        // keys in the environment are used as they are; everything else (profiles, SSO,
+        // assume-role, web identity, container and instance credentials) is the chain's
         let (access_key_id, secret_access_key, session_token) =
             match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
                 (Some(id), Some(secret)) => (Some(id), Some(secret), var("AWS_SESSION_TOKEN")),
-                _ => (profile.access_key_id, profile.secret_access_key, profile.session_token),
+                _ => (None, None, None),
             };
+        let anonymous = var("GLAUX_S3_ANONYMOUS").is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"));
         let number = |k: &str, default: u64| var(k).and_then(|v| v.parse().ok()).unwrap_or(default);
         Self {
             endpoint,
@@ -74,6 +87,8 @@ impl S3Settings {
             access_key_id,
             secret_access_key,
             session_token,
+            anonymous,
+            chain: Arc::default(),
             max_retries: number("GLAUX_S3_MAX_RETRIES", 3) as usize,
             retry_timeout: Duration::from_secs(number("GLAUX_S3_RETRY_TIMEOUT_SECS", 15)),
             connect_timeout: Duration::from_secs(number("GLAUX_S3_CONNECT_TIMEOUT_SECS", 5)),
@@ -107,15 +122,16 @@ impl S3Settings {
             builder = builder.with_endpoint(endpoint);
         }
         match (&self.access_key_id, &self.secret_access_key) {
+            _ if self.anonymous => builder = builder.with_skip_signature(true),
             (Some(id), Some(secret)) => {
                 builder = builder.with_access_key_id(id).with_secret_access_key(secret);
                 if let Some(token) = &self.session_token {
                     builder = builder.with_token(token);
                 }
             }
-            // No credentials anywhere: read public buckets anonymously rather than probing
-            // an instance-metadata endpoint that does not exist off AWS.
-            _ => builder = builder.with_skip_signature(true),
+            _ => {
+                builder = builder.with_credentials(Arc::clone(&self.chain) as object_store::aws::AwsCredentialProvider)
+            }
         }
         builder
             .build()

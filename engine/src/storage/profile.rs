@@ -1,13 +1,11 @@
-//! The shared AWS files (~/.aws/credentials and ~/.aws/config) for the selected profile.
+//! The region of the selected profile in the shared AWS files (~/.aws/config and
+//! ~/.aws/credentials); credentials from profiles are the default chain's.
 
 use std::collections::HashMap;
 
-/// Credentials and region of one named profile.
+/// The region of one named profile.
 #[derive(Debug, Default)]
 pub(super) struct Profile {
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
     pub region: Option<String>,
 }
 
@@ -25,13 +23,7 @@ impl Profile {
         // In the config file every profile but `default` is written `[profile NAME]`.
         let config_name = if name == "default" { name.clone() } else { format!("profile {name}") };
         let config = section(&read("AWS_CONFIG_FILE", "config"), &config_name);
-        let pick = |k: &str| creds.get(k).or_else(|| config.get(k)).cloned();
-        Self {
-            access_key_id: pick("aws_access_key_id"),
-            secret_access_key: pick("aws_secret_access_key"),
-            session_token: pick("aws_session_token"),
-            region: config.get("region").or_else(|| creds.get("region")).cloned(),
-        }
+        Self { region: config.get("region").or_else(|| creds.get("region")).cloned() }
     }
 }
 
@@ -72,8 +64,6 @@ mod tests {
         .into_iter()
         .collect();
         let p = Profile::load(&|k: &str| vars.get(k).cloned());
-        assert_eq!(p.access_key_id.as_deref(), Some("DEVID"));
-        assert_eq!(p.secret_access_key.as_deref(), Some("DEVSECRET"));
         assert_eq!(p.region.as_deref(), Some("eu-central-1"));
         std::fs::remove_dir_all(dir).unwrap();
     }

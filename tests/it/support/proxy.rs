@@ -11,7 +11,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// Object-body bytes the server sent, per object path (`/bucket/key`), and the JSON API
 /// requests that went through (target, body).
 #[derive(Default, Clone)]
-pub struct Counts(Arc<Mutex<HashMap<String, u64>>>, Arc<Mutex<Vec<(String, String)>>>);
+pub struct Counts(
+    Arc<Mutex<HashMap<String, u64>>>,
+    Arc<Mutex<Vec<(String, String)>>>,
+    /// Each S3 request's signing key id and whether it carried a session token.
+    Arc<Mutex<Vec<(String, bool)>>>,
+);
 
 impl Counts {
     /// Object bytes over every object.
@@ -30,6 +35,7 @@ impl Counts {
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();
         self.1.lock().unwrap().clear();
+        self.2.lock().unwrap().clear();
     }
 
     /// The objects read, by path (`/bucket/key`).
@@ -40,6 +46,12 @@ impl Counts {
     /// Bodies of the JSON API requests with this `X-Amz-Target`.
     pub fn requests(&self, target: &str) -> Vec<String> {
         self.1.lock().unwrap().iter().filter(|(t, _)| t == target).map(|(_, b)| b.clone()).collect()
+    }
+
+    /// The access key ids requests were signed with, in order, and whether each carried a
+    /// session token (`X-Amz-Security-Token`).
+    pub fn signers(&self) -> Vec<(String, bool)> {
+        self.2.lock().unwrap().clone()
     }
 
     fn add(&self, path: &str, n: u64) {
@@ -151,6 +163,11 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io:
         let Some((request_line, headers)) = read_head(&mut cr, &mut head).await? else { return Ok(()) };
         sw.write_all(&head).await?;
         let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if let Some(key) =
+            headers.get("authorization").and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').next())
+        {
+            counts.2.lock().unwrap().push((key.to_string(), headers.contains_key("x-amz-security-token")));
+        }
         if let Some(target) = headers.get("x-amz-target") {
             // JSON API calls are small: keep their bodies for the test to look at
             let mut body = vec![0; request_body as usize];
