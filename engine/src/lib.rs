@@ -14,6 +14,7 @@ mod gate;
 mod history;
 mod model;
 mod output;
+mod query;
 mod report;
 mod runtime;
 mod script;
@@ -27,7 +28,7 @@ pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
 pub use error::{Error, Result};
-pub use execution::{Engine, Failure, Origin, Query};
+pub use execution::{Engine, Failure, Origin};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
 pub use gate::{StatementPolicy, real_path};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
@@ -36,6 +37,7 @@ pub use model::{
     ResultConfiguration, StartQueryExecution, StatementType,
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
+pub use query::Query;
 pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
 pub use runtime::QueryRuntime;
 pub use session::tune as tune_session;

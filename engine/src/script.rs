@@ -1,47 +1,31 @@
-//! Splits a SQL script at its top-level `;`, keeping each statement's original text.
+//! Splits a SQL script at its top-level `;`, keeping each statement's original text. The cut
+//! points come from sqlparser's tokenizer with the dialect the statements are parsed with, so a
+//! script splits exactly where the parser reads statement ends (quotes, quoted identifiers,
+//! comments and escapes alike).
 
-/// The statements of `sql`, trimmed, without their `;`. Semicolons inside quotes, quoted
-/// identifiers and comments do not split.
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+/// The statements of `sql`, trimmed, without their `;`. A script the tokenizer cannot read (an
+/// unterminated string, say) stays whole, so the parser reports the error with its position.
 pub fn split(sql: &str) -> Vec<String> {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        let mut out = vec![];
+        push(&mut out, sql);
+        return out;
+    };
+    let lines: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let offset = |line: u64, column: u64| -> usize {
+        let start = lines.get((line as usize).saturating_sub(1)).copied().unwrap_or(sql.len());
+        let rest = &sql[start..];
+        start + rest.char_indices().nth((column as usize).saturating_sub(1)).map_or(rest.len(), |(b, _)| b)
+    };
     let mut out = vec![];
     let mut start = 0;
-    let bytes = sql.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == q {
-                        // a doubled quote is an escaped quote
-                        if bytes.get(i + 1) == Some(&q) {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => {
-                push(&mut out, &sql[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
+    for token in tokens.iter().filter(|t| t.token == Token::SemiColon) {
+        let at = offset(token.span.start.line, token.span.start.column);
+        push(&mut out, &sql[start..at]);
+        start = at + 1;
     }
     push(&mut out, &sql[start.min(sql.len())..]);
     out
@@ -49,16 +33,12 @@ pub fn split(sql: &str) -> Vec<String> {
 
 fn push(out: &mut Vec<String>, piece: &str) {
     let piece = piece.trim();
-    if !piece.is_empty() && !only_comments(piece) {
+    let only_comments = Tokenizer::new(&GenericDialect {}, piece)
+        .tokenize()
+        .is_ok_and(|tokens| tokens.iter().all(|t| matches!(t, Token::Whitespace(_) | Token::EOF)));
+    if !piece.is_empty() && !only_comments {
         out.push(piece.to_string());
     }
-}
-
-fn only_comments(piece: &str) -> bool {
-    piece.lines().all(|l| {
-        let l = l.trim();
-        l.is_empty() || l.starts_with("--")
-    })
 }
 
 #[cfg(test)]
@@ -74,7 +54,18 @@ mod tests {
         assert!(parts[0].ends_with("OPTIONS ('format.delimiter' ';')"));
         assert!(parts[1].starts_with("-- a comment; not a statement\nSELECT 'it''s; fine'"));
         assert!(parts[1].ends_with("FROM t"));
-        assert!(split("  ;  -- only a comment\n").is_empty());
+        assert!(split("  ;  -- only a comment\n/* and another */").is_empty());
         assert_eq!(split("SELECT 1"), vec!["SELECT 1"]);
+    }
+
+    #[test]
+    fn splits_where_the_parser_reads_statement_ends() {
+        // the parser's dialect takes no backslash escapes: 'a\' ends the string, so the ';'
+        // after it ends the statement
+        assert_eq!(split(r"SELECT 'a\';SELECT 2"), vec![r"SELECT 'a\'", "SELECT 2"]);
+        // a multi-byte character before a ';' does not shift the cut
+        assert_eq!(split("SELECT 'é' AS x; SELECT 'ü'"), vec!["SELECT 'é' AS x", "SELECT 'ü'"]);
+        // an unterminated string: one piece, for the parser to name the error
+        assert_eq!(split("SELECT 'open; SELECT 2"), vec!["SELECT 'open; SELECT 2"]);
     }
 }

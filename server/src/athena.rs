@@ -108,7 +108,7 @@ async fn dispatch(server: &Arc<Server>, caller: &Principal, headers: &HeaderMap,
 }
 
 fn not_found(id: &str) -> Error {
-    Error::InvalidRequest(format!("QueryExecution {id} was not found"))
+    Error::QueryNotFound(format!("QueryExecution {id} was not found"))
 }
 
 /// The user an Athena request is from: the access key it was signed with, if any.
@@ -501,5 +501,70 @@ async fn catalog(server: &Server, operation: &str, value: &Value) -> Result<Valu
                 .ok_or_else(|| Error::Metadata(format!("table {db}.{name} does not exist")))?;
             Ok(json!({"TableMetadata": table_metadata(&table)}))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use glaux_engine::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use glaux_engine::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn results(rows: i64) -> Results {
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("s", DataType::Utf8, true)]));
+        let dir = std::env::temp_dir().join(format!("glaux-athena-page-{}", std::process::id()));
+        let mut r = Results::new(Arc::clone(&schema), 1 << 20, dir.join("r.arrow"));
+        for start in (0..rows).step_by(7) {
+            let n: Vec<i64> = (start..(start + 7).min(rows)).collect();
+            let s: Vec<Option<String>> = n.iter().map(|v| (v % 2 == 0).then(|| format!("v{v}"))).collect();
+            let columns: Vec<glaux_engine::arrow::array::ArrayRef> =
+                vec![Arc::new(Int64Array::from(n)), Arc::new(StringArray::from(s))];
+            r.push(RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()).unwrap();
+        }
+        r.finish().unwrap();
+        r
+    }
+
+    fn texts(rows: &[Value]) -> Vec<Vec<Option<String>>> {
+        rows.iter()
+            .map(|r| {
+                r["Data"].as_array().unwrap().iter().map(|c| c["VarCharValue"].as_str().map(str::to_string)).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_start_with_the_header_and_continue_where_the_token_says() {
+        let r = results(20);
+        let first = page(&r, true, 0, 5).unwrap();
+        assert_eq!(texts(&first)[0], [Some("n".to_string()), Some("s".to_string())]);
+        assert_eq!(texts(&first)[1], [Some("0".to_string()), Some("v0".to_string())]);
+        // NULL has no VarCharValue; the empty string would have one
+        assert_eq!(texts(&first)[2], [Some("1".to_string()), None]);
+        // the next page starts at position 5: the header took a place, so row 4
+        let next = page(&r, true, position(&token(5)).unwrap(), 1000).unwrap();
+        assert_eq!(next.len(), 16);
+        assert_eq!(texts(&next)[0][0].as_deref(), Some("4"));
+        assert_eq!(texts(&next)[15][0].as_deref(), Some("19"));
+        // without a header (DDL and utility results) positions are rows
+        assert_eq!(texts(&page(&r, false, 3, 2).unwrap())[0][0].as_deref(), Some("3"));
+        assert!(page(&r, true, 21, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tokens_are_checked_and_bodies_name_the_wrong_field() {
+        assert!(position("glaux-12").is_ok_and(|p| p == 12));
+        for bad in ["12", "glaux-", "glaux--1", "other-3"] {
+            let e = position(bad).unwrap_err().to_string();
+            assert!(e.contains("NextToken") && e.contains(bad), "{e}");
+        }
+        let e = body::<StartQueryExecution>("StartQueryExecution", &json!({"QueryString": 42})).unwrap_err();
+        assert!(e.to_string().contains("QueryString"), "{e}");
+        let e = string_field(&json!({"QueryExecutionId": ""}), "QueryExecutionId").unwrap_err();
+        assert!(e.to_string().contains("QueryExecutionId is required"), "{e}");
     }
 }

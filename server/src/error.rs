@@ -10,6 +10,9 @@ pub enum Error {
     /// The request is wrong: a missing or bad field, an unknown id, a query too long.
     #[error("{0}")]
     InvalidRequest(String),
+    /// No query with that id (for this caller).
+    #[error("{0}")]
+    QueryNotFound(String),
     /// The body is not the JSON the operation takes.
     #[error("{0}")]
     Serialization(String),
@@ -41,7 +44,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     fn athena_type(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "InvalidRequestException",
+            Self::InvalidRequest(_) | Self::QueryNotFound(_) => "InvalidRequestException",
             Self::Serialization(_) => "SerializationException",
             Self::UnknownOperation(_) => "UnknownOperationException",
             Self::Metadata(_) => "MetadataException",
@@ -75,7 +78,7 @@ impl Error {
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::InvalidRequest(m) if m.starts_with("query ") && m.ends_with("was not found") => StatusCode::NOT_FOUND,
+            Self::QueryNotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut response = (status, format!("{self}\n")).into_response();

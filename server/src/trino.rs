@@ -272,7 +272,7 @@ fn find(
     server
         .run(id, &caller)
         .filter(|r| r.slug == slug)
-        .ok_or_else(|| Error::InvalidRequest(format!("query {id} was not found")))
+        .ok_or_else(|| Error::QueryNotFound(format!("query {id} was not found")))
 }
 
 pub async fn get_page(

@@ -64,30 +64,54 @@ fn engine(endpoint: &str) -> Engine {
     Engine::new(EngineConfig { s3, catalog: Some(Arc::new(catalog)), ..Default::default() }).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqllogictest_files() {
+/// Runs one file of tests/slt against a fresh engine and catalog.
+async fn run_file(name: &str) {
     let env = support::env();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .slt files in {}", dir.display());
-    let mut failures = vec![];
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap().replace("${BUCKET}", &env.bucket);
-        let resolved = support::scratch("slt-file").join(file.file_name().unwrap());
-        std::fs::write(&resolved, text).unwrap();
-        let endpoint = env.endpoint.clone();
-        let mut runner = sqllogictest::Runner::new(move || {
-            let endpoint = endpoint.clone();
-            async move { Ok(Glaux { engine: engine(&endpoint) }) }
-        });
-        if let Err(e) = runner.run_file_async(&resolved).await {
-            failures.push(format!("{}: {e}", file.display()));
-        }
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt").join(name);
+    let text = std::fs::read_to_string(&file).unwrap().replace("${BUCKET}", &env.bucket);
+    let resolved = support::scratch("slt-file").join(name);
+    std::fs::write(&resolved, text).unwrap();
+    let endpoint = env.endpoint.clone();
+    let mut runner = sqllogictest::Runner::new(move || {
+        let endpoint = endpoint.clone();
+        async move { Ok(Glaux { engine: engine(&endpoint) }) }
+    });
+    if let Err(e) = runner.run_file_async(&resolved).await {
+        panic!("{}: {e}", file.display());
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// One test per file, so each is reported on its own.
+macro_rules! slt_files {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                run_file($file).await;
+            }
+        )*
+
+        /// Every file in tests/slt has its test above.
+        #[test]
+        fn every_slt_file_has_a_test() {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+            let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".slt"))
+                .collect();
+            on_disk.sort();
+            let mut listed = vec![$($file.to_string()),*];
+            listed.sort();
+            assert_eq!(on_disk, listed, "add the new .slt file to slt_files! in tests/it/slt.rs");
+        }
+    };
+}
+
+slt_files! {
+    catalog => "catalog.slt",
+    partitions => "partitions.slt",
+    projection => "projection.slt",
+    session => "session.slt",
+    weblogs => "weblogs.slt",
 }

@@ -70,7 +70,36 @@ impl ScanMeter {
 }
 
 fn cutoff_error(location: &Path) -> object_store::Error {
-    object_store::Error::Generic { store: "glaux", source: format!("{CUTOFF_MESSAGE} (reading {location})").into() }
+    object_store::Error::Generic {
+        store: "glaux",
+        source: Box::new(ScanLimitExceeded { location: location.to_string() }),
+    }
+}
+
+/// The error of a read stopped by the scan limit, recognised by its type wherever it surfaces.
+#[derive(Debug)]
+pub struct ScanLimitExceeded {
+    location: String,
+}
+
+impl fmt::Display for ScanLimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{CUTOFF_MESSAGE} (reading {})", self.location)
+    }
+}
+
+impl std::error::Error for ScanLimitExceeded {}
+
+/// Whether `error`, or anything it wraps, is a read stopped by the scan limit.
+pub fn is_scan_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<ScanLimitExceeded>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// An [`ObjectStore`] that reports every payload byte it hands out to a [`ScanMeter`].
@@ -325,6 +354,9 @@ mod tests {
         let store = MeteredStore::new(mem, Arc::clone(&meter));
         let err = store.get(&path).await.unwrap().bytes().await.unwrap_err();
         assert!(err.to_string().contains(CUTOFF_MESSAGE), "{err}");
+        assert!(is_scan_limit(&err), "the limit is known by its type: {err:?}");
+        let wrapped = datafusion::error::DataFusionError::ObjectStore(Box::new(err));
+        assert!(is_scan_limit(&wrapped));
         assert!(meter.exceeded());
         assert_eq!(meter.bytes(), 100);
     }
