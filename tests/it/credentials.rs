@@ -145,6 +145,24 @@ fn check_signed_by(run: &support::Run, proxy: &CountingProxy, prefix: &str, expe
     keys
 }
 
+/// What each test starts from: the test S3 server, the count a keyed read gives, a home with
+/// no AWS files, a recording proxy and the query.
+struct Setup {
+    env: support::Env,
+    expected: String,
+    home: std::path::PathBuf,
+    proxy: CountingProxy,
+    sql: String,
+}
+
+async fn setup(tag: &str) -> Setup {
+    let env = support::env();
+    let expected = expected_count(&env);
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let sql = count_sql(&env);
+    Setup { expected, home: scratch(tag), proxy, sql, env }
+}
+
 fn expected_count(env: &support::Env) -> String {
     let run = support::glaux(&env.endpoint, &["--format", "csv"], &count_sql(env));
     run.assert_ok();
@@ -153,14 +171,10 @@ fn expected_count(env: &support::Env) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_credentials_are_used_and_fetched_again_before_they_expire() {
-    let env = support::env();
-    let expected = expected_count(&env);
-    let home = scratch("creds-container");
-    let proxy = CountingProxy::start(&env.endpoint).await;
+    let Setup { expected, home, proxy, sql, .. } = setup("creds-container").await;
     // an hour to live: fetched once for the whole query
     let endpoint = CredentialsEndpoint::start("ASIACONTAINER", Duration::from_secs(3600));
     let uri = format!("{}/creds", endpoint.url);
-    let sql = count_sql(&env);
     let vars = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str())];
     let run = tokio::task::block_in_place(|| glaux_without_keys(&home, &proxy, &sql, &vars));
     let keys = check_signed_by(&run, &proxy, "ASIACONTAINER", &expected);
@@ -181,12 +195,8 @@ async fn container_credentials_are_used_and_fetched_again_before_they_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instance_metadata_credentials_are_used() {
-    let env = support::env();
-    let expected = expected_count(&env);
-    let home = scratch("creds-imds");
-    let proxy = CountingProxy::start(&env.endpoint).await;
+    let Setup { expected, home, proxy, sql, .. } = setup("creds-imds").await;
     let imds = CredentialsEndpoint::start("ASIAINSTANCE", Duration::from_secs(3600));
-    let sql = count_sql(&env);
     let vars = [("AWS_EC2_METADATA_DISABLED", "false"), ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url.as_str())];
     let run = tokio::task::block_in_place(|| glaux_without_keys(&home, &proxy, &sql, &vars));
     check_signed_by(&run, &proxy, "ASIAINSTANCE", &expected);
@@ -196,11 +206,7 @@ async fn instance_metadata_credentials_are_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_identity_and_assume_role_profiles_go_through_sts() {
-    let env = support::env();
-    let expected = expected_count(&env);
-    let home = scratch("creds-sts");
-    let proxy = CountingProxy::start(&env.endpoint).await;
-    let sql = count_sql(&env);
+    let Setup { env, expected, home, proxy, sql } = setup("creds-sts").await;
     // EKS IRSA: a token file and a role; moto's STS answers AssumeRoleWithWebIdentity
     let token = home.join("token");
     std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJnbGF1eCJ9.c2ln").unwrap();
