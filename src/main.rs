@@ -1,5 +1,6 @@
 //! The `glaux` command: run SQL over files in S3 or on disk.
 
+mod config;
 mod query;
 mod repl;
 mod report;
@@ -18,6 +19,11 @@ struct Cli {
     /// Without a command: the interactive prompt on a terminal, this help otherwise.
     #[command(subcommand)]
     command: Option<Command>,
+    /// The settings file (default: glaux.toml in the warehouse, else in this folder). Flags win
+    /// over the environment, the environment over the file.
+    #[arg(long, global = true, env = "GLAUX_CONFIG", value_name = "FILE")]
+    #[allow(dead_code)] // read before clap parses, by config::load
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -33,9 +39,20 @@ enum Command {
     Repl(repl::ReplArgs),
     /// Serve Athena's JSON API and the Trino client protocol over HTTP.
     Serve(serve::ServeArgs),
+    /// The settings in effect: `glaux config show`.
+    Config(config::ConfigArgs),
 }
 
 fn main() -> ExitCode {
+    // the settings file first: what it holds becomes the defaults clap reads
+    let args: Vec<String> = std::env::args().collect();
+    let loaded = match config::load(&args) {
+        Ok(l) => l,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     let command = match cli.command {
         Some(command) => command,
@@ -61,6 +78,7 @@ fn main() -> ExitCode {
             Command::Workgroup(args) => workgroup::run(args),
             Command::Report(args) => report::run(args),
             Command::Serve(args) => serve::run(args).await,
+            Command::Config(args) => config::run(args, &loaded),
         }
     });
     match outcome {

@@ -27,10 +27,10 @@ pub struct ServeArgs {
     #[arg(long, env = "GLAUX_AUTH_FILE")]
     auth_file: Option<std::path::PathBuf>,
     /// Queries that run at once; more wait QUEUED.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "GLAUX_MAX_CONCURRENT_QUERIES", default_value_t = 8)]
     max_concurrent_queries: usize,
     /// A query running longer than this fails.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, env = "GLAUX_QUERY_TIMEOUT_SECONDS", default_value_t = 1800)]
     query_timeout_seconds: u64,
     /// Where results go when neither the request nor its workgroup names a location.
     #[arg(long, env = "GLAUX_OUTPUT_LOCATION")]
@@ -49,11 +49,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GLAUX_MEMORY_LIMIT")]
     memory_limit: Option<String>,
     /// Queries that may wait for a slot; past it clients are told to retry later.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "GLAUX_MAX_QUEUED_QUERIES", default_value_t = 1000)]
     max_queued_queries: usize,
     /// Bytes of one query's result held in memory for paging; past it the result is kept in a
     /// file on disk.
-    #[arg(long, default_value = "16M")]
+    #[arg(long, env = "GLAUX_RESULT_MEMORY", default_value = "16M")]
     result_memory: String,
     /// Days of query history kept (default: all).
     #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]

@@ -87,3 +87,57 @@ fn sql_may_begin_with_a_comment_and_scripts_come_from_files() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["n", "42"]);
 }
+
+/// `glaux` with `vars` in its environment and nothing of the test environment's glaux settings.
+fn glaux_with(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glaux"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GLAUX_WAREHOUSE")
+        .env_remove("GLAUX_WORKGROUP")
+        .env_remove("GLAUX_CONFIG")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_config_file_sits_under_the_environment_and_the_flags() {
+    let dir = support::scratch("config-file");
+    let warehouse = dir.join("warehouse");
+    std::fs::create_dir_all(&warehouse).unwrap();
+    // found in the warehouse without being named
+    std::fs::write(
+        warehouse.join("glaux.toml"),
+        "workgroup = \"from-file\"\n[aws]\nsecret_access_key = \"very-secret-value\"\n[serve]\nallow_write = [\"s3://a/\", \"s3://b/\"]\n",
+    )
+    .unwrap();
+    let (status, _, err) = glaux_with(&dir, &["query", "SELECT 1"], &[]);
+    assert_eq!(status, 1);
+    assert!(err.contains("workgroup from-file does not exist"), "the file's workgroup: {err}");
+    let (_, _, err) = glaux_with(&dir, &["query", "SELECT 1"], &[("GLAUX_WORKGROUP", "from-env")]);
+    assert!(err.contains("workgroup from-env does not exist"), "the environment wins over the file: {err}");
+    let (status, out, err) =
+        glaux_with(&dir, &["query", "--workgroup", "primary", "SELECT 7"], &[("GLAUX_WORKGROUP", "from-env")]);
+    assert_eq!((status, out.lines().last()), (0, Some("7")), "the flag wins: {err}");
+    // config show: values, where they came from, secrets masked
+    let (status, out, _) = glaux_with(&dir, &["config", "show"], &[("GLAUX_DATABASE", "sales")]);
+    assert_eq!(status, 0);
+    assert!(out.contains("workgroup = \"from-file\"  # file ./warehouse/glaux.toml"), "{out}");
+    assert!(out.contains("database = \"sales\"  # environment (GLAUX_DATABASE)"), "{out}");
+    assert!(out.contains("serve.allow_write = \"s3://a/,s3://b/\""), "{out}");
+    assert!(out.contains("catalog = \"local\"  # default"), "{out}");
+    assert!(out.contains("aws.secret_access_key = \"****\"") && !out.contains("very-secret-value"), "{out}");
+    // a named file, and mistakes in it named
+    let named = dir.join("other.toml");
+    std::fs::write(&named, "[serve]\nbindd = \"0.0.0.0:1\"\n").unwrap();
+    let (status, _, err) = glaux_with(&dir, &["--config", named.to_str().unwrap(), "config", "show"], &[]);
+    assert_eq!(status, 1);
+    assert!(err.contains("unknown setting 'serve.bindd'") && err.contains("other.toml"), "{err}");
+    let (status, _, err) = glaux_with(&dir, &["config", "show"], &[("GLAUX_CONFIG", "/nonexistent/glaux.toml")]);
+    assert_eq!(status, 1);
+    assert!(err.contains("/nonexistent/glaux.toml does not exist"), "{err}");
+}
