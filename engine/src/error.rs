@@ -20,6 +20,25 @@ pub enum Error {
     /// Settings (environment, flags) are unusable.
     #[error("configuration error: {0}")]
     Config(String),
+    /// A database, table, workgroup, prepared statement … that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Something to be created exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Input that is not valid: a table property, a parameter, a value, a statement in the
+    /// wrong place. The message names what and where.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A catalog operation failed; the catalog's own error says which and why.
+    #[error("{0}")]
+    Catalog(#[from] glaux_catalog::Error),
+    /// The query ran longer than its time limit.
+    #[error("{0}")]
+    Timeout(String),
+    /// glaux itself failed (threads, files of the warehouse).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The statement would do something its front end does not allow (write outside the
     /// allowed locations, change process settings).
     #[error("not allowed: {0}")]
@@ -27,6 +46,83 @@ pub enum Error {
     /// The query was cancelled by its caller or by a limit.
     #[error("query cancelled: {0}")]
     Cancelled(String),
+}
+
+/// What kind of failure an [`Error`] is: what front ends map to their protocols' codes (Athena's
+/// error category and type, Trino's errorName, CLI exit codes), never the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorKind {
+    Syntax,
+    NotFound,
+    AlreadyExists,
+    InvalidInput,
+    Permission,
+    ScanLimit,
+    Cancelled,
+    Timeout,
+    Storage,
+    /// Too much at once: a full queue. Retry later.
+    Throttled,
+    Internal,
+}
+
+impl Error {
+    /// The kind of this failure, from its variant and, for wrapped errors, from the types inside.
+    pub fn kind(&self) -> ErrorKind {
+        if crate::storage::meter::is_scan_limit(self) {
+            return ErrorKind::ScanLimit;
+        }
+        match self {
+            Error::Syntax(_) => ErrorKind::Syntax,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::InvalidInput(_) | Error::Location { .. } | Error::Config(_) => ErrorKind::InvalidInput,
+            Error::Permission(_) => ErrorKind::Permission,
+            Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Storage(e) => storage_kind(e),
+            Error::Catalog(e) => match e {
+                glaux_catalog::Error::NotFound(_) => ErrorKind::NotFound,
+                glaux_catalog::Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+                glaux_catalog::Error::Table { .. } | glaux_catalog::Error::Invalid(_) => ErrorKind::InvalidInput,
+                glaux_catalog::Error::Glue { .. }
+                | glaux_catalog::Error::Storage(_)
+                | glaux_catalog::Error::Json(_) => ErrorKind::Storage,
+            },
+            Error::Query(e) => datafusion_kind(e),
+        }
+    }
+}
+
+fn storage_kind(e: &object_store::Error) -> ErrorKind {
+    match e {
+        object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            ErrorKind::Permission
+        }
+        _ => ErrorKind::Storage,
+    }
+}
+
+/// DataFusion's own categories: the SQL and the plan are the user's, storage is storage,
+/// errors glaux raised inside DataFusion keep their kind.
+fn datafusion_kind(e: &DataFusionError) -> ErrorKind {
+    match e.find_root() {
+        DataFusionError::SQL(..) => ErrorKind::Syntax,
+        DataFusionError::ObjectStore(e) => storage_kind(e),
+        DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(ours) => ours.kind(),
+            None => match inner.downcast_ref::<object_store::Error>() {
+                Some(e) => storage_kind(e),
+                None => ErrorKind::InvalidInput,
+            },
+        },
+        DataFusionError::Internal(_) | DataFusionError::ResourcesExhausted(_) => ErrorKind::Internal,
+        DataFusionError::IoError(_) => ErrorKind::Storage,
+        _ => ErrorKind::InvalidInput,
+    }
 }
 
 /// Result alias for the engine.

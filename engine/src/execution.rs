@@ -154,7 +154,7 @@ impl Engine {
         }
         let mut query = Query::new(request, &self.config, origin);
         let fail = |query: &mut Query, error: Error| {
-            let execution = query.record(QueryExecutionState::Failed, Some(error.to_string()));
+            let execution = query.record_failure(QueryExecutionState::Failed, &error.to_string(), error.kind());
             Box::new(Failure { error, execution })
         };
         if let Some(parameters) = &request.execution_parameters {
@@ -193,9 +193,9 @@ impl Engine {
         let Some(workgroups) = &self.config.workgroups else { return Ok(()) };
         let group = workgroups
             .get(&query.work_group)?
-            .ok_or_else(|| Error::Config(format!("workgroup {} does not exist", query.work_group)))?;
+            .ok_or_else(|| Error::NotFound(format!("workgroup {} does not exist", query.work_group)))?;
         if !group.is_enabled() {
-            return Err(Error::Config(format!("workgroup {} is disabled", group.name)));
+            return Err(Error::InvalidInput(format!("workgroup {} is disabled", group.name)));
         }
         let c = &group.configuration;
         if let Some(cutoff) = c.bytes_scanned_cutoff_per_query.or(self.config.bytes_scanned_cutoff) {
@@ -236,7 +236,7 @@ impl Engine {
             }
             Some(athena::AthenaStatement::Deallocate { name }) => {
                 if !session.deallocate(name) {
-                    return Err(Error::Config(format!("prepared statement {name} does not exist")));
+                    return Err(Error::NotFound(format!("prepared statement {name} does not exist")));
                 }
                 let change = SessionChange::Deallocate { name: name.to_ascii_lowercase() };
                 return Planned::nothing(StatementType::Utility, vec![change]);
@@ -244,10 +244,10 @@ impl Engine {
             Some(athena::AthenaStatement::Execute { name, using }) => {
                 let text = session
                     .prepared(name)
-                    .ok_or_else(|| Error::Config(format!("prepared statement {name} does not exist")))?;
+                    .ok_or_else(|| Error::NotFound(format!("prepared statement {name} does not exist")))?;
                 let bound = athena::bind(text, using)?;
                 if matches!(athena::parse(&bound)?, Some(athena::AthenaStatement::Execute { .. })) {
-                    return Err(Error::Config(format!("prepared statement {name} executes another")));
+                    return Err(Error::InvalidInput(format!("prepared statement {name} executes another")));
                 }
                 return Box::pin(self.plan(session, &bound, request, meter, scans, pricing)).await;
             }
@@ -295,7 +295,7 @@ impl Engine {
         let statement_type = statement_type(&plan);
         if io_only.is_some() {
             if statement_type != StatementType::Dml {
-                return Err(Error::Config("EXPLAIN (TYPE IO) needs a query (SELECT or WITH)".into()));
+                return Err(Error::InvalidInput("EXPLAIN (TYPE IO) needs a query (SELECT or WITH)".into()));
             }
             let physical = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
             let scans = dry_run::estimate(&physical, &ctx.state()).await?;
@@ -351,7 +351,7 @@ impl Engine {
         session.ensure_schema(database);
         let mut state = session.state.clone();
         state.config_mut().options_mut().catalog.default_schema = database.to_string();
-        let not_a_view = || Error::Config(format!("session view '{sql}' is not one CREATE VIEW statement"));
+        let not_a_view = || Error::InvalidInput(format!("session view '{sql}' is not one CREATE VIEW statement"));
         let mut statements = parse(sql)?;
         let statement = match (statements.pop_front(), statements.is_empty()) {
             (Some(s), true) => s,

@@ -88,7 +88,7 @@ struct Cache {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Config(format!("query history {}: {e}", path.display()))
+    Error::Internal(format!("query history {}: {e}", path.display()))
 }
 
 impl QueryHistory {
@@ -103,7 +103,7 @@ impl QueryHistory {
     pub fn existing(warehouse: impl AsRef<Path>) -> Result<Self> {
         let dir = warehouse.as_ref().join("_glaux_history");
         if !dir.is_dir() {
-            return Err(Error::Config(format!(
+            return Err(Error::Internal(format!(
                 "no query history in {}: no query has run with this warehouse",
                 warehouse.as_ref().display()
             )));
@@ -115,7 +115,7 @@ impl QueryHistory {
     pub fn record(&self, entry: &HistoryEntry) -> Result<()> {
         let day = day_of(entry.execution.status.submission_date_time);
         let path = self.dir.join(format!("{day}.jsonl"));
-        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Config(format!("query history: {e}")))?;
+        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(format!("query history: {e}")))?;
         line.push(b'\n');
         warehouse_file::append_line(&path, &line).map_err(|e| io(&path, e))?;
         self.expire(day)
@@ -376,6 +376,7 @@ mod tests {
                     state_change_reason: None,
                     submission_date_time: submitted,
                     completion_date_time: Some(submitted + 1.0),
+                    athena_error: None,
                 },
                 statistics: QueryExecutionStatistics::default(),
                 work_group: "primary".into(),

@@ -27,14 +27,14 @@ pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use execution::{Engine, Failure, Origin};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
 pub use gate::{StatementPolicy, real_path};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{
-    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
-    ResultConfiguration, StartQueryExecution, StatementType,
+    AthenaError, QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
+    QueryExecutionStatus, ResultConfiguration, StartQueryExecution, StatementType,
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use query::Query;

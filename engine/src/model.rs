@@ -1,5 +1,6 @@
 //! Athena's request and response shapes, defined once for every front end (PascalCase on the wire).
 
+use crate::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 /// A request to run one query string, as Athena's StartQueryExecution takes it.
@@ -87,6 +88,41 @@ pub struct QueryExecutionStatus {
     pub submission_date_time: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_date_time: Option<f64>,
+    /// Why a query failed, by kind, as Athena's AthenaError says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena_error: Option<AthenaError>,
+}
+
+/// Athena's AthenaError: the category (1 system, 2 user, 3 other), a numeric type, whether a
+/// retry may succeed, the message — and glaux's kind, which every front end maps from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AthenaError {
+    pub error_category: u8,
+    pub error_type: u16,
+    pub retryable: bool,
+    pub error_message: String,
+    pub error_kind: ErrorKind,
+}
+
+impl AthenaError {
+    pub fn new(kind: ErrorKind, message: &str) -> Self {
+        // system failures are glaux's (category 1), the rest the query's (2)
+        let (error_category, error_type, retryable) = match kind {
+            ErrorKind::Syntax => (2, 1001, false),
+            ErrorKind::NotFound => (2, 1002, false),
+            ErrorKind::AlreadyExists => (2, 1003, false),
+            ErrorKind::InvalidInput => (2, 1004, false),
+            ErrorKind::Permission => (2, 1005, false),
+            ErrorKind::ScanLimit => (2, 1006, false),
+            ErrorKind::Cancelled => (3, 1007, true),
+            ErrorKind::Timeout => (1, 1008, true),
+            ErrorKind::Storage => (1, 1009, true),
+            ErrorKind::Internal => (1, 1010, false),
+            ErrorKind::Throttled => (1, 1011, true),
+        };
+        Self { error_category, error_type, retryable, error_message: message.to_string(), error_kind: kind }
+    }
 }
 
 /// Athena's QueryExecutionStatistics, plus the bill: BilledBytes and CostUsd.

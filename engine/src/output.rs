@@ -27,7 +27,7 @@ impl std::str::FromStr for OutputFormat {
             "table" => Ok(Self::Table),
             "csv" => Ok(Self::Csv),
             "json" => Ok(Self::Json),
-            other => Err(Error::Config(format!("unknown output format '{other}' (table, csv or json)"))),
+            other => Err(Error::InvalidInput(format!("unknown output format '{other}' (table, csv or json)"))),
         }
     }
 }
@@ -42,7 +42,7 @@ pub struct ResultWriter<W: Write> {
 }
 
 fn io(e: std::io::Error) -> Error {
-    Error::Config(format!("cannot write results: {e}"))
+    Error::Internal(format!("cannot write results: {e}"))
 }
 
 impl<W: Write> ResultWriter<W> {
@@ -59,8 +59,8 @@ impl<W: Write> ResultWriter<W> {
             }
             OutputFormat::Json => {
                 let mut writer = LineDelimitedWriter::new(&mut self.out);
-                writer.write(batch).map_err(|e| Error::Config(format!("cannot write JSON: {e}")))?;
-                writer.finish().map_err(|e| Error::Config(format!("cannot write JSON: {e}")))?;
+                writer.write(batch).map_err(|e| Error::Internal(format!("cannot write JSON: {e}")))?;
+                writer.finish().map_err(|e| Error::Internal(format!("cannot write JSON: {e}")))?;
             }
         }
         Ok(())
@@ -84,7 +84,7 @@ impl<W: Write> ResultWriter<W> {
                 } else {
                     pretty_format_batches(&self.buffered)
                 }
-                .map_err(|e| Error::Config(format!("cannot format table: {e}")))?;
+                .map_err(|e| Error::Internal(format!("cannot format table: {e}")))?;
                 writeln!(self.out, "{table}").map_err(io)?;
             }
             OutputFormat::Csv => self.csv_header()?,
@@ -127,7 +127,7 @@ fn write_csv_rows(out: &mut impl Write, batch: &RecordBatch) -> Result<()> {
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Config(format!("cannot format value: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot format value: {e}")))?;
     // Logical nulls, so a NULL-typed column (`SELECT NULL`) prints as NULL too.
     let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
     let mut line = String::new();

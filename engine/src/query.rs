@@ -12,12 +12,12 @@ use futures::StreamExt;
 use crate::billing::Pricing;
 use crate::catalog;
 use crate::config::EngineConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::execution::{Failure, Origin};
 use crate::history::{HistoryEntry, QueryHistory, TableRead};
 use crate::model::{
-    QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics, QueryExecutionStatus,
-    StartQueryExecution, StatementType,
+    AthenaError, QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,
+    QueryExecutionStatus, StartQueryExecution, StatementType,
 };
 use crate::session::SessionChange;
 use crate::storage::ScanMeter;
@@ -124,9 +124,9 @@ impl Query {
     pub fn fail(mut self, error: Error) -> Failure {
         self.stream = None;
         let execution = if self.meter.exceeded() || is_scan_limit(&error) {
-            self.record(QueryExecutionState::Cancelled, Some(CUTOFF_MESSAGE.to_string()))
+            self.record_failure(QueryExecutionState::Cancelled, CUTOFF_MESSAGE, ErrorKind::ScanLimit)
         } else {
-            self.record(QueryExecutionState::Failed, Some(error.to_string()))
+            self.record_failure(QueryExecutionState::Failed, &error.to_string(), error.kind())
         };
         Failure { error, execution }
     }
@@ -134,12 +134,23 @@ impl Query {
     /// Stops the query (dropping its stream stops all reads) and returns its record.
     pub fn cancel(mut self, reason: &str) -> QueryExecution {
         self.stream = None;
-        self.record(QueryExecutionState::Cancelled, Some(reason.to_string()))
+        self.record_failure(QueryExecutionState::Cancelled, reason, ErrorKind::Cancelled)
+    }
+
+    /// The record of a query that ended without succeeding, with its kind of failure.
+    pub(crate) fn record_failure(&self, state: QueryExecutionState, reason: &str, kind: ErrorKind) -> QueryExecution {
+        self.finish(state, Some(reason.to_string()), Some(AthenaError::new(kind, reason)))
+    }
+
+    /// The record of a query that ended as `state`, without an error.
+    fn record(&self, state: QueryExecutionState, reason: Option<String>) -> QueryExecution {
+        self.finish(state, reason, None)
     }
 
     /// The final record, also written to the history when there is one.
-    pub(crate) fn record(&self, state: QueryExecutionState, reason: Option<String>) -> QueryExecution {
+    fn finish(&self, state: QueryExecutionState, reason: Option<String>, error: Option<AthenaError>) -> QueryExecution {
         let mut execution = self.execution(state, reason);
+        execution.status.athena_error = error;
         if let Some((history, source, user)) = &self.history {
             if let Some(budget) = self.daily_budget {
                 let before = history.bytes_on_day(self.submitted, &self.work_group).unwrap_or(0);
@@ -183,6 +194,7 @@ impl Query {
                 state_change_reason: reason,
                 submission_date_time: self.submitted,
                 completion_date_time: Some(now_epoch_seconds()),
+                athena_error: None,
             },
             statistics: QueryExecutionStatistics {
                 data_scanned_in_bytes: scanned,

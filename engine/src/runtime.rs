@@ -35,11 +35,11 @@ impl QueryRuntime {
                     }
                 }
             })
-            .map_err(|e| Error::Config(format!("cannot start the query threads: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot start the query threads: {e}")))?;
         let handle = receiver
             .recv()
-            .map_err(|e| Error::Config(format!("the query threads did not start: {e}")))?
-            .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
+            .map_err(|e| Error::Internal(format!("the query threads did not start: {e}")))?
+            .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))?;
         Ok(Self { handle })
     }
 
@@ -50,6 +50,6 @@ impl QueryRuntime {
     /// Runs `future` on the query threads and waits for it from the caller's. What it spawns
     /// (DataFusion's partitions, the task that drives a query's stream) stays on those threads.
     pub async fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> Result<T> {
-        self.handle.spawn(future).await.map_err(|e| Error::Config(format!("a query task failed: {e}")))
+        self.handle.spawn(future).await.map_err(|e| Error::Internal(format!("a query task failed: {e}")))
     }
 }

@@ -66,13 +66,13 @@ pub struct WorkGroups {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Config(format!("workgroups {}: {e}", path.display()))
+    Error::Internal(format!("workgroups {}: {e}", path.display()))
 }
 
 fn valid_name(name: &str) -> Result<()> {
     // Athena: 1–128 of letters, digits, '.', '-' and '_'
     if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidInput(format!(
             "workgroup name '{name}' must be 1 to 128 letters, digits, '.', '-' or '_'"
         )));
     }
@@ -89,7 +89,7 @@ impl WorkGroups {
     fn read(&self) -> Result<Vec<WorkGroup>> {
         let mut groups: Vec<WorkGroup> = match fs::read_to_string(&self.path) {
             Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("workgroups {}: not valid JSON: {e}", self.path.display())))?,
+                .map_err(|e| Error::Internal(format!("workgroups {}: not valid JSON: {e}", self.path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
             Err(e) => return Err(io(&self.path, e)),
         };
@@ -105,7 +105,7 @@ impl WorkGroups {
         let _lock = Locked::exclusive(&lock_path).map_err(|e| io(&lock_path, e))?;
         let mut groups = self.read()?;
         let out = f(&mut groups)?;
-        let text = serde_json::to_string_pretty(&groups).map_err(|e| Error::Config(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&groups).map_err(|e| Error::Internal(e.to_string()))?;
         warehouse_file::write_atomically(&self.path, text.as_bytes()).map_err(|e| io(&self.path, e))?;
         Ok(out)
     }
@@ -122,7 +122,7 @@ impl WorkGroups {
         valid_name(&group.name)?;
         self.change(|groups| {
             if groups.iter().any(|g| g.name == group.name) {
-                return Err(Error::Config(format!("workgroup {} already exists", group.name)));
+                return Err(Error::AlreadyExists(format!("workgroup {} already exists", group.name)));
             }
             groups.push(group);
             Ok(())
@@ -135,7 +135,7 @@ impl WorkGroups {
             let group = groups
                 .iter_mut()
                 .find(|g| g.name == name)
-                .ok_or_else(|| Error::Config(format!("workgroup {name} does not exist")))?;
+                .ok_or_else(|| Error::NotFound(format!("workgroup {name} does not exist")))?;
             f(group);
             Ok(group.clone())
         })
@@ -143,13 +143,13 @@ impl WorkGroups {
 
     pub fn delete(&self, name: &str) -> Result<()> {
         if name == PRIMARY {
-            return Err(Error::Config("the primary workgroup cannot be deleted".into()));
+            return Err(Error::InvalidInput("the primary workgroup cannot be deleted".into()));
         }
         self.change(|groups| {
             let before = groups.len();
             groups.retain(|g| g.name != name);
             if groups.len() == before {
-                return Err(Error::Config(format!("workgroup {name} does not exist")));
+                return Err(Error::NotFound(format!("workgroup {name} does not exist")));
             }
             Ok(())
         })

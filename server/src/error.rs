@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use glaux_engine::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,6 +57,17 @@ impl Error {
         }
     }
 
+    /// The kind of failure, for records of requests refused before they became queries.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidRequest(_) | Self::Serialization(_) | Self::UnknownOperation(_) => ErrorKind::InvalidInput,
+            Self::QueryNotFound(_) | Self::Metadata(_) => ErrorKind::NotFound,
+            Self::Unauthorized(_) | Self::BadSignature(_) | Self::AccessDenied(_) => ErrorKind::Permission,
+            Self::Throttled(_) => ErrorKind::Throttled,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::FORBIDDEN,
@@ -89,31 +101,27 @@ impl Error {
     }
 }
 
-/// The Trino error object of a failed or cancelled query: errorName and errorType by kind.
-pub fn trino_error(message: &str, cancelled: bool) -> serde_json::Value {
-    let lower = message.to_ascii_lowercase();
-    let (name, code, kind) = if cancelled {
-        if message.contains("limit") {
-            ("EXCEEDED_SCAN_LIMIT", 131_081, "INSUFFICIENT_RESOURCES")
-        } else {
-            ("USER_CANCELED", 3, "USER_ERROR")
-        }
-    } else if lower.starts_with("syntax error") {
-        ("SYNTAX_ERROR", 1, "USER_ERROR")
-    } else if lower.contains("not found") || lower.contains("does not exist") {
-        ("NOT_FOUND", 44, "USER_ERROR")
-    } else if lower.contains("timed out") || lower.contains("timeout") {
-        ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES")
-    } else if lower.starts_with("storage error") {
-        ("EXTERNAL_ERROR", 16_777_216, "EXTERNAL")
-    } else {
-        ("GENERIC_USER_ERROR", 0, "USER_ERROR")
+/// The Trino error object of a failed or cancelled query: errorName, errorCode and errorType
+/// by the kind of failure.
+pub fn trino_error(message: &str, kind: ErrorKind) -> serde_json::Value {
+    let (name, code, category) = match kind {
+        ErrorKind::Syntax => ("SYNTAX_ERROR", 1, "USER_ERROR"),
+        ErrorKind::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
+        ErrorKind::Permission => ("PERMISSION_DENIED", 4, "USER_ERROR"),
+        ErrorKind::InvalidInput => ("INVALID_ARGUMENTS", 7, "USER_ERROR"),
+        ErrorKind::NotFound => ("NOT_FOUND", 44, "USER_ERROR"),
+        ErrorKind::AlreadyExists => ("ALREADY_EXISTS", 45, "USER_ERROR"),
+        ErrorKind::Internal => ("GENERIC_INTERNAL_ERROR", 65_536, "INTERNAL_ERROR"),
+        ErrorKind::Timeout => ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES"),
+        ErrorKind::ScanLimit => ("EXCEEDED_SCAN_LIMIT", 131_081, "INSUFFICIENT_RESOURCES"),
+        ErrorKind::Storage => ("EXTERNAL_ERROR", 16_777_216, "EXTERNAL"),
+        ErrorKind::Throttled => ("QUERY_QUEUE_FULL", 131_076, "INSUFFICIENT_RESOURCES"),
     };
     serde_json::json!({
         "message": message,
         "errorCode": code,
         "errorName": name,
-        "errorType": kind,
+        "errorType": category,
         "failureInfo": {"type": name, "message": message, "suppressed": [], "stack": []},
     })
 }

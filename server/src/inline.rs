@@ -141,6 +141,7 @@ fn refused(query: String, error: &Error) -> QueryExecution {
             state_change_reason: Some(error.to_string()),
             submission_date_time: now,
             completion_date_time: Some(now),
+            athena_error: Some(glaux_engine::AthenaError::new(error.kind(), &error.to_string())),
         },
         statistics: QueryExecutionStatistics::default(),
         work_group: glaux_engine::PRIMARY.into(),

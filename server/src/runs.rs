@@ -13,7 +13,7 @@ use futures::FutureExt;
 use glaux_engine::arrow::array::RecordBatch;
 use glaux_engine::arrow::datatypes::SchemaRef;
 use glaux_engine::{
-    Engine, Error as EngineError, Origin, QueryExecution, QueryExecutionState, QueryExecutionStatistics,
+    Engine, Error as EngineError, ErrorKind, Origin, QueryExecution, QueryExecutionState, QueryExecutionStatistics,
     QueryExecutionStatus, QueryRuntime, ResultConfiguration, S3Settings, Session, SessionChange, StartQueryExecution,
     StatementType,
 };
@@ -155,6 +155,7 @@ impl Run {
                 state_change_reason: None,
                 submission_date_time: self.submitted,
                 completion_date_time: None,
+                athena_error: None,
             },
             statistics: QueryExecutionStatistics {
                 data_scanned_in_bytes: self.bytes_scanned(),
@@ -357,10 +358,7 @@ impl Runs {
         self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
         let Some(_permit) = permit else {
             // cancelled while waiting: it never ran and read nothing
-            let mut execution = run.execution();
-            execution.status.state = QueryExecutionState::Cancelled;
-            execution.status.state_change_reason = Some("Query was cancelled before it ran".into());
-            execution.status.completion_date_time = Some(now());
+            let (execution, _) = ended(&run, "Query was cancelled before it ran", ErrorKind::Cancelled);
             self.metrics.finished(QueryExecutionState::Cancelled, 0, run.received.elapsed().as_secs_f64());
             run.finish(execution, None);
             return;
@@ -378,12 +376,8 @@ impl Runs {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 eprintln!("glaux serve: query {} panicked: {what}", run.id);
-                let mut execution = run.execution();
-                execution.status.state = QueryExecutionState::Failed;
-                execution.status.state_change_reason =
-                    Some(format!("internal error (query {}); the server's log has the details", run.id));
-                execution.status.completion_date_time = Some(now());
-                (execution, None)
+                let reason = format!("internal error (query {}); the server's log has the details", run.id);
+                ended(&run, &reason, ErrorKind::Internal)
             }
         };
         self.metrics.running.fetch_sub(1, Ordering::Relaxed);
@@ -431,27 +425,23 @@ impl Runs {
         let deadline = tokio::time::Instant::now() + self.limits.query_timeout;
         let timed_out = || {
             let limit = self.limits.query_timeout.as_secs();
-            EngineError::Cancelled(format!("query timed out after {limit} s (the server's limit)"))
-        };
-        let failed = |reason: String| {
-            let mut execution = run.execution();
-            execution.status.state = QueryExecutionState::Failed;
-            execution.status.state_change_reason = Some(reason);
-            execution.status.completion_date_time = Some(now());
-            (execution, None)
+            EngineError::Timeout(format!("query timed out after {limit} s (the server's limit)"))
         };
         // planning, listing, DDL and MSCK REPAIR are under the same timeout and cancel as rows
         let prepared = async {
             let mut session = match self.session(run).await {
                 Ok(s) => s,
-                Err(e) => return Err(failed(format!("the session sent with the query is not valid: {e}")).0),
+                Err(e) => {
+                    let reason = format!("the session sent with the query is not valid: {e}");
+                    return Err(ended(run, &reason, ErrorKind::InvalidInput).0);
+                }
             };
             self.engine.start_in(&mut session, &run.request, origin).await.map_err(|f| f.execution)
         };
         let started = tokio::select! {
             started = prepared => started,
-            _ = run.cancelled() => return failed_as(run, QueryExecutionState::Cancelled, "Query was cancelled by its user"),
-            _ = tokio::time::sleep_until(deadline) => return failed(timed_out().to_string()),
+            _ = run.cancelled() => return ended(run, "Query was cancelled by its user", ErrorKind::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => return ended(run, &timed_out().to_string(), ErrorKind::Timeout),
         };
         let mut query = match started {
             Ok(q) => q,
@@ -694,11 +684,14 @@ impl ResultFile {
     }
 }
 
-/// A run's record, ended in `state` before it started.
-fn failed_as(run: &Run, state: QueryExecutionState, reason: &str) -> (QueryExecution, Option<Arc<Results>>) {
+/// The record of a run the server ended itself (before the engine had a query, or after a
+/// panic): CANCELLED for a cancel, FAILED otherwise, with the kind of failure.
+fn ended(run: &Run, reason: &str, kind: ErrorKind) -> (QueryExecution, Option<Arc<Results>>) {
     let mut execution = run.execution();
-    execution.status.state = state;
+    execution.status.state =
+        if kind == ErrorKind::Cancelled { QueryExecutionState::Cancelled } else { QueryExecutionState::Failed };
     execution.status.state_change_reason = Some(reason.to_string());
     execution.status.completion_date_time = Some(now());
+    execution.status.athena_error = Some(glaux_engine::AthenaError::new(kind, reason));
     (execution, None)
 }

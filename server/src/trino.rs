@@ -10,7 +10,9 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use glaux_engine::arrow::datatypes::Schema;
-use glaux_engine::{QueryExecutionContext, QueryExecutionState, SessionChange, StartQueryExecution, StatementType};
+use glaux_engine::{
+    ErrorKind, QueryExecutionContext, QueryExecutionState, SessionChange, StartQueryExecution, StatementType,
+};
 use serde_json::{Value, json};
 
 use crate::athena::CATALOG;
@@ -193,14 +195,18 @@ pub async fn post_statement(
     if let Some(c) = catalog
         && !c.eq_ignore_ascii_case(CATALOG)
     {
-        let e = trino_error(&format!("catalog '{c}' does not exist; glaux's catalog is {CATALOG}"), false);
+        let e =
+            trino_error(&format!("catalog '{c}' does not exist; glaux's catalog is {CATALOG}"), ErrorKind::NotFound);
         return json_response(immediate(&id, &base, Some(e), None));
     }
     if let Some((use_catalog, schema)) = use_statement(&sql) {
         if let Some(c) = &use_catalog
             && !c.eq_ignore_ascii_case(CATALOG)
         {
-            let e = trino_error(&format!("catalog '{c}' does not exist; glaux's catalog is {CATALOG}"), false);
+            let e = trino_error(
+                &format!("catalog '{c}' does not exist; glaux's catalog is {CATALOG}"),
+                ErrorKind::NotFound,
+            );
             return json_response(immediate(&id, &base, Some(e), None));
         }
         let exists = match server.catalog() {
@@ -208,7 +214,7 @@ pub async fn post_statement(
             Err(_) => false,
         };
         if !exists {
-            let e = trino_error(&format!("schema '{schema}' does not exist"), false);
+            let e = trino_error(&format!("schema '{schema}' does not exist"), ErrorKind::NotFound);
             return json_response(immediate(&id, &base, Some(e), None));
         }
         let mut response = json_response(immediate(&id, &base, None, Some("USE")));
@@ -230,10 +236,7 @@ pub async fn post_statement(
         Ok(run) => run,
         Err(full) => {
             let message = format!("Too many queued queries: the server has {} waiting already", full.0);
-            let mut e = trino_error(&message, false);
-            e["errorName"] = json!("QUERY_QUEUE_FULL");
-            e["errorCode"] = json!(131_076);
-            e["errorType"] = json!("INSUFFICIENT_RESOURCES");
+            let e = trino_error(&message, ErrorKind::Throttled);
             return json_response(immediate(&id, &base, Some(e), None));
         }
     };
@@ -303,7 +306,12 @@ pub async fn get_page(
         QueryExecutionState::Failed | QueryExecutionState::Cancelled => {
             let reason = execution.status.state_change_reason.unwrap_or_else(|| state.to_string());
             body["stats"] = stats(Some(&run), "FAILED");
-            body["error"] = trino_error(&reason, state == QueryExecutionState::Cancelled);
+            // the kind the record carries; a record without one (from before kinds) is a user error
+            let kind = execution.status.athena_error.as_ref().map_or(
+                if state == QueryExecutionState::Cancelled { ErrorKind::Cancelled } else { ErrorKind::InvalidInput },
+                |e| e.error_kind,
+            );
+            body["error"] = trino_error(&reason, kind);
         }
         QueryExecutionState::Succeeded => {
             body["stats"] = stats(Some(&run), "FINISHED");

@@ -80,6 +80,9 @@ def test_failing_query_says_why():
     e = run(client, "SELECT nope FROM events")
     assert e["Status"]["State"] == "FAILED"
     assert "nope" in e["Status"]["StateChangeReason"]
+    # Athena's AthenaError: a user error, not retryable, with the message
+    error = e["Status"]["AthenaError"]
+    assert error["ErrorCategory"] == 2 and error["Retryable"] is False and "nope" in error["ErrorMessage"], error
     with pytest.raises(botocore.exceptions.ClientError) as err:
         client.get_query_results(QueryExecutionId=e["QueryExecutionId"])
     assert err.value.response["Error"]["Code"] == "InvalidRequestException"

@@ -102,3 +102,12 @@ def test_failed_query_has_error_name_and_type():
         cursor.fetchall()
     assert err.value.error_type == "USER_ERROR"
     assert "nope" in err.value.message
+    # the error's name comes from its kind, not from its text
+    with pytest.raises(trino.exceptions.TrinoUserError) as err:
+        cursor.execute("SELECT id FORM events")
+        cursor.fetchall()
+    assert err.value.error_name == "SYNTAX_ERROR", err.value
+    with pytest.raises(trino.exceptions.TrinoUserError) as err:
+        cursor.execute("EXECUTE never_prepared USING 1")
+        cursor.fetchall()
+    assert err.value.error_name == "NOT_FOUND", err.value

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// more SQL, so `x' OR '1'='1` is refused rather than spliced in.
 pub fn literal(value: &str) -> Result<String> {
     let not_a_value = || {
-        Error::Config(format!(
+        Error::InvalidInput(format!(
             "parameter {value} is not a single SQL literal (a quoted string such as 'text', a number, TRUE, FALSE, NULL or DATE '2024-01-01')"
         ))
     };
@@ -41,7 +41,7 @@ pub fn bind(sql: &str, parameters: &[String]) -> Result<String> {
         .collect();
     let placeholders = spots.len();
     if placeholders != parameters.len() {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidInput(format!(
             "the query has {placeholders} parameter placeholder(s) '?' but {} ExecutionParameters were given",
             parameters.len()
         )));

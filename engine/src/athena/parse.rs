@@ -444,7 +444,7 @@ pub fn ordered_values(table: &Table, spec: &Spec) -> Result<Vec<String>> {
     let keys: Vec<&str> = table.partition_keys.iter().map(|k| k.name.as_str()).collect();
     let wanted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     if given.len() != keys.len() || keys.iter().any(|k| !given.contains_key(k)) {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidInput(format!(
             "table {}: partition ({}) does not match the partition keys ({})",
             table.name,
             spec.iter().map(|(k, v)| format!("{k}='{v}'")).collect::<Vec<_>>().join(", "),

@@ -24,7 +24,7 @@ pub struct Outcome {
 }
 
 fn catalog_error(e: glaux_catalog::Error) -> Error {
-    Error::Config(e.to_string())
+    Error::Catalog(e)
 }
 
 fn table_of(batch_columns: &[&str], rows: Vec<Vec<String>>) -> Result<RecordBatch> {
@@ -86,7 +86,7 @@ impl Runner<'_> {
             .get_table(db, &name.1)
             .await
             .map_err(catalog_error)?
-            .ok_or_else(|| Error::Config(format!("table {db}.{} does not exist", name.1)))
+            .ok_or_else(|| Error::NotFound(format!("table {db}.{} does not exist", name.1)))
     }
 
     pub async fn run(&self, statement: AthenaStatement) -> Result<Outcome> {
@@ -107,7 +107,7 @@ impl Runner<'_> {
                     if if_not_exists {
                         return Ok(done(StatementType::Ddl));
                     }
-                    return Err(Error::Config(format!("table {db}.{} already exists", table.name)));
+                    return Err(Error::AlreadyExists(format!("table {db}.{} already exists", table.name)));
                 }
                 let table = self.complete_table(&db, *table).await?;
                 self.catalog.create_table(&db, table, if_not_exists).await.map_err(catalog_error)?;
@@ -135,7 +135,11 @@ impl Runner<'_> {
             S::ShowPartitions { table: name } => {
                 let table = self.table(&name).await?;
                 if table.partition_keys.is_empty() {
-                    return Err(Error::Config(format!("table {}.{} is not partitioned", self.db(&name), table.name)));
+                    return Err(Error::InvalidInput(format!(
+                        "table {}.{} is not partitioned",
+                        self.db(&name),
+                        table.name
+                    )));
                 }
                 let partitions =
                     self.catalog.get_partitions(self.db(&name), &table.name, None).await.map_err(catalog_error)?;
@@ -207,7 +211,7 @@ impl Runner<'_> {
             S::MsckRepair { table: name } => self.repair(&name).await,
             S::Use { database } => {
                 if self.catalog.get_database(&database).await.map_err(catalog_error)?.is_none() {
-                    return Err(Error::Config(format!("database {database} does not exist")));
+                    return Err(Error::NotFound(format!("database {database} does not exist")));
                 }
                 let mut outcome = done(StatementType::Utility);
                 outcome.use_database = Some(database.to_ascii_lowercase());
@@ -215,7 +219,7 @@ impl Runner<'_> {
             }
             // a session's own statements: the engine keeps them in the session
             S::Prepare { .. } | S::Execute { .. } | S::Deallocate { .. } => {
-                Err(Error::Config("prepared statements are kept by the session, not the catalog".into()))
+                Err(Error::Internal("prepared statements are kept by the session, not the catalog".into()))
             }
         }
     }
@@ -247,7 +251,7 @@ impl Runner<'_> {
             let format = StorageFormat::of(&table)?;
             let (Some(meta), StorageFormat::Parquet | StorageFormat::Orc | StorageFormat::Json) = (first, &format)
             else {
-                return Err(Error::Config(format!(
+                return Err(Error::InvalidInput(format!(
                     "table {db}.{}: no columns given; glaux infers them only for Parquet, ORC and JSON tables with data at {location}",
                     table.name
                 )));
@@ -283,7 +287,7 @@ impl Runner<'_> {
         let table = self.table(name).await?;
         let db = self.db(name);
         if table.partition_keys.is_empty() {
-            return Err(Error::Config(format!("table {db}.{} is not partitioned", table.name)));
+            return Err(Error::InvalidInput(format!("table {db}.{} is not partitioned", table.name)));
         }
         let location = table.location().map_err(catalog_error)?.to_string();
         let (store_url, prefix) = crate::catalog::split_location(&location)?;

@@ -57,7 +57,7 @@ impl Projection {
             return Ok(None);
         }
         let name = format!("{database}.{}", table.name);
-        let fail = |m: String| Error::Config(format!("table {name}: {m}"));
+        let fail = |m: String| Error::InvalidInput(format!("table {name}: {m}"));
         let mut kinds = vec![];
         for key in &table.partition_keys {
             let col = key.name.to_ascii_lowercase();
@@ -89,18 +89,18 @@ impl Projection {
     /// every range generates within the limits, and a location template names every column.
     pub fn validate(&self) -> Result<()> {
         for (col, kind) in &self.kinds {
-            generate(kind).map_err(|e| Error::Config(format!("table {}: projection.{col}: {e}", self.table)))?;
+            generate(kind).map_err(|e| Error::InvalidInput(format!("table {}: projection.{col}: {e}", self.table)))?;
         }
         if let Some(template) = &self.template {
             if !template.contains("://") && !template.starts_with('/') {
-                return Err(Error::Config(format!(
+                return Err(Error::InvalidInput(format!(
                     "table {}: storage.location.template '{template}' is not a location (s3://… or a path)",
                     self.table
                 )));
             }
             for (col, _) in &self.kinds {
                 if !template.contains(&format!("${{{col}}}")) {
-                    return Err(Error::Config(format!(
+                    return Err(Error::InvalidInput(format!(
                         "table {}: storage.location.template '{template}' does not name the partition column ${{{col}}}",
                         self.table
                     )));
@@ -125,7 +125,7 @@ impl Projection {
         for ((col, kind), field) in self.kinds.iter().zip(fields) {
             let candidates = match kind {
                 Kind::Injected => injected(col, filters).ok_or_else(|| {
-                    Error::Config(format!(
+                    Error::InvalidInput(format!(
                         "table {}: for the injected projected partition column {col}, the WHERE clause must contain only static equality conditions on it, and at least one",
                         self.table
                     ))
@@ -145,7 +145,7 @@ impl Projection {
         }
         let total = per_column.iter().try_fold(1usize, |acc, c| acc.checked_mul(c.len()));
         if total.is_none_or(|t| t > MAX_PARTITIONS) {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "table {}: the query would project more than {MAX_PARTITIONS} partitions; add a filter on {}",
                 self.table,
                 self.kinds.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
@@ -395,7 +395,7 @@ fn java_to_chrono(java: &str) -> std::result::Result<String, String> {
 }
 
 fn generate(kind: &Kind) -> Result<Vec<String>> {
-    let too_many = || Error::Config(format!("a projection range yields more than {MAX_PARTITIONS} values"));
+    let too_many = || Error::InvalidInput(format!("a projection range yields more than {MAX_PARTITIONS} values"));
     Ok(match kind {
         Kind::Integer { min, max, interval, digits } => {
             let span = i128::from(*max) - i128::from(*min);

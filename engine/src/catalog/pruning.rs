@@ -46,7 +46,7 @@ pub fn typed_columns(table: &str, fields: &[FieldRef], partitions: &[Vec<String>
                     })
                     .cloned()
                     .unwrap_or_default();
-                Error::Config(format!(
+                Error::InvalidInput(format!(
                     "table {table}: partition ({}) has {} = '{}', which is not a valid {}",
                     bad.join(", "),
                     field.name(),
@@ -79,7 +79,7 @@ pub fn surviving(
         let result = result
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Config(format!("partition filter {filter} is not a boolean")))?;
+            .ok_or_else(|| Error::InvalidInput(format!("partition filter {filter} is not a boolean")))?;
         keep = and_kleene(&keep, result).map_err(datafusion::error::DataFusionError::from)?;
     }
     // only true survives: NULL (unknown) reads nothing, as in a WHERE clause

@@ -49,13 +49,13 @@ pub async fn with_catalog_tables(
         }
         // Athena's `"t$partitions"` lists a table's partitions
         if let Some(base) = name.strip_suffix("$partitions")
-            && let Some(table) = catalog.get_table(&db, base).await.map_err(|e| Error::Config(e.to_string()))?
+            && let Some(table) = catalog.get_table(&db, base).await.map_err(Error::Catalog)?
         {
             let provider = CatalogTable::try_new(Arc::clone(catalog), &db, table)?.partitions_table().await?;
             resolved.entry(db).or_default().insert(name, provider);
             continue;
         }
-        if let Some(table) = catalog.get_table(&db, &name).await.map_err(|e| Error::Config(e.to_string()))? {
+        if let Some(table) = catalog.get_table(&db, &name).await.map_err(Error::Catalog)? {
             let provider = Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?.with_log(Arc::clone(log)));
             resolved.entry(db).or_default().insert(name, provider);
         }

@@ -50,7 +50,7 @@ fn single_byte(table: &str, property: &str, value: &str) -> Result<u8> {
         // Hive writes control characters as octal escapes or their number
         v if v.starts_with('\\') && v.len() > 1 => {
             let n = u8::from_str_radix(&v[1..], 8).map_err(|_| {
-                Error::Config(format!("table {table}: property {property} = '{value}' is not a character"))
+                Error::InvalidInput(format!("table {table}: property {property} = '{value}' is not a character"))
             })?;
             (n as char).to_string()
         }
@@ -58,7 +58,9 @@ fn single_byte(table: &str, property: &str, value: &str) -> Result<u8> {
     };
     match decoded.as_bytes() {
         [b] => Ok(*b),
-        _ => Err(Error::Config(format!("table {table}: property {property} = '{value}' must be a single character"))),
+        _ => Err(Error::InvalidInput(format!(
+            "table {table}: property {property} = '{value}' must be a single character"
+        ))),
     }
 }
 
@@ -78,13 +80,15 @@ impl StorageFormat {
             .get("skip.header.line.count")
             .map(|v| {
                 v.parse::<usize>().map_err(|_| {
-                    Error::Config(format!("table {name}: property skip.header.line.count = '{v}' is not a number"))
+                    Error::InvalidInput(format!(
+                        "table {name}: property skip.header.line.count = '{v}' is not a number"
+                    ))
                 })
             })
             .transpose()?
             .unwrap_or(0);
         if header_lines > 1 {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "table {name}: skip.header.line.count = {header_lines} is not supported (0 or 1)"
             )));
         }
@@ -102,13 +106,13 @@ impl StorageFormat {
             l if KNOWN_JSON.contains(&l) => Self::Json,
             REGEX_SERDE => {
                 let regex = p("input.regex").ok_or_else(|| {
-                    Error::Config(format!("table {name}: RegexSerDe needs the SerDe property input.regex"))
+                    Error::InvalidInput(format!("table {name}: RegexSerDe needs the SerDe property input.regex"))
                 })?;
                 let compiled = regex::Regex::new(regex)
-                    .map_err(|e| Error::Config(format!("table {name}: input.regex is not a valid regex: {e}")))?;
+                    .map_err(|e| Error::InvalidInput(format!("table {name}: input.regex is not a valid regex: {e}")))?;
                 let groups = compiled.captures_len() - 1;
                 if groups != sd.columns.len() {
-                    return Err(Error::Config(format!(
+                    return Err(Error::InvalidInput(format!(
                         "table {name}: input.regex has {groups} capturing groups but the table has {} columns",
                         sd.columns.len()
                     )));
@@ -132,12 +136,12 @@ impl StorageFormat {
             "" if classification.as_deref() == Some("json") => Self::Json,
             "" if classification.as_deref() == Some("csv") => text(b',', Some(b'"'), None, None),
             "" => {
-                return Err(Error::Config(format!(
+                return Err(Error::InvalidInput(format!(
                     "table {name}: no SerDe, InputFormat or classification says how to read it"
                 )));
             }
             other => {
-                return Err(Error::Config(format!(
+                return Err(Error::InvalidInput(format!(
                     "table {name}: unsupported SerDe '{other}' (supported: LazySimpleSerDe, OpenCSVSerde, RegexSerDe, hcatalog and openx JsonSerDe, ParquetHiveSerDe, OrcSerde)"
                 )));
             }
@@ -148,7 +152,7 @@ impl StorageFormat {
     pub fn file_format(&self, compression: Option<&str>) -> Result<Arc<dyn FileFormat>> {
         let codec = |c: Option<&str>| -> Result<_> {
             Ok(match c {
-                Some(c) => c.parse().map_err(|e| Error::Config(format!("compression '{c}': {e}")))?,
+                Some(c) => c.parse().map_err(|e| Error::InvalidInput(format!("compression '{c}': {e}")))?,
                 None => datafusion::common::parsers::CompressionTypeVariant::UNCOMPRESSED,
             })
         };

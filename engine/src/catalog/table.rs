@@ -68,7 +68,7 @@ impl CatalogTable {
         let sd = table.storage_descriptor.clone().unwrap_or_default();
         let field = |c: &glaux_catalog::Column| -> Result<Field> {
             let t = hive_to_arrow(&c.type_name)
-                .map_err(|e| Error::Config(format!("table {name}, column {}: {e}", c.name)))?;
+                .map_err(|e| Error::InvalidInput(format!("table {name}, column {}: {e}", c.name)))?;
             Ok(Field::new(c.name.to_ascii_lowercase(), t, true))
         };
         let columns = sd.columns.iter().map(field).collect::<Result<Vec<_>>>()?;
@@ -77,7 +77,7 @@ impl CatalogTable {
         let mut all = columns.clone();
         all.extend(partition_fields.iter().map(|f| f.as_ref().clone()));
         let format = StorageFormat::of(&table)?;
-        table.location().map_err(|e| Error::Config(e.to_string()))?;
+        table.location().map_err(Error::Catalog)?;
         Ok(Self {
             catalog,
             database: database.to_string(),
@@ -93,13 +93,10 @@ impl CatalogTable {
     /// `"t$partitions"`: the table's partitions as rows, one typed column per key, sorted.
     pub async fn partitions_table(&self) -> Result<Arc<dyn TableProvider>> {
         if self.partition_fields.is_empty() {
-            return Err(Error::Config(format!("table {} is not partitioned", self.name())));
+            return Err(Error::InvalidInput(format!("table {} is not partitioned", self.name())));
         }
-        let partitions = self
-            .catalog
-            .get_partitions(&self.database, &self.table.name, None)
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let partitions =
+            self.catalog.get_partitions(&self.database, &self.table.name, None).await.map_err(Error::Catalog)?;
         let columns = pruning::typed_columns(&self.name(), &self.partition_fields, &[])?;
         let schema = Arc::new(Schema::new(self.partition_fields.clone()));
         let empty = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?;
@@ -137,7 +134,7 @@ impl CatalogTable {
 
     /// The locations to read and the partition values their files carry.
     async fn locations(&self, state: &dyn Session, filters: &[Expr]) -> Result<Located> {
-        let table_location = self.table.location().map_err(|e| Error::Config(e.to_string()))?.to_string();
+        let table_location = self.table.location().map_err(Error::Catalog)?.to_string();
         if self.partition_fields.is_empty() {
             return Ok(Located { locations: vec![(table_location, vec![])], total: 0, source: "none" });
         }
@@ -164,7 +161,7 @@ impl CatalogTable {
             .catalog
             .get_partitions(&self.database, &self.table.name, expression.as_deref())
             .await
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(Error::Catalog)?;
         let total = partitions.len();
         let locations = self.select(state, &table_location, partitions, &partition_filters)?;
         let source = if expression.is_some() { "catalog with expression" } else { "catalog" };
@@ -179,7 +176,7 @@ impl CatalogTable {
         filters: &[Expr],
     ) -> Result<Vec<(String, Vec<ScalarValue>)>> {
         for p in &partitions {
-            self.table.check_partition(p).map_err(|e| Error::Config(e.to_string()))?;
+            self.table.check_partition(p).map_err(Error::Catalog)?;
         }
         let values: Vec<Vec<String>> = partitions.iter().map(|p| p.values.clone()).collect();
         let columns = pruning::typed_columns(&self.name(), &self.partition_fields, &values)?;

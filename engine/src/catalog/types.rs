@@ -60,7 +60,7 @@ const MAX_NESTING: usize = 64;
 
 impl TypeParser<'_> {
     fn fail(&self, what: &str) -> Error {
-        Error::Config(format!("invalid Hive type '{}': {what} at position {}", self.text, self.pos + 1))
+        Error::InvalidInput(format!("invalid Hive type '{}': {what} at position {}", self.text, self.pos + 1))
     }
 
     fn skip_ws(&mut self) {

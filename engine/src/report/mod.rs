@@ -37,9 +37,9 @@ impl std::str::FromStr for ReportBy {
             "user" => Ok(Self::User),
             "table" => Ok(Self::Table),
             "query" => Ok(Self::Query),
-            other => {
-                Err(Error::Config(format!("unknown report grouping '{other}' (day, workgroup, user, table or query)")))
-            }
+            other => Err(Error::InvalidInput(format!(
+                "unknown report grouping '{other}' (day, workgroup, user, table or query)"
+            ))),
         }
     }
 }
@@ -192,10 +192,10 @@ impl Report {
         let since = request.since.unwrap_or_else(|| oldest.unwrap_or(until).min(until));
         if since > until {
             let end = if request.until.is_some() { "its end" } else { "today," };
-            return Err(Error::Config(format!("the report's start {since} (--since) is after {end} {until}")));
+            return Err(Error::InvalidInput(format!("the report's start {since} (--since) is after {end} {until}")));
         }
         if (until - since).num_days() > MAX_DAYS {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "a report covers at most {MAX_DAYS} days; {since} to {until} is {} days",
                 (until - since).num_days() + 1
             )));
