@@ -43,6 +43,35 @@ enum Command {
     Config(config::ConfigArgs),
 }
 
+/// A command that failed: what to print, and the exit status that says what kind of failure it
+/// was (the README's table).
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { message, code: 1 }
+    }
+}
+
+impl Failure {
+    /// A query's failure, its exit status from its kind.
+    pub fn of(error: &glaux_engine::Error) -> Self {
+        use glaux_engine::ErrorKind as K;
+        let code = match error.kind() {
+            K::Syntax | K::InvalidInput => 3,
+            K::NotFound | K::AlreadyExists => 4,
+            K::Permission => 5,
+            K::ScanLimit | K::Cancelled | K::Timeout | K::Throttled => 6,
+            K::Storage => 7,
+            K::Internal => 8,
+        };
+        Self { message: error.to_string(), code }
+    }
+}
+
 fn main() -> ExitCode {
     // the settings file first: what it holds becomes the defaults clap reads
     let args: Vec<String> = std::env::args().collect();
@@ -73,20 +102,20 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match command {
-            Command::Repl(args) => repl::run(args).await,
+            Command::Repl(args) => repl::run(args).await.map_err(Failure::from),
             Command::Query(args) => query::run(args).await,
-            Command::Workgroup(args) => workgroup::run(args),
-            Command::Report(args) => report::run(args),
-            Command::Serve(args) => serve::run(args).await,
-            Command::Config(args) => config::run(args, &loaded),
+            Command::Workgroup(args) => workgroup::run(args).map_err(Failure::from),
+            Command::Report(args) => report::run(args).map_err(Failure::from),
+            Command::Serve(args) => serve::run(args).await.map_err(Failure::from),
+            Command::Config(args) => config::run(args, &loaded).map_err(Failure::from),
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure { message, code }) => {
             // The one place CLI errors are printed.
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

@@ -7,6 +7,7 @@ use glaux_engine::{
 };
 use std::io::{IsTerminal, Read, Write};
 
+use crate::Failure;
 use crate::warehouse::SessionArgs;
 
 #[derive(Args)]
@@ -35,7 +36,7 @@ pub struct QueryArgs {
     dry_run: bool,
 }
 
-pub async fn run(args: QueryArgs) -> Result<(), String> {
+pub async fn run(args: QueryArgs) -> Result<(), Failure> {
     let format = match &args.format {
         Some(f) => f.parse::<OutputFormat>().map_err(|e| e.to_string())?,
         None if std::io::stdout().is_terminal() => OutputFormat::Table,
@@ -49,10 +50,10 @@ pub async fn run(args: QueryArgs) -> Result<(), String> {
             text
         }
         (Some(sql), None) => sql.clone(),
-        (None, None) => return Err("give the SQL to run, - for standard input, or -f FILE".into()),
+        (None, None) => return Err(String::from("give the SQL to run, - for standard input, or -f FILE").into()),
     };
     let (engine, _) = args.session.engine("cli").await?;
-    let statements = engine.split_statements(&sql).map_err(|e| e.to_string())?;
+    let statements = engine.split_statements(&sql).map_err(|e| Failure::of(&e))?;
     for statement in statements {
         let first_word = statement.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
         let statement = if args.dry_run && matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES") {
@@ -89,10 +90,10 @@ async fn run_one(
     engine: &Engine,
     request: &StartQueryExecution,
     format: OutputFormat,
-) -> (QueryExecution, usize, Result<(), String>) {
+) -> (QueryExecution, usize, Result<(), Failure>) {
     let mut query = match engine.start(request).await {
         Ok(q) => q,
-        Err(failure) => return (failure.execution, 0, Err(failure.error.to_string())),
+        Err(failure) => return (failure.execution, 0, Err(Failure::of(&failure.error))),
     };
     let mut rows = 0;
     // statements without columns (DDL) print nothing at all
@@ -109,7 +110,7 @@ async fn run_one(
         });
         if let Err(error) = written {
             let failure = query.fail(error);
-            return (failure.execution, rows, Err(failure.error.to_string()));
+            return (failure.execution, rows, Err(Failure::of(&failure.error)));
         }
     }
     let execution = query.succeed();
@@ -117,7 +118,7 @@ async fn run_one(
         Some(w) => w.finish().map(|_| ()),
         None => Ok(()),
     };
-    (execution, rows, shown.map_err(|e| e.to_string()))
+    (execution, rows, shown.map_err(|e| Failure::of(&e)))
 }
 
 pub(crate) fn summary_line(execution: &QueryExecution, rows: usize) -> String {

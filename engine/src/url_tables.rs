@@ -9,6 +9,8 @@ use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingT
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
 
+use crate::error::{Error, ErrorKind};
+
 /// Resolves URL-like table names against the query's own (metered) session state.
 #[derive(Debug)]
 pub struct UrlTables {
@@ -32,11 +34,26 @@ impl UrlTableFactory for UrlTables {
         if !looks_like_location(url) {
             return Ok(None);
         }
+        // the error names the location and keeps its kind (missing, refused, storage failing)
         let cannot = |e: DataFusionError| {
-            let cause = e.find_root().strip_backtrace();
+            let cause = crate::error::tidy(&e.find_root().strip_backtrace());
+            let kind = crate::error::Error::Query(e).kind();
             // DataFusion calls an empty location an internal error; it is the user's to fix.
-            let cause = if cause.contains("No files for table") { "no such object or prefix".into() } else { cause };
-            DataFusionError::Plan(format!("cannot read '{url}': {cause}"))
+            let (cause, kind) = if cause.contains("No files for table") {
+                ("no such object or prefix".to_string(), ErrorKind::NotFound)
+            } else {
+                (cause, kind)
+            };
+            let message = format!("cannot read '{url}': {cause}");
+            let error = match kind {
+                ErrorKind::NotFound => Error::NotFound(message),
+                ErrorKind::Permission => Error::Permission(message),
+                ErrorKind::Storage => {
+                    Error::Storage(object_store::Error::Generic { store: "S3", source: message.into() })
+                }
+                _ => Error::InvalidInput(message),
+            };
+            DataFusionError::External(Box::new(error))
         };
         let table_url = ListingTableUrl::parse(url).map_err(cannot)?;
         let config = ListingTableConfig::new(table_url).infer_options(&self.state).await.map_err(cannot)?;

@@ -87,7 +87,7 @@ fn hive_ddl_inside_a_script_and_failed_ddl_is_ddl() {
     assert_eq!(types, ["DDL", "DDL", "DML"]);
     // a DDL statement that fails is still recorded as DDL, not billed, and names the table
     let run = glaux_in(&warehouse, &env.endpoint, &[], "DROP TABLE nope");
-    assert_eq!(run.status, 1);
+    assert_eq!(run.status, 4, "not found: {}", run.stderr);
     let last = run.last();
     assert_eq!(last["StatementType"], "DDL");
     assert_eq!(last["Status"]["State"], "FAILED");

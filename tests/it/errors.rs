@@ -4,9 +4,11 @@ use std::time::Instant;
 
 use crate::support;
 
-fn fails_with(endpoint: &str, sql: &str, needles: &[&str]) -> String {
+/// Runs `sql`, which must fail with exit status `code` (its kind: README, "Exit status") and an
+/// error mentioning each of `needles`.
+fn fails_with(endpoint: &str, sql: &str, code: i32, needles: &[&str]) -> String {
     let run = support::glaux(endpoint, &["--format", "csv"], sql);
-    assert_eq!(run.status, 1, "expected failure for {sql}; stdout: {}", run.stdout);
+    assert_eq!(run.status, code, "exit status for {sql}: {}", run.stderr);
     for needle in needles {
         assert!(run.stderr.contains(needle), "error for {sql} should mention '{needle}':\n{}", run.stderr);
     }
@@ -21,31 +23,37 @@ fn fails_with(endpoint: &str, sql: &str, needles: &[&str]) -> String {
 #[test]
 fn syntax_error_names_the_position() {
     let env = support::env();
-    fails_with(&env.endpoint, "SELECT id FORM t", &["syntax error", "Line: 1, Column: 16"]);
+    fails_with(&env.endpoint, "SELECT id FORM t", 3, &["syntax error", "Line: 1, Column: 16"]);
 }
 
 #[test]
 fn missing_key_and_bucket_are_named() {
     let env = support::env();
     let key = env.s3("nope/missing.csv");
-    fails_with(&env.endpoint, &format!("SELECT * FROM '{key}'"), &["nope/missing.csv"]);
-    fails_with(&env.endpoint, "SELECT * FROM 's3://glaux-no-such-bucket/a.parquet'", &["glaux-no-such-bucket"]);
+    fails_with(&env.endpoint, &format!("SELECT * FROM '{key}'"), 4, &["nope/missing.csv"]);
+    // a bucket that is not there fails the listing: storage's error
+    fails_with(&env.endpoint, "SELECT * FROM 's3://glaux-no-such-bucket/a.parquet'", 7, &["glaux-no-such-bucket"]);
 }
 
 #[test]
 fn broken_objects_are_named() {
     let env = support::env();
-    fails_with(&env.endpoint, &format!("SELECT * FROM '{}'", env.s3("bad/truncated.parquet")), &["truncated.parquet"]);
+    fails_with(
+        &env.endpoint,
+        &format!("SELECT * FROM '{}'", env.s3("bad/truncated.parquet")),
+        3,
+        &["truncated.parquet"],
+    );
     let ragged = format!(
         "CREATE EXTERNAL TABLE r (a INT, b INT, c INT) STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); SELECT * FROM r",
         env.s3("bad/ragged.csv")
     );
-    fails_with(&env.endpoint, &ragged, &["ragged.csv", "line 4"]);
+    fails_with(&env.endpoint, &ragged, 3, &["ragged.csv", "line 4"]);
     let json = format!(
         "CREATE EXTERNAL TABLE j (a INT, b VARCHAR) STORED AS JSON LOCATION '{}'; SELECT * FROM j",
         env.s3("bad/malformed.json")
     );
-    fails_with(&env.endpoint, &json, &["malformed.json"]);
+    fails_with(&env.endpoint, &json, 3, &["malformed.json"]);
 }
 
 #[test]
@@ -54,7 +62,7 @@ fn unreachable_endpoint_fails_after_bounded_retries() {
     let started = Instant::now();
     let run =
         support::glaux("http://127.0.0.1:9", &["--format", "csv"], "SELECT * FROM 's3://any-bucket/data.parquet'");
-    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert_eq!(run.status, 7, "a storage failure: {}", run.stderr);
     assert!(run.stderr.contains("127.0.0.1:9") || run.stderr.to_lowercase().contains("connect"), "{}", run.stderr);
     eprintln!("unreachable endpoint reported after {:?}", started.elapsed());
 }
@@ -62,8 +70,8 @@ fn unreachable_endpoint_fails_after_bounded_retries() {
 #[test]
 fn unknown_table_and_column_are_named() {
     let env = support::env();
-    fails_with(&env.endpoint, "SELECT * FROM no_such_table", &["no_such_table"]);
-    fails_with(&env.endpoint, "SELECT no_such_column FROM (SELECT 1 AS a)", &["no_such_column"]);
+    fails_with(&env.endpoint, "SELECT * FROM no_such_table", 3, &["no_such_table"]);
+    fails_with(&env.endpoint, "SELECT no_such_column FROM (SELECT 1 AS a)", 3, &["no_such_column"]);
 }
 
 #[test]
@@ -116,7 +124,7 @@ fn a_config_file_sits_under_the_environment_and_the_flags() {
     )
     .unwrap();
     let (status, _, err) = glaux_with(&dir, &["query", "SELECT 1"], &[]);
-    assert_eq!(status, 1);
+    assert_eq!(status, 4, "not found: {err}");
     assert!(err.contains("workgroup from-file does not exist"), "the file's workgroup: {err}");
     let (_, _, err) = glaux_with(&dir, &["query", "SELECT 1"], &[("GLAUX_WORKGROUP", "from-env")]);
     assert!(err.contains("workgroup from-env does not exist"), "the environment wins over the file: {err}");

@@ -17,7 +17,7 @@ fn every_query_is_recorded_and_readable_as_sql() {
         glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], "SELECT sum(amount) FROM sales WHERE year = '2024'");
     select.assert_ok();
     let failed = glaux_in(&warehouse, &env.endpoint, &[], "SELECT nope FROM sales");
-    assert_eq!(failed.status, 1);
+    assert_eq!(failed.status, 3);
 
     // a later process reads what the earlier ones recorded
     let history = glaux_in(

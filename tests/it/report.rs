@@ -53,7 +53,7 @@ fn warehouse_with_history() -> (PathBuf, String, String) {
     let unpruned = glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], "SELECT count(*), max(region) FROM sales");
     let unpruned = unpruned.assert_ok().last()["QueryExecutionId"].as_str().unwrap().to_string();
     let failed = glaux_in(&warehouse, &env.endpoint, &[], "SELECT nope FROM sales");
-    assert_eq!(failed.status, 1);
+    assert_eq!(failed.status, 3);
     let status = Command::new(env!("CARGO_BIN_EXE_glaux"))
         .args(["workgroup", "create", "capped", "--bytes-scanned-cutoff", "100"])
         .env("GLAUX_WAREHOUSE", &warehouse)

@@ -85,7 +85,7 @@ fn workgroups_limit_price_budget_and_enforce() {
     // disabled and unknown workgroups run nothing, and say why
     ok(&["update", "reports", "--state", "disabled"]);
     let disabled = glaux_in(&warehouse, &env.endpoint, &["--workgroup", "reports"], "SELECT 1");
-    assert_eq!(disabled.status, 1);
+    assert_eq!(disabled.status, 3, "a disabled workgroup is invalid input: {}", disabled.stderr);
     assert!(disabled.stderr.contains("workgroup reports is disabled"), "{}", disabled.stderr);
     let unknown = glaux_in(&warehouse, &env.endpoint, &["--workgroup", "nope"], "SELECT 1");
     assert!(unknown.stderr.contains("workgroup nope does not exist"), "{}", unknown.stderr);
