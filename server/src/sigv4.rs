@@ -41,6 +41,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Lower- or upper-case hex to bytes; `None` if it is not hex.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     hex(digest::digest(&digest::SHA256, data).as_ref())
 }
@@ -51,16 +59,12 @@ fn mac(key: &[u8], data: &str) -> Vec<u8> {
 
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters stay, the rest is %XX.
 pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, UNRESERVED_KEPT).to_string()
 }
+
+/// Everything but RFC 3986's unreserved characters is encoded.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 fn canonical_query(query: Option<&str>) -> String {
     let mut pairs: Vec<(String, String)> = query
@@ -145,11 +149,11 @@ pub fn verify(
     let key = ["aws4_request"]
         .iter()
         .fold(mac(&mac(&mac(format!("AWS4{secret}").as_bytes(), date), region), service), |key, part| mac(&key, part));
-    let expected = hex(&mac(&key, &to_sign));
-    // compare without an early exit, so timing does not tell how much matched
-    let same = expected.len() == signed.signature.len()
-        && expected.bytes().zip(signed.signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same { None } else { Some("The request signature we calculated does not match the signature you provided") }
+    // ring compares in constant time, so timing does not tell how much matched
+    let sent = unhex(signed.signature);
+    let verified = sent
+        .is_some_and(|sent| hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &key), to_sign.as_bytes(), &sent).is_ok());
+    if verified { None } else { Some("The request signature we calculated does not match the signature you provided") }
 }
 
 #[cfg(test)]

@@ -340,23 +340,8 @@ impl Runner<'_> {
 /// Undoes `%XX` escapes (Hive's in partition directory names, RFC 3986's in URIs); a `%` not
 /// followed by two hex digits stays as it is.
 pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            // from the bytes: slicing the text could split a multi-byte character
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // invalid escapes stay as written; '+' stays '+' (paths, not forms)
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 /// The first data object under a location, or none; a location that cannot be listed (no such
