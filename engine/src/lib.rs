@@ -15,7 +15,6 @@ mod history;
 mod model;
 mod output;
 mod query;
-mod report;
 mod runtime;
 mod script;
 mod session;
@@ -38,7 +37,6 @@ pub use model::{
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
 pub use query::Query;
-pub use report::{CostlyQuery, Group, PruningMiss, Report, ReportBy, ReportRequest, Totals};
 pub use runtime::QueryRuntime;
 pub use session::tune as tune_session;
 pub use session::{Session, SessionChange};

@@ -5,7 +5,12 @@ use std::io::Write;
 
 use clap::Args;
 use glaux_engine::arrow::array::RecordBatch;
-use glaux_engine::{OutputFormat, QueryHistory, Report, ReportBy, ReportRequest, ResultWriter, WorkGroups};
+use glaux_engine::{OutputFormat, QueryHistory, ResultWriter, WorkGroups};
+
+mod compute;
+mod html;
+
+use compute::{Report, ReportBy, ReportRequest};
 
 #[derive(Args)]
 pub struct ReportArgs {

@@ -1,20 +1,15 @@
 //! Scan-cost reports from the query history: totals, groups by day, workgroup, user, table or
 //! query, the most expensive queries and partition-pruning misses.
 
-mod html;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::error::DataFusionError;
+use glaux_engine::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use glaux_engine::arrow::datatypes::{DataType, Field, Schema};
+use glaux_engine::chrono::{DateTime, NaiveDate, Utc};
+use glaux_engine::datafusion::error::DataFusionError;
+use glaux_engine::{Error, HistoryEntry, QueryExecutionState, Result};
 use serde::Serialize;
-
-use crate::error::{Error, Result};
-use crate::history::HistoryEntry;
-use crate::model::QueryExecutionState;
 
 /// What rows of a report stand for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -217,7 +212,7 @@ impl Report {
         let mut day = since;
         while day <= until {
             daily.insert(day, Totals::default());
-            day += chrono::Duration::days(1);
+            day += glaux_engine::chrono::Duration::days(1);
         }
         let mut pruning_misses = vec![];
         for entry in &chosen {
@@ -392,7 +387,7 @@ impl Report {
 
     /// The report as one self-contained HTML page: a bar chart of cost per day and the tables.
     pub fn html(&self) -> String {
-        html::page(self)
+        super::html::page(self)
     }
 }
 
@@ -402,7 +397,7 @@ fn batch(fields: Vec<(String, DataType)>, columns: Vec<ArrayRef>) -> Result<Reco
 }
 
 /// A query on one line, cut to `max` characters.
-fn one_line(query: &str, max: usize) -> String {
+pub(super) fn one_line(query: &str, max: usize) -> String {
     let flat = query.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max { flat } else { format!("{}…", flat.chars().take(max - 1).collect::<String>()) }
 }

@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
-use super::{Group, Report};
-use crate::output::human_bytes;
+use glaux_engine::human_bytes;
+
+use super::compute::{Group, Report};
 
 /// The bars' colour; tests look for it in a rendered screenshot.
 pub const BAR_COLOUR: &str = "#2f6fdf";
@@ -186,7 +187,7 @@ th,td{{border:1px solid #d5d9e0;padding:4px 8px;text-align:left}} td.num{{text-a
                 q.state.clone(),
                 human_bytes(q.data_scanned_bytes),
                 dollars(q.cost_usd),
-                super::one_line(&q.query, 160),
+                super::compute::one_line(&q.query, 160),
             ]
         }),
     ));
@@ -201,7 +202,7 @@ th,td{{border:1px solid #d5d9e0;padding:4px 8px;text-align:left}} td.num{{text-a
                 m.partitions.to_string(),
                 human_bytes(m.data_scanned_bytes),
                 dollars(m.cost_usd),
-                super::one_line(&m.query, 160),
+                super::compute::one_line(&m.query, 160),
             ]
         }),
     ));
