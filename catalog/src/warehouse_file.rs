@@ -93,12 +93,13 @@ fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
-/// Reads a whole file under a shared lock, so that a line being appended is never half-seen.
-pub fn read_locked(path: &Path) -> std::io::Result<String> {
+/// Reads a file from byte `from` to its end under a shared lock, so that a line being appended
+/// is never half-seen.
+pub fn read_locked_from(path: &Path, from: u64) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     file.lock_shared()?;
     let mut text = String::new();
-    let read = file.read_to_string(&mut text);
+    let read = file.seek(SeekFrom::Start(from)).and_then(|_| file.read_to_string(&mut text));
     let _ = file.unlock();
     read.map(|_| text)
 }
@@ -120,7 +121,7 @@ mod tests {
         let log = dir.join("log.jsonl");
         fs::write(&log, "{\"a\":1}\n{\"tor").unwrap();
         append_line(&log, b"{\"b\":2}\n").unwrap();
-        assert_eq!(read_locked(&log).unwrap(), "{\"a\":1}\n{\"tor\n{\"b\":2}\n");
+        assert_eq!(read_locked_from(&log, 0).unwrap(), "{\"a\":1}\n{\"tor\n{\"b\":2}\n");
         let _lock = Locked::exclusive(&dir.join(".lock")).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -51,11 +51,7 @@ impl StatementPolicy {
             Ok(t) => t,
             Err(why) => return refused(why),
         };
-        let inside = |a: &String| {
-            let a = a.trim_end_matches('/');
-            target.trim_end_matches('/') == a || target.starts_with(&format!("{a}/"))
-        };
-        if allowed.iter().any(inside) {
+        if allowed.iter().any(|a| is_under(&target, a)) {
             return Ok(());
         }
         if allowed.is_empty() {
@@ -101,6 +97,13 @@ impl StatementPolicy {
             None => Err(Error::Permission(format!("writing into table {} is not supported here", dml.table_name))),
         }
     }
+}
+
+/// Whether `location` is `base` or lies below it (`s3://b/p/x` is under `s3://b/p/`, not under
+/// `s3://b/pp`).
+pub fn is_under(location: &str, base: &str) -> bool {
+    let base = base.trim_end_matches('/');
+    location.trim_end_matches('/') == base || location.starts_with(&format!("{base}/"))
 }
 
 /// A location in one comparable form: `s3://bucket/key…` as written (no `.`/`..` segments), a

@@ -152,22 +152,15 @@ impl QueryHistory {
 
     /// Bytes scanned on the UTC day of `epoch_seconds` by queries of `work_group`.
     pub fn bytes_on_day(&self, epoch_seconds: f64, work_group: &str) -> Result<u64> {
-        let day = day_of(epoch_seconds);
-        let path = self.dir.join(format!("{day}.jsonl"));
-        if !path.exists() {
-            return Ok(0);
-        }
-        Ok(Self::read_file(&path)?
-            .iter()
-            .filter(|e| e.execution.work_group == work_group)
-            .map(|e| e.execution.statistics.data_scanned_in_bytes)
-            .sum())
-    }
-
-    fn read_file(path: &Path) -> Result<Vec<HistoryEntry>> {
-        let text = warehouse_file::read_locked(path).map_err(|e| io(path, e))?;
-        // a line that does not parse (a crash mid-write) is skipped
-        Ok(text.lines().filter_map(|l| serde_json::from_str::<HistoryEntry>(l).ok()).collect())
+        let path = self.dir.join(format!("{}.jsonl", day_of(epoch_seconds)));
+        let cache = self.refreshed()?;
+        Ok(cache.files.get(&path).map_or(0, |(_, entries)| {
+            entries
+                .iter()
+                .filter(|e| e.execution.work_group == work_group)
+                .map(|e| e.execution.statistics.data_scanned_in_bytes)
+                .sum()
+        }))
     }
 
     /// Every entry, oldest day first. A line that does not parse (a crash mid-write) is skipped.
@@ -196,7 +189,7 @@ impl QueryHistory {
         });
         for (_, path) in &files {
             let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let (done, _) = cache.files.get(path).map(|(n, _)| (*n, ())).unwrap_or((0, ()));
+            let done = cache.files.get(path).map_or(0, |(n, _)| *n);
             if len == done {
                 continue;
             }
@@ -208,8 +201,7 @@ impl QueryHistory {
             } else {
                 done
             };
-            let text = warehouse_file::read_locked(path).map_err(|e| io(path, e))?;
-            let tail = text.get(from as usize..).unwrap_or_default();
+            let tail = warehouse_file::read_locked_from(path, from).map_err(|e| io(path, e))?;
             // only whole lines: a line being written is read next time
             let whole = tail.rfind('\n').map_or(0, |i| i + 1);
             let parsed: Vec<HistoryEntry> =

@@ -29,7 +29,7 @@ pub use config::EngineConfig;
 pub use error::{Error, ErrorKind, Result};
 pub use execution::{Engine, Failure, Origin};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};
-pub use gate::{StatementPolicy, real_path};
+pub use gate::{StatementPolicy, is_under, real_path};
 pub use history::{HistoryEntry, QueryHistory, TableRead};
 pub use model::{
     AthenaError, QueryExecution, QueryExecutionContext, QueryExecutionState, QueryExecutionStatistics,

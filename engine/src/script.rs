@@ -4,7 +4,7 @@
 //! comments and escapes alike).
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 /// The statements of `sql`, trimmed, without their `;`. A script the tokenizer cannot read (an
 /// unterminated string, say) stays whole, so the parser reports the error with its position.
@@ -14,21 +14,37 @@ pub fn split(sql: &str) -> Vec<String> {
         push(&mut out, sql);
         return out;
     };
-    let lines: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let offset = |line: u64, column: u64| -> usize {
-        let start = lines.get((line as usize).saturating_sub(1)).copied().unwrap_or(sql.len());
-        let rest = &sql[start..];
-        start + rest.char_indices().nth((column as usize).saturating_sub(1)).map_or(rest.len(), |(b, _)| b)
-    };
+    let offsets = Offsets::new(sql);
     let mut out = vec![];
     let mut start = 0;
     for token in tokens.iter().filter(|t| t.token == Token::SemiColon) {
-        let at = offset(token.span.start.line, token.span.start.column);
+        let at = offsets.of(token.span.start);
         push(&mut out, &sql[start..at]);
         start = at + 1;
     }
     push(&mut out, &sql[start.min(sql.len())..]);
     out
+}
+
+/// Byte offsets in a text of the line-and-column locations sqlparser's tokenizer gives.
+pub(crate) struct Offsets<'a> {
+    text: &'a str,
+    /// Where each line starts.
+    lines: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let lines = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Self { text, lines }
+    }
+
+    /// The byte offset of `location` (1-based line, 1-based column in characters).
+    pub fn of(&self, location: Location) -> usize {
+        let start = self.lines.get((location.line as usize).saturating_sub(1)).copied().unwrap_or(self.text.len());
+        let rest = &self.text[start..];
+        start + rest.char_indices().nth((location.column as usize).saturating_sub(1)).map_or(rest.len(), |(b, _)| b)
+    }
 }
 
 fn push(out: &mut Vec<String>, piece: &str) {

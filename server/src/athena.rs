@@ -79,7 +79,6 @@ async fn dispatch(server: &Arc<Server>, caller: &Principal, headers: &HeaderMap,
     if !value.is_object() {
         return Err(Error::Serialization("the request body must be a JSON object".into()));
     }
-    let _ = headers;
     match operation {
         "StartQueryExecution" => start(server, caller, &value),
         "GetQueryExecution" => {

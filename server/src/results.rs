@@ -22,13 +22,39 @@ pub struct Results {
     memory_bytes: usize,
     /// In memory up to this many bytes; then everything goes to `spill`.
     memory_limit: usize,
-    spill: Option<Spill>,
+    spill: Spill,
 }
 
+/// The file past the memory limit: open for writing once spilling began, removed on drop.
 struct Spill {
     path: PathBuf,
     writer: Option<FileWriter<File>>,
     bytes: u64,
+}
+
+impl Spill {
+    fn error(&self, e: impl std::fmt::Display) -> Error {
+        Error::Internal(format!("cannot keep the result in {}: {e}", self.path.display()))
+    }
+
+    fn open(&mut self, schema: &SchemaRef) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
+        }
+        let file = File::create(&self.path).map_err(|e| self.error(e))?;
+        self.writer = Some(FileWriter::try_new(file, schema).map_err(|e| self.error(e))?);
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let written = match self.writer.as_mut() {
+            Some(w) => w.write(batch),
+            None => return Err(Error::Internal("the result's spill file is not open".into())),
+        };
+        written.map_err(|e| self.error(e))?;
+        self.bytes += batch.get_array_memory_size() as u64;
+        Ok(())
+    }
 }
 
 impl Drop for Spill {
@@ -43,12 +69,7 @@ impl Results {
     /// `spill_path`.
     pub fn new(schema: SchemaRef, memory_limit: usize, spill_path: PathBuf) -> Self {
         let spill = Spill { path: spill_path, writer: None, bytes: 0 };
-        Self { schema, rows: 0, starts: vec![], memory: vec![], memory_bytes: 0, memory_limit, spill: Some(spill) }
-    }
-
-    fn spill_error(&self, e: impl std::fmt::Display) -> Error {
-        let path = self.spill.as_ref().map(|s| s.path.display().to_string()).unwrap_or_default();
-        Error::Internal(format!("cannot keep the result in {path}: {e}"))
+        Self { schema, rows: 0, starts: vec![], memory: vec![], memory_bytes: 0, memory_limit, spill }
     }
 
     /// Adds a batch; past the memory limit every batch so far moves to the spill file.
@@ -58,60 +79,38 @@ impl Results {
         }
         self.starts.push(self.rows);
         self.rows += batch.num_rows();
-        let spilling = self.spill.as_ref().is_some_and(|s| s.writer.is_some());
-        if !spilling && self.memory_bytes + batch.get_array_memory_size() <= self.memory_limit {
+        if !self.spilled() && self.memory_bytes + batch.get_array_memory_size() <= self.memory_limit {
             self.memory_bytes += batch.get_array_memory_size();
             self.memory.push(batch);
             return Ok(());
         }
-        if !spilling {
-            let spill = self.spill.as_mut().ok_or_else(|| Error::Internal("the result is closed".into()))?;
-            if let Some(dir) = spill.path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| self.spill_error(e))?;
-            }
-            let spill = self.spill.as_mut().ok_or_else(|| Error::Internal("the result is closed".into()))?;
-            let file = File::create(&spill.path);
-            let file = file.map_err(|e| self.spill_error(e))?;
-            let writer = FileWriter::try_new(file, &self.schema).map_err(|e| self.spill_error(e))?;
-            let spill = self.spill.as_mut().ok_or_else(|| Error::Internal("the result is closed".into()))?;
-            spill.writer = Some(writer);
+        if !self.spilled() {
+            self.spill.open(&self.schema)?;
             for kept in std::mem::take(&mut self.memory) {
-                self.write(&kept)?;
+                self.spill.write(&kept)?;
             }
             self.memory_bytes = 0;
         }
-        self.write(&batch)
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let written = match self.spill.as_mut().and_then(|s| s.writer.as_mut()) {
-            Some(w) => w.write(batch),
-            None => return Err(Error::Internal("the result's spill file is not open".into())),
-        };
-        written.map_err(|e| self.spill_error(e))?;
-        if let Some(s) = self.spill.as_mut() {
-            s.bytes += batch.get_array_memory_size() as u64;
-        }
-        Ok(())
+        self.spill.write(&batch)
     }
 
     /// Ends collecting: the spill file, if any, is completed for reading.
     pub fn finish(&mut self) -> Result<()> {
-        let finished = match self.spill.as_mut().and_then(|s| s.writer.as_mut()) {
+        let finished = match self.spill.writer.as_mut() {
             Some(w) => w.finish(),
             None => return Ok(()),
         };
-        finished.map_err(|e| self.spill_error(e))
+        finished.map_err(|e| self.spill.error(e))
     }
 
     /// Bytes kept in all, in memory and on disk (as Arrow holds them).
     pub fn size(&self) -> u64 {
-        self.memory_bytes as u64 + self.spill.as_ref().map_or(0, |s| s.bytes)
+        self.memory_bytes as u64 + self.spill.bytes
     }
 
     /// Whether the rows are on disk rather than in memory.
     pub fn spilled(&self) -> bool {
-        self.spill.as_ref().is_some_and(|s| s.writer.is_some())
+        self.spill.writer.is_some()
     }
 
     /// Rows `from..from+n` as slices of the kept batches.
@@ -131,15 +130,14 @@ impl Results {
                 let reader = match &mut reader {
                     Some(r) => r,
                     None => {
-                        let path = &self.spill.as_ref().ok_or_else(|| Error::Internal("no spill".into()))?.path;
-                        let file = File::open(path).map_err(|e| self.spill_error(e))?;
-                        reader.insert(FileReader::try_new(file, None).map_err(|e| self.spill_error(e))?)
+                        let file = File::open(&self.spill.path).map_err(|e| self.spill.error(e))?;
+                        reader.insert(FileReader::try_new(file, None).map_err(|e| self.spill.error(e))?)
                     }
                 };
-                reader.set_index(i).map_err(|e| self.spill_error(e))?;
+                reader.set_index(i).map_err(|e| self.spill.error(e))?;
                 match reader.next() {
-                    Some(b) => b.map_err(|e| self.spill_error(e))?,
-                    None => return Err(self.spill_error(format!("batch {i} is missing"))),
+                    Some(b) => b.map_err(|e| self.spill.error(e))?,
+                    None => return Err(self.spill.error(format!("batch {i} is missing"))),
                 }
             } else {
                 self.memory[i].clone()

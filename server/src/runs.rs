@@ -448,35 +448,21 @@ impl Runs {
             Err(execution) => return (execution, None),
         };
         *run.changes.lock().unwrap_or_else(|p| p.into_inner()) = query.session_changes().to_vec();
-        let schema = query.schema();
-        *run.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema.clone().filter(|s| !s.fields().is_empty());
-        let statement_type = query.statement_type();
-        let Some(schema) = schema.filter(|s| !s.fields().is_empty()) else {
-            // statements without rows: run to their end all the same
-            loop {
-                let event = tokio::select! {
-                    next = query.next_batch() => Event::Next(next),
-                    _ = run.cancelled() => Event::Cancel,
-                    _ = tokio::time::sleep_until(deadline) => Event::Timeout,
-                };
-                match event {
-                    Event::Next(Some(Ok(_))) => {}
-                    Event::Next(Some(Err(error))) => return (query.fail(error).execution, None),
-                    Event::Next(None) => return (query.succeed(), None),
-                    Event::Cancel => return (query.cancel("Query was cancelled by its user"), None),
-                    Event::Timeout => return (query.fail(timed_out()).execution, None),
-                }
-            }
-        };
-        let spill = self.limits.spill_dir.join(format!("{}.arrow", run.id));
-        let mut results = Results::new(Arc::clone(&schema), self.limits.result_memory, spill);
+        // statements without columns have no rows to keep, but run to their end all the same
+        let schema = query.schema().filter(|s| !s.fields().is_empty());
+        *run.schema.lock().unwrap_or_else(|p| p.into_inner()) = schema.clone();
+        let mut results = schema.as_ref().map(|schema| {
+            let spill = self.limits.spill_dir.join(format!("{}.arrow", run.id));
+            Results::new(Arc::clone(schema), self.limits.result_memory, spill)
+        });
         // Athena writes a SELECT's rows to <OutputLocation>/<id>.csv before it succeeds; the
         // file is written as rows arrive, so no result is ever held whole for it
         let mut file = None;
-        if statement_type == StatementType::Dml
+        if let Some(schema) = &schema
+            && query.statement_type() == StatementType::Dml
             && let Some(location) = query.output_location()
         {
-            match self.open_result_file(&location, &run.id, &run.owner, &schema).await {
+            match self.open_result_file(&location, &run.id, schema).await {
                 Ok(f) => file = Some(f),
                 Err(error) => return (query.fail(EngineError::Permission(error.to_string())).execution, None),
             }
@@ -495,6 +481,7 @@ impl Runs {
             };
             match event {
                 Event::Next(Some(Ok(batch))) => {
+                    let Some(results) = &mut results else { continue };
                     run.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                     let written = match &mut file {
                         Some(f) => f.write(&batch).await,
@@ -502,7 +489,7 @@ impl Runs {
                     };
                     if let Err(error) = written.and_then(|_| results.push(batch)) {
                         abort(file).await;
-                        return (query.fail(EngineError::Config(error.to_string())).execution, None);
+                        return (query.fail(EngineError::Internal(error.to_string())).execution, None);
                     }
                 }
                 Event::Next(Some(Err(error))) => {
@@ -520,14 +507,15 @@ impl Runs {
                 }
             }
         }
+        let Some(mut results) = results else { return (query.succeed(), None) };
         if let Err(error) = results.finish() {
-            return (query.fail(EngineError::Config(error.to_string())).execution, None);
+            return (query.fail(EngineError::Internal(error.to_string())).execution, None);
         }
         let mut url = None;
         if let Some(f) = file {
             match f.complete(&results).await {
                 Ok(u) => url = Some(u),
-                Err(error) => return (query.fail(EngineError::Config(error.to_string())).execution, None),
+                Err(error) => return (query.fail(EngineError::Internal(error.to_string())).execution, None),
             }
         }
         let mut execution = query.succeed();
@@ -542,10 +530,7 @@ impl Runs {
     /// location, a workgroup's configured one, an allowed write location, or (local folders)
     /// inside the folder the server allows.
     fn check_output(&self, location: &str) -> Result<()> {
-        let under = |base: &str| {
-            let base = base.trim_end_matches('/');
-            location == base || location.starts_with(&format!("{base}/"))
-        };
+        let under = |base: &str| glaux_engine::is_under(location, base);
         if self.default_output.as_deref().is_some_and(under) {
             return Ok(());
         }
@@ -573,13 +558,7 @@ impl Runs {
     }
 
     /// Opens `<location>/<id>.csv` for writing as rows arrive.
-    async fn open_result_file(
-        &self,
-        location: &str,
-        id: &str,
-        _owner: &Principal,
-        schema: &SchemaRef,
-    ) -> Result<ResultFile> {
+    async fn open_result_file(&self, location: &str, id: &str, schema: &SchemaRef) -> Result<ResultFile> {
         self.check_output(location)?;
         let (store, prefix, url) = self.output_store(location)?;
         let join = |file: &str| if prefix.is_empty() { file.to_string() } else { format!("{prefix}/{file}") };

@@ -216,16 +216,7 @@ impl Cursor {
     /// The SQL text from the current token to the end, as written.
     pub fn rest<'s>(&self, sql: &'s str) -> &'s str {
         let Some(t) = self.tokens.get(self.pos).filter(|t| t.token != Token::EOF) else { return "" };
-        let (line, column) = (t.span.start.line as usize, t.span.start.column as usize);
-        let mut offset = 0;
-        for (i, l) in sql.split_inclusive('\n').enumerate() {
-            if i + 1 == line {
-                offset += l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
-                return sql.get(offset..).unwrap_or_default();
-            }
-            offset += l.len();
-        }
-        ""
+        sql.get(crate::script::Offsets::new(sql).of(t.span.start)..).unwrap_or_default()
     }
 
     pub fn expect_end(&mut self) -> Result<()> {

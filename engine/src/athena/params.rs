@@ -28,16 +28,11 @@ pub fn bind(sql: &str, parameters: &[String]) -> Result<String> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| Error::Syntax(e.to_string()))?;
     // where each `?` stands in the text: the rest is kept exactly as written
-    let lines: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let offset = |line: u64, column: u64| -> usize {
-        let start = lines.get((line as usize).saturating_sub(1)).copied().unwrap_or(sql.len());
-        let rest = &sql[start..];
-        start + rest.char_indices().nth((column as usize).saturating_sub(1)).map_or(rest.len(), |(b, _)| b)
-    };
+    let offsets = crate::script::Offsets::new(sql);
     let spots: Vec<usize> = tokens
         .iter()
         .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
-        .map(|t| offset(t.span.start.line, t.span.start.column))
+        .map(|t| offsets.of(t.span.start))
         .collect();
     let placeholders = spots.len();
     if placeholders != parameters.len() {

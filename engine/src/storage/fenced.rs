@@ -18,21 +18,18 @@ use object_store::{
 #[derive(Debug)]
 pub struct FencedStore {
     inner: Arc<dyn ObjectStore>,
-    root: Path,
-    /// The folder as it really is on disk, to compare real paths (links followed) against.
-    real_root: std::path::PathBuf,
+    fence: Fence,
     shown: String,
 }
 
-impl FencedStore {
-    /// `root` is an absolute folder of the local file system.
-    pub fn new(inner: Arc<dyn ObjectStore>, root: &std::path::Path) -> Self {
-        let shown = root.display().to_string();
-        let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        let root = Path::from(shown.trim_start_matches('/'));
-        Self { inner, root, real_root, shown }
-    }
+/// The folder, by name and as it really is on disk (to compare real paths, links followed).
+#[derive(Debug, Clone)]
+struct Fence {
+    root: Path,
+    real_root: std::path::PathBuf,
+}
 
+impl Fence {
     /// Inside the folder by name, and — where the path exists — by what it really is, so a link
     /// inside the folder that points outside it is outside.
     fn inside(&self, location: &Path) -> bool {
@@ -46,9 +43,19 @@ impl FencedStore {
         }
         crate::gate::real_path(&path).is_ok_and(|real| real.starts_with(&self.real_root))
     }
+}
+
+impl FencedStore {
+    /// `root` is an absolute folder of the local file system.
+    pub fn new(inner: Arc<dyn ObjectStore>, root: &std::path::Path) -> Self {
+        let shown = root.display().to_string();
+        let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let root = Path::from(shown.trim_start_matches('/'));
+        Self { inner, fence: Fence { root, real_root }, shown }
+    }
 
     fn check(&self, location: &Path) -> Result<()> {
-        if self.inside(location) {
+        if self.fence.inside(location) {
             return Ok(());
         }
         Err(object_store::Error::PermissionDenied {
@@ -67,12 +74,7 @@ impl FencedStore {
             Some(Err(e)) => stream::once(async move { Err(e) }).boxed(),
             // what a link leads to outside the folder is not listed
             _ => {
-                let fence = FencedStore {
-                    inner: Arc::clone(&self.inner),
-                    root: self.root.clone(),
-                    real_root: self.real_root.clone(),
-                    shown: self.shown.clone(),
-                };
+                let fence = self.fence.clone();
                 listed
                     .filter(move |m| std::future::ready(m.as_ref().map_or(true, |m| fence.inside(&m.location))))
                     .boxed()
@@ -110,10 +112,10 @@ impl ObjectStore for FencedStore {
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
-        let root = self.root.clone();
+        let fence = self.fence.clone();
         let checked = locations.map(move |l| {
             let l = l?;
-            if l.prefix_matches(&root) {
+            if fence.inside(&l) {
                 Ok(l)
             } else {
                 Err(object_store::Error::PermissionDenied {
