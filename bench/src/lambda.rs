@@ -4,12 +4,13 @@
 //! same memory limit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use glaux_engine::glaux_catalog::{self, CatalogKind};
 use glaux_engine::{Engine, EngineConfig};
-use glaux_lambda::emulator::{Outcome, RuntimeApi};
+use glaux_testkit::Guarded;
+use glaux_testkit::runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
 
 use crate::tpch::{median, request};
@@ -56,15 +57,8 @@ const LARGE: [(&str, &str); 3] = [
 
 struct Function {
     api: RuntimeApi,
-    child: Child,
+    child: Guarded,
     started: Instant,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Function {
@@ -83,7 +77,7 @@ impl Function {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("{}: {e}", args.bootstrap.display()))?;
-        Ok(Self { api, child, started })
+        Ok(Self { api, child: Guarded(child), started })
     }
 
     async fn ready_ms(&self) -> Result<f64, String> {

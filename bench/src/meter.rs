@@ -7,10 +7,7 @@ use glaux_engine::arrow::datatypes::DataType;
 
 use crate::tpch::{QUERIES, TABLES, engine_with_tables, request, s3_settings};
 
-// the counting proxy the end-to-end tests use, shared rather than copied
-#[allow(dead_code)]
-#[path = "../../tests/it/support/proxy.rs"]
-mod proxy;
+use glaux_testkit::proxy;
 
 #[derive(clap::Args)]
 pub struct Args {

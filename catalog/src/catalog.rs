@@ -18,6 +18,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     async fn get_table(&self, database: &str, name: &str) -> Result<Option<Table>>;
     async fn create_table(&self, database: &str, table: Table, if_not_exists: bool) -> Result<()>;
     async fn drop_table(&self, database: &str, name: &str, if_exists: bool) -> Result<()>;
+    /// Replaces table `table.name`'s definition (its partitions stay); it must exist.
+    async fn update_table(&self, database: &str, table: Table) -> Result<()>;
 
     /// All partitions of a table. `expression` is a Glue partition expression the backend may
     /// use to narrow the answer; callers still evaluate their predicate exactly on the result.

@@ -112,7 +112,23 @@ fn table(t: &gt::Table) -> Table {
         storage_descriptor: t.storage_descriptor().map(storage),
         partition_keys: t.partition_keys().iter().map(column).collect(),
         parameters: params(t.parameters()),
+        view_original_text: t.view_original_text().map(str::to_string),
+        view_expanded_text: t.view_expanded_text().map(str::to_string),
     }
+}
+
+/// A table as Glue's CreateTable and UpdateTable take it.
+fn table_input(t: &Table) -> Result<gt::TableInput> {
+    gt::TableInput::builder()
+        .name(t.name.to_ascii_lowercase())
+        .set_table_type(t.table_type.clone())
+        .set_storage_descriptor(t.storage_descriptor.as_ref().map(sdk_storage).transpose()?)
+        .set_partition_keys(Some(t.partition_keys.iter().map(sdk_column).collect::<Result<_>>()?))
+        .set_parameters(sdk_params(&t.parameters))
+        .set_view_original_text(t.view_original_text.clone())
+        .set_view_expanded_text(t.view_expanded_text.clone())
+        .build()
+        .map_err(build_error)
 }
 
 fn partition(p: &gt::Partition) -> Partition {
@@ -236,14 +252,7 @@ impl Catalog for GlueCatalog {
     async fn create_table(&self, db: &str, t: Table, if_not_exists: bool) -> Result<()> {
         let db = db.to_ascii_lowercase();
         let what = format!("table {db}.{}", t.name);
-        let input = gt::TableInput::builder()
-            .name(t.name.to_ascii_lowercase())
-            .set_table_type(t.table_type.clone())
-            .set_storage_descriptor(t.storage_descriptor.as_ref().map(sdk_storage).transpose()?)
-            .set_partition_keys(Some(t.partition_keys.iter().map(sdk_column).collect::<Result<_>>()?))
-            .set_parameters(sdk_params(&t.parameters))
-            .build()
-            .map_err(build_error)?;
+        let input = table_input(&t)?;
         match self.client.create_table().database_name(&db).table_input(input).send().await {
             Ok(_) => Ok(()),
             Err(e) => match glue_error("CreateTable", &what, e) {
@@ -252,6 +261,20 @@ impl Catalog for GlueCatalog {
                 other => Err(other),
             },
         }
+    }
+
+    async fn update_table(&self, db: &str, t: Table) -> Result<()> {
+        let db = db.to_ascii_lowercase();
+        let what = format!("table {db}.{}", t.name);
+        let input = table_input(&t)?;
+        self.client
+            .update_table()
+            .database_name(&db)
+            .table_input(input)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| glue_error("UpdateTable", &what, e))
     }
 
     async fn drop_table(&self, db: &str, name: &str, if_exists: bool) -> Result<()> {
@@ -356,8 +379,13 @@ impl Catalog for GlueCatalog {
             for error in out.errors() {
                 let detail = error.error_detail();
                 let code = detail.and_then(|d| d.error_code()).unwrap_or_default();
-                if code == "EntityNotFoundException" && if_exists {
-                    continue;
+                if code == "EntityNotFoundException" {
+                    if if_exists {
+                        continue;
+                    }
+                    // the same error the local catalog gives
+                    let values = error.partition_values().join(", ");
+                    return Err(Error::NotFound(format!("partition ({values}) of table '{db}.{name}'")));
                 }
                 let message = detail.and_then(|d| d.error_message()).unwrap_or(code);
                 return Err(Error::Table {

@@ -14,5 +14,5 @@ pub use catalog::Catalog;
 pub use error::{Error, Result};
 pub use glue::GlueCatalog;
 pub use local::LocalCatalog;
-pub use model::{Column, Database, Partition, SerDeInfo, StorageDescriptor, Table};
+pub use model::{Column, Database, Partition, SerDeInfo, StorageDescriptor, Table, VIRTUAL_VIEW};
 pub use open::{CatalogKind, open};

@@ -222,6 +222,15 @@ impl Catalog for LocalCatalog {
         }
     }
 
+    async fn update_table(&self, database: &str, mut table: Table) -> Result<()> {
+        table.name = checked("table", &table.name)?;
+        table.database_name = Some(key(database));
+        let _lock = self.lock()?;
+        let mut doc = self.require_table(database, &table.name)?;
+        doc.table = table;
+        write_atomically(&self.table_file(database, &doc.table.name), &doc)
+    }
+
     async fn get_partitions(&self, database: &str, table: &str, _expression: Option<&str>) -> Result<Vec<Partition>> {
         Ok(self.require_table(database, table)?.partitions)
     }

@@ -74,7 +74,15 @@ pub struct Table {
     pub partition_keys: Vec<Column>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// A view's definition (Athena's `/* Presto View: <base64 JSON> */`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_original_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_expanded_text: Option<String>,
 }
+
+/// The table type of a view, as Glue and Athena name it.
+pub const VIRTUAL_VIEW: &str = "VIRTUAL_VIEW";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -92,6 +100,11 @@ pub struct Partition {
 }
 
 impl Table {
+    /// Whether this is a view rather than a table of files.
+    pub fn is_view(&self) -> bool {
+        self.table_type.as_deref() == Some(VIRTUAL_VIEW)
+    }
+
     fn fail(&self, reason: impl Into<String>) -> Error {
         Error::Table {
             database: self.database_name.clone().unwrap_or_else(|| "default".into()),

@@ -1,19 +1,19 @@
 //! The engine: a statement planned in a session — the session's own statements, Athena's DDL
 //! against the catalog, everything else through DataFusion and the statement gate — and started.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as DfStatement};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParserBuilder, Statement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
 use crate::athena;
@@ -116,7 +116,7 @@ impl Engine {
         for (i, piece) in pieces.iter().enumerate() {
             let checked = match athena::parse(piece) {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => parse(dry_run::explain_io(piece).unwrap_or(piece)).map(|_| ()),
+                Ok(None) => script::parse(dry_run::explain_io(piece).unwrap_or(piece)).map(|_| ()),
                 Err(e) => Err(e),
             };
             checked.map_err(|e| match (e, pieces.len()) {
@@ -276,21 +276,11 @@ impl Engine {
         }
         // EXPLAIN (TYPE IO): plan the query, read no data, say what it would read
         let io_only = dry_run::explain_io(sql);
-        let mut statements = parse(io_only.unwrap_or(sql))?;
-        let mut statement = match (statements.pop_front(), statements.is_empty()) {
-            (Some(s), true) => s,
-            (None, _) => return Err(Error::Syntax("empty query".into())),
-            (Some(_), false) => {
-                return Err(Error::Syntax("only one statement per query; split the script at ';'".into()));
-            }
-        };
+        let mut statement = script::single(io_only.unwrap_or(sql))?;
+        as_session_view(&mut statement);
         let query_state = ctx.state();
         compression::infer_for_ddl(&mut statement, &query_state).await?;
-        let query_state = match &self.config.catalog {
-            Some(catalog) => catalog::with_catalog_tables(query_state, &statement, catalog, scans).await?,
-            None => query_state,
-        };
-        let plan = query_state.statement_to_plan(statement).await?;
+        let (query_state, plan) = self.logical_plan(query_state, statement, scans).await?;
         self.config.policy.verify(&plan)?;
         let statement_type = statement_type(&plan);
         if io_only.is_some() {
@@ -352,17 +342,10 @@ impl Engine {
         let mut state = session.state.clone();
         state.config_mut().options_mut().catalog.default_schema = database.to_string();
         let not_a_view = || Error::InvalidInput(format!("session view '{sql}' is not one CREATE VIEW statement"));
-        let mut statements = parse(sql)?;
-        let statement = match (statements.pop_front(), statements.is_empty()) {
-            (Some(s), true) => s,
-            _ => return Err(not_a_view()),
-        };
+        let mut statement = script::single(sql).map_err(|_| not_a_view())?;
+        as_session_view(&mut statement);
         let ctx = self.base.for_query(&state, &Arc::new(ScanMeter::new()))?;
-        let state = match &self.config.catalog {
-            Some(catalog) => catalog::with_catalog_tables(ctx.state(), &statement, catalog, &Arc::default()).await?,
-            None => ctx.state(),
-        };
-        let plan = state.statement_to_plan(statement).await?;
+        let (state, plan) = self.logical_plan(ctx.state(), statement, &Arc::default()).await?;
         if !matches!(plan, LogicalPlan::Ddl(DdlStatement::CreateView(_))) {
             return Err(not_a_view());
         }
@@ -370,10 +353,28 @@ impl Engine {
         Ok(())
     }
 
-    /// `DROP TABLE` of a table this session created the DataFusion way stays with DataFusion.
+    /// `statement` as a logical plan in `state`, the catalog tables it names resolved first
+    /// (their scans noted in `scans`); the state the plan was made in comes back with it.
+    async fn logical_plan(
+        &self,
+        state: SessionState,
+        statement: Statement,
+        scans: &Arc<catalog::ScanLog>,
+    ) -> Result<(SessionState, LogicalPlan)> {
+        let state = match &self.config.catalog {
+            Some(catalog) => catalog::with_catalog_tables(state, &statement, catalog, scans).await?,
+            None => state,
+        };
+        let plan = state.statement_to_plan(statement).await?;
+        Ok((state, plan))
+    }
+
+    /// `DROP TABLE` or `DROP VIEW` of what this session created the DataFusion way (a session
+    /// table, a `CREATE TEMPORARY VIEW`) stays with DataFusion.
     fn session_owns(statement: &athena::AthenaStatement, ctx: &SessionContext) -> bool {
         match statement {
-            athena::AthenaStatement::DropTable { table: (db, name), .. } => {
+            athena::AthenaStatement::DropTable { table: (db, name), .. }
+            | athena::AthenaStatement::DropView { view: (db, name), .. } => {
                 let state = ctx.state();
                 let db = db.clone().unwrap_or_else(|| state.config().options().catalog.default_schema.clone());
                 state.catalog_list().catalog(CATALOG).and_then(|c| c.schema(&db)).is_some_and(|s| s.table_exist(name))
@@ -396,14 +397,14 @@ impl Engine {
     }
 }
 
-/// Parses a script into statements; syntax errors keep sqlparser's line and column.
-fn parse(sql: &str) -> Result<VecDeque<Statement>> {
-    let dialect = GenericDialect {};
-    DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .build()
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))
+/// `CREATE TEMPORARY VIEW` is a view of this session only (`CREATE VIEW` goes to the catalog):
+/// DataFusion's own views are exactly that, so it plans it as one.
+fn as_session_view(statement: &mut Statement) {
+    if let Statement::Statement(s) = statement
+        && let SqlStatement::CreateView(view) = s.as_mut()
+    {
+        view.temporary = false;
+    }
 }
 
 /// EXPLAIN's rows plus one `glaux_catalog_scans` row: for each catalog table, the partitions it
@@ -436,16 +437,6 @@ fn statement_type(plan: &LogicalPlan) -> StatementType {
         | LogicalPlan::Statement(_) => StatementType::Utility,
         _ => StatementType::Dml,
     }
-}
-
-/// sqlparser says `sql parser error: Expected: …, found: FORM at Line: 1, Column: 10`; keep the
-/// substance and the position.
-fn clean_parser_message(message: &str) -> String {
-    let m = message.trim();
-    let m = m.strip_prefix("SQL error: ").unwrap_or(m);
-    let m = m.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")).unwrap_or(m);
-    let m = m.strip_prefix("sql parser error: ").unwrap_or(m);
-    m.replace("\\\"", "\"")
 }
 
 /// Polls `stream` in a task of its own and hands its batches over a channel: operators that

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
-};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::ReaderBuilder;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -276,52 +276,68 @@ impl HistoryTable {
         self
     }
 
+    /// The rows, serialized by arrow-json into the table's schema (one row struct, named by
+    /// the columns, instead of a builder per column).
     fn batch(&self) -> Result<RecordBatch> {
-        let mut entries = self.history.entries()?;
-        if let Some(user) = &self.only_user {
-            entries.retain(|e| e.user.as_deref() == Some(user.as_str()));
-        }
-        let text = |f: &dyn Fn(&HistoryEntry) -> String| -> ArrayRef {
-            Arc::new(StringArray::from(entries.iter().map(f).collect::<Vec<_>>()))
-        };
-        let optional = |f: &dyn Fn(&HistoryEntry) -> Option<String>| -> ArrayRef {
-            Arc::new(StringArray::from(entries.iter().map(f).collect::<Vec<_>>()))
-        };
-        let count = |f: &dyn Fn(&HistoryEntry) -> u64| -> ArrayRef {
-            Arc::new(UInt64Array::from(entries.iter().map(f).collect::<Vec<_>>()))
-        };
+        let entries = self.history.entries()?;
         let millis = |s: f64| (s * 1000.0) as i64;
-        let columns: Vec<ArrayRef> = vec![
-            text(&|e| e.execution.query_execution_id.clone()),
-            text(&|e| e.execution.query.clone()),
-            text(&|e| e.execution.status.state.to_string()),
-            optional(&|e| e.execution.status.state_change_reason.clone()),
-            text(&|e| e.execution.statement_type.to_string()),
-            text(&|e| e.execution.work_group.clone()),
-            optional(&|e| e.database.clone()),
-            text(&|e| e.source.clone()),
-            optional(&|e| e.user.clone()),
-            Arc::new(
-                TimestampMillisecondArray::from(
-                    entries.iter().map(|e| millis(e.execution.status.submission_date_time)).collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMillisecondArray::from(
-                    entries.iter().map(|e| e.execution.status.completion_date_time.map(millis)).collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
-            ),
-            count(&|e| e.execution.statistics.data_scanned_in_bytes),
-            count(&|e| e.execution.statistics.billed_bytes),
-            Arc::new(Float64Array::from(entries.iter().map(|e| e.execution.statistics.cost_usd).collect::<Vec<_>>())),
-            count(&|e| e.execution.statistics.query_planning_time_in_millis),
-            count(&|e| e.execution.statistics.total_execution_time_in_millis),
-            text(&|e| e.tables.iter().map(|t| t.table.clone()).collect::<Vec<_>>().join(",")),
-        ];
-        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| Error::from(DataFusionError::from(e)))
+        let rows: Vec<HistoryRow<'_>> = entries
+            .iter()
+            .filter(|e| self.only_user.as_ref().is_none_or(|u| e.user.as_deref() == Some(u.as_str())))
+            .map(|e| {
+                let x = &e.execution;
+                HistoryRow {
+                    query_execution_id: &x.query_execution_id,
+                    query: &x.query,
+                    state: x.status.state.to_string(),
+                    state_change_reason: x.status.state_change_reason.as_deref(),
+                    statement_type: x.statement_type.to_string(),
+                    workgroup: &x.work_group,
+                    database: e.database.as_deref(),
+                    source: &e.source,
+                    user: e.user.as_deref(),
+                    submitted: millis(x.status.submission_date_time),
+                    completed: x.status.completion_date_time.map(millis),
+                    data_scanned_bytes: x.statistics.data_scanned_in_bytes,
+                    billed_bytes: x.statistics.billed_bytes,
+                    cost_usd: x.statistics.cost_usd,
+                    planning_ms: x.statistics.query_planning_time_in_millis,
+                    total_ms: x.statistics.total_execution_time_in_millis,
+                    tables: e.tables.iter().map(|t| t.table.as_str()).collect::<Vec<_>>().join(","),
+                }
+            })
+            .collect();
+        let df = |e: ArrowError| Error::from(DataFusionError::from(e));
+        let mut decoder = ReaderBuilder::new(Arc::clone(&self.schema))
+            .with_batch_size(rows.len().max(1))
+            .build_decoder()
+            .map_err(df)?;
+        decoder.serialize(&rows).map_err(df)?;
+        Ok(decoder.flush().map_err(df)?.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.schema))))
     }
+}
+
+/// One row of `system.query_history`; its field names are the table's columns.
+#[derive(Serialize)]
+struct HistoryRow<'a> {
+    query_execution_id: &'a str,
+    query: &'a str,
+    state: String,
+    state_change_reason: Option<&'a str>,
+    statement_type: String,
+    workgroup: &'a str,
+    database: Option<&'a str>,
+    source: &'a str,
+    user: Option<&'a str>,
+    /// Milliseconds since the epoch.
+    submitted: i64,
+    completed: Option<i64>,
+    data_scanned_bytes: u64,
+    billed_bytes: u64,
+    cost_usd: f64,
+    planning_ms: u64,
+    total_ms: u64,
+    tables: String,
 }
 
 #[async_trait]

@@ -1,10 +1,15 @@
-//! Splits a SQL script at its top-level `;`, keeping each statement's original text. The cut
-//! points come from sqlparser's tokenizer with the dialect the statements are parsed with, so a
-//! script splits exactly where the parser reads statement ends (quotes, quoted identifiers,
-//! comments and escapes alike).
+//! SQL text: a script split at its top-level `;`, keeping each statement's original text, and
+//! statements parsed. The cut points come from sqlparser's tokenizer with the dialect the
+//! statements are parsed with, so a script splits exactly where the parser reads statement ends
+//! (quotes, quoted identifiers, comments and escapes alike).
 
+use std::collections::VecDeque;
+
+use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+
+use crate::error::{Error, Result};
 
 /// The statements of `sql`, trimmed, without their `;`. A script the tokenizer cannot read (an
 /// unterminated string, say) stays whole, so the parser reports the error with its position.
@@ -55,6 +60,36 @@ fn push(out: &mut Vec<String>, piece: &str) {
     if !piece.is_empty() && !only_comments {
         out.push(piece.to_string());
     }
+}
+
+/// The one statement `sql` holds.
+pub fn single(sql: &str) -> Result<Statement> {
+    let mut statements = parse(sql)?;
+    match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => Ok(s),
+        (None, _) => Err(Error::Syntax("empty query".into())),
+        (Some(_), false) => Err(Error::Syntax("only one statement per query; split the script at ';'".into())),
+    }
+}
+
+/// Parses a script into statements; syntax errors keep sqlparser's line and column.
+pub fn parse(sql: &str) -> Result<VecDeque<Statement>> {
+    let dialect = GenericDialect {};
+    DFParserBuilder::new(sql)
+        .with_dialect(&dialect)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| Error::Syntax(clean_parser_message(&e.to_string())))
+}
+
+/// sqlparser says `sql parser error: Expected: …, found: FORM at Line: 1, Column: 10`; keep the
+/// substance and the position.
+fn clean_parser_message(message: &str) -> String {
+    let m = message.trim();
+    let m = m.strip_prefix("SQL error: ").unwrap_or(m);
+    let m = m.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")).unwrap_or(m);
+    let m = m.strip_prefix("sql parser error: ").unwrap_or(m);
+    m.replace("\\\"", "\"")
 }
 
 #[cfg(test)]

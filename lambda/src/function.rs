@@ -87,17 +87,14 @@ impl Function {
     /// function error, when it fails.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Value {
         let (payload, context) = event.into_parts();
-        if let Some(request) = http::request(&payload) {
+        if http::is_http(&payload) {
             if !self.http_allowed {
                 return http::refused(
                     "this function serves HTTP events only with an auth file (GLAUX_AUTH_FILE), or behind a Function URL \
                      whose AuthType is AWS_IAM (say so with GLAUX_FUNCTION_URL_AUTH=iam)",
                 );
             }
-            return match request {
-                Ok(request) => http::call(self.router.clone(), request).await,
-                Err(reason) => http::bad_request(&reason),
-            };
+            return http::call(self.router.clone(), payload, context).await;
         }
         let deadline = deadline(context.deadline);
         // a direct invocation passed Lambda's own IAM check: the caller may invoke the function

@@ -2,7 +2,6 @@
 //! event answered with the query's record and rows; a Function URL or API Gateway event goes
 //! to the same Athena API router `glaux serve` runs. The engine is built once per cold start.
 
-pub mod emulator;
 mod error;
 mod function;
 mod http;

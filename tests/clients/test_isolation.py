@@ -82,11 +82,11 @@ def test_sessions_are_the_clients_own():
     bob.fetchall()
     bob.execute("SHOW datafusion.execution.batch_size")
     assert bob.fetchall()[0][1] == "77"
-    bob.execute("CREATE VIEW users AS SELECT 42 AS id, 'shadow' AS country")
+    bob.execute("CREATE TEMPORARY VIEW users AS SELECT 42 AS id, 'shadow' AS country")
     bob.fetchall()
     bob.execute("SELECT id, country FROM users")
     assert bob.fetchall() == [[42, "shadow"]]
-    bob.execute("CREATE VIEW mine AS SELECT 1 AS x")
+    bob.execute("CREATE TEMPORARY VIEW mine AS SELECT 1 AS x")
     bob.fetchall()
     bob.execute("PREPARE plus_one FROM SELECT ? + 1 AS y")
     bob.fetchall()

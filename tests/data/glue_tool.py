@@ -7,6 +7,7 @@ Usage:
   glue_tool.py ENDPOINT get-table DB TABLE   prints GetTable's Table as JSON
   glue_tool.py ENDPOINT partitions DB TABLE  prints the partitions' values as JSON
 """
+import base64
 import json
 import sys
 from datetime import date, timedelta
@@ -57,6 +58,23 @@ def seed_daily(g, bucket):
     print(json.dumps({"partitions": len(inputs)}))
 
 
+def athena_view(g, database, name, sql, *columns):
+    """Registers a view the way Athena writes one: VIRTUAL_VIEW, the Presto view document."""
+    cols = [dict(zip(("name", "type"), c.split(":"))) for c in columns]
+    doc = {"originalSql": sql, "catalog": "awsdatacatalog", "schema": database, "columns": cols,
+           "owner": "arn:aws:iam::123456789012:user/analyst", "runAsInvoker": False, "properties": {}}
+    text = "/* Presto View: " + base64.b64encode(json.dumps(doc).encode()).decode() + " */"
+    hive = {"varchar": "string", "integer": "int"}
+    g.create_table(DatabaseName=database, TableInput={
+        "Name": name, "TableType": "VIRTUAL_VIEW",
+        "Parameters": {"presto_view": "true", "comment": "Presto View"},
+        "StorageDescriptor": {"Columns": [{"Name": c["name"], "Type": hive.get(c["type"], c["type"])} for c in cols],
+                              "Location": "", "SerdeInfo": {}},
+        "PartitionKeys": [], "ViewOriginalText": text, "ViewExpandedText": "/* Presto View */",
+    })
+    print(json.dumps({"created": f"{database}.{name}"}))
+
+
 def main():
     endpoint, command, *args = sys.argv[1:]
     g = glue(endpoint)
@@ -67,6 +85,8 @@ def main():
     elif command == "partitions":
         pages = g.get_paginator("get_partitions").paginate(DatabaseName=args[0], TableName=args[1])
         print(json.dumps(sorted(p["Values"] for page in pages for p in page["Partitions"])))
+    elif command == "athena-view":
+        athena_view(g, *args)
     else:
         sys.exit(f"unknown command {command}")
 

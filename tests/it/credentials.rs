@@ -290,3 +290,31 @@ async fn no_credentials_is_an_error_and_anonymous_only_when_asked() {
         .unwrap();
     assert!(flag.status.success(), "{}", String::from_utf8_lossy(&flag.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_in_another_region_is_read_from_its_region() {
+    let env = support::env();
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="eu-west-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+try:
+    s3.create_bucket(Bucket="glaux-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
+s3.put_object(Bucket="glaux-eu", Key="t/data.csv", Body=b"x\n1\n2\n3\n4\n")
+"#;
+    let out = Command::new("python3").args(["-c", script, &env.endpoint]).output().expect("python3 with boto3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // the proxy answers requests signed for another region as AWS does: 301 and the region
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    proxy.place_bucket("glaux-eu", "eu-west-1");
+    let sql = "SELECT count(*) AS n, sum(x) AS s FROM 's3://glaux-eu/t/data.csv'";
+    // configured for us-east-1, as the environment of most tools is
+    let run = tokio::task::block_in_place(|| support::glaux(&proxy.endpoint, &["--format", "csv"], sql));
+    run.assert_ok();
+    assert_eq!(run.stdout.lines().nth(1), Some("4,10"), "{}", run.stdout);
+    // asked once (the listing, the footer and the read share the answer), never redirected
+    assert_eq!(proxy.counts.get("probes:glaux-eu"), 1);
+    assert_eq!(proxy.counts.get("redirects:glaux-eu"), 0);
+}

@@ -2,6 +2,8 @@
 //! registered read unchanged, partition filters travel to the server as a GetPartitions
 //! expression, and tables glaux creates look to boto3 as Athena's do.
 
+use base64::Engine as _;
+
 use crate::support::{self, csv, glaux_env, glue_tool, proxy::CountingProxy, scratch};
 
 const DAYS_2025: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -184,12 +186,44 @@ fn tables_glaux_creates_look_right_to_other_glue_clients() {
     // two years of July: 10 rows each, amount = 700 + row
     assert_eq!(one_row(&answer), vec![Some("20".into()), Some((2 * (7000 + 45)).to_string())]);
 
+    // a view glaux creates is a view to Athena: VIRTUAL_VIEW with the Presto view document
+    glaux("CREATE VIEW shop_glue.july AS SELECT year, sum(amount) AS total FROM sales WHERE month = 7 GROUP BY year")
+        .assert_ok();
+    let view = glue_tool(&env.endpoint, &["get-table", "shop_glue", "july"]);
+    assert_eq!(view["TableType"], "VIRTUAL_VIEW");
+    assert_eq!(view["Parameters"]["presto_view"], "true");
+    assert_eq!(view["ViewExpandedText"], "/* Presto View */");
+    let text = view["ViewOriginalText"].as_str().unwrap();
+    let encoded = text.strip_prefix("/* Presto View: ").and_then(|t| t.strip_suffix(" */")).unwrap();
+    let document: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+    assert_eq!(document["schema"], "shop_glue");
+    assert_eq!(document["columns"][1], serde_json::json!({"name": "total", "type": "bigint"}));
+    let totals = glaux("SELECT total FROM shop_glue.july ORDER BY year");
+    assert_eq!(csv::parse(&totals.assert_ok().stdout).1, vec![vec![Some("7045".into())], vec![Some("7045".into())]]);
+    // and a view Athena wrote (registered with boto3 as Athena does) is read by glaux
+    glue_tool(
+        &env.endpoint,
+        &[
+            "athena-view",
+            "shop_glue",
+            "by_region",
+            "SELECT region, count(*) AS n FROM sales GROUP BY region",
+            "region:varchar",
+            "n:bigint",
+        ],
+    );
+    let regions = glaux("SELECT sum(n) FROM shop_glue.by_region");
+    assert_eq!(one_row(&regions), vec![Some("240".into())]);
+    glaux("DROP VIEW shop_glue.july; DROP VIEW shop_glue.by_region").assert_ok();
+
     glaux("ALTER TABLE shop_glue.sales DROP PARTITION (year = '2024', month = 7)").assert_ok();
     let partitions = glue_tool(&env.endpoint, &["partitions", "shop_glue", "sales"]);
     assert_eq!(partitions.as_array().unwrap().len(), 23);
     // dropping what is not there names it
     let missing = glaux("ALTER TABLE shop_glue.sales DROP PARTITION (year = '2024', month = 7)");
-    assert_eq!(missing.status, 3, "the catalog refuses it: {}", missing.stderr);
+    // exit code 4 (does not exist), as the local catalog answers
+    assert_eq!(missing.status, 4, "the catalog refuses it: {}", missing.stderr);
     assert!(missing.stderr.contains("2024"), "{}", missing.stderr);
 
     glaux("DROP TABLE shop_glue.sales; DROP DATABASE shop_glue").assert_ok();

@@ -2,28 +2,19 @@
 //! the pytest files of tests/clients, each against a server of its own over the moto S3 server.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use glaux_testkit::{Guarded, free_port};
 use std::time::{Duration, Instant};
 
 use crate::support::{self, scratch};
 
 /// A running `glaux serve`, stopped when dropped.
 struct Served {
-    child: Child,
+    child: Guarded,
     url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn health(url: &str) -> bool {
@@ -60,7 +51,7 @@ fn serve_with(warehouse: &Path, args: &[&str], vars: &[(&str, &str)], allow_writ
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start glaux serve");
-    let served = Served { child, url };
+    let served = Served { child: Guarded(child), url };
     let started = Instant::now();
     while !health(&served.url) {
         assert!(started.elapsed() < Duration::from_secs(60), "glaux serve did not come up at {}", served.url);

@@ -113,5 +113,6 @@ slt_files! {
     partitions => "partitions.slt",
     projection => "projection.slt",
     session => "session.slt",
+    views => "views.slt",
     weblogs => "weblogs.slt",
 }

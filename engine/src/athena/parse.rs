@@ -90,6 +90,23 @@ pub enum AthenaStatement {
     Deallocate {
         name: String,
     },
+    /// `CREATE [OR REPLACE] VIEW name AS query`: kept in the catalog.
+    CreateView {
+        view: TableName,
+        or_replace: bool,
+        query: String,
+    },
+    DropView {
+        view: TableName,
+        if_exists: bool,
+    },
+    ShowViews {
+        database: Option<String>,
+        like: Option<String>,
+    },
+    ShowCreateView {
+        view: TableName,
+    },
 }
 
 impl AthenaStatement {
@@ -102,6 +119,8 @@ impl AthenaStatement {
             | ShowPartitions { .. }
             | ShowCreateTable { .. }
             | ShowTblProperties { .. }
+            | ShowViews { .. }
+            | ShowCreateView { .. }
             | Describe { .. }
             | Use { .. }
             | Prepare { .. }
@@ -156,12 +175,35 @@ pub fn stored_as(format: &str) -> Option<(&'static str, &'static str, &'static s
     })
 }
 
+/// SHOW TABLES' and SHOW VIEWS' `[IN database] [[LIKE] 'pattern']`.
+fn in_database_like(c: &mut Cursor) -> Result<(Option<String>, Option<String>)> {
+    let database = if c.keyword("IN") || c.keyword("FROM") { Some(c.name()?) } else { None };
+    let like = if c.keyword("LIKE") || matches!(c.peek(), Some(Token::SingleQuotedString(_))) {
+        Some(c.string()?)
+    } else {
+        None
+    };
+    Ok((database, like))
+}
+
 /// Parses `sql` if it is one of Athena's DDL or utility statements; `Ok(None)` leaves it to DataFusion.
 pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
     let mut c = Cursor::new(sql)?;
     let statement = if c.keyword("CREATE") {
         if c.keyword("DATABASE") || c.keyword("SCHEMA") {
             create_database(&mut c)?
+        } else if let Some(or_replace) = match () {
+            _ if c.keywords(&["OR", "REPLACE", "VIEW"]) => Some(true),
+            _ if c.keyword("VIEW") => Some(false),
+            _ => None,
+        } {
+            let view = c.qualified_name()?;
+            c.expect_keywords(&["AS"])?;
+            let query = c.rest(sql).trim().trim_end_matches(';').trim().to_string();
+            if query.is_empty() {
+                return Err(c.error("Expected: the view's query after AS"));
+            }
+            return Ok(Some(AthenaStatement::CreateView { view, or_replace, query }));
         } else if c.keywords(&["EXTERNAL", "TABLE"]) {
             // DataFusion's own form (with OPTIONS) stays a session table.
             if sql.to_ascii_uppercase().contains("OPTIONS") && !sql.to_ascii_uppercase().contains("TBLPROPERTIES") {
@@ -183,6 +225,9 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
         } else if c.keyword("TABLE") {
             let if_exists = c.keywords(&["IF", "EXISTS"]);
             AthenaStatement::DropTable { table: c.qualified_name()?, if_exists }
+        } else if c.keyword("VIEW") {
+            let if_exists = c.keywords(&["IF", "EXISTS"]);
+            AthenaStatement::DropView { view: c.qualified_name()?, if_exists }
         } else {
             return Ok(None);
         }
@@ -191,17 +236,17 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
             let like = if c.keyword("LIKE") { Some(c.string()?) } else { None };
             AthenaStatement::ShowDatabases { like }
         } else if c.keyword("TABLES") {
-            let database = if c.keyword("IN") || c.keyword("FROM") { Some(c.name()?) } else { None };
-            let like = if c.keyword("LIKE") || matches!(c.peek(), Some(Token::SingleQuotedString(_))) {
-                Some(c.string()?)
-            } else {
-                None
-            };
+            let (database, like) = in_database_like(&mut c)?;
             AthenaStatement::ShowTables { database, like }
         } else if c.keyword("PARTITIONS") {
             AthenaStatement::ShowPartitions { table: c.qualified_name()? }
         } else if c.keywords(&["CREATE", "TABLE"]) {
             AthenaStatement::ShowCreateTable { table: c.qualified_name()? }
+        } else if c.keywords(&["CREATE", "VIEW"]) {
+            AthenaStatement::ShowCreateView { view: c.qualified_name()? }
+        } else if c.keyword("VIEWS") {
+            let (database, like) = in_database_like(&mut c)?;
+            AthenaStatement::ShowViews { database, like }
         } else if c.keyword("TBLPROPERTIES") {
             AthenaStatement::ShowTblProperties { table: c.qualified_name()? }
         } else if c.keyword("COLUMNS") {

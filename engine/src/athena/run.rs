@@ -6,12 +6,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionState;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::TryStreamExt;
 use glaux_catalog::{Catalog, Column, Database, Partition, StorageDescriptor, Table};
 use object_store::ObjectMeta;
 
 use super::parse::{AthenaStatement, Spec, TableName, ordered_values, partition_name};
-use crate::catalog::{CatalogTable, StorageFormat, arrow_to_hive};
+use crate::catalog::{CatalogTable, PrestoView, StorageFormat, arrow_to_hive, with_catalog_tables};
 use crate::error::{Error, Result};
 use crate::model::StatementType;
 
@@ -124,13 +126,8 @@ impl Runner<'_> {
                 rows(StatementType::Utility, &["database_name"], names.map(|n| vec![n]).collect())
             }
             S::ShowTables { database, like } => {
-                let db = database.as_deref().unwrap_or(self.database);
-                let tables = self.catalog.list_tables(db).await.map_err(catalog_error)?;
-                let names = tables
-                    .into_iter()
-                    .map(|t| t.name)
-                    .filter(|n| like.as_deref().is_none_or(|p| matches_pattern(p, n)));
-                rows(StatementType::Utility, &["tab_name"], names.map(|n| vec![n]).collect())
+                let names = self.names(database.as_deref(), like.as_deref(), |_| true).await?;
+                rows(StatementType::Utility, &["tab_name"], names)
             }
             S::ShowPartitions { table: name } => {
                 let table = self.table(&name).await?;
@@ -217,11 +214,96 @@ impl Runner<'_> {
                 outcome.use_database = Some(database.to_ascii_lowercase());
                 Ok(outcome)
             }
+            S::CreateView { view, or_replace, query } => {
+                let (db, name) = (self.db(&view).to_ascii_lowercase(), view.1.to_ascii_lowercase());
+                let existing = self.catalog.get_table(&db, &name).await.map_err(catalog_error)?;
+                match &existing {
+                    Some(t) if !t.is_view() => {
+                        return Err(Error::AlreadyExists(format!(
+                            "{db}.{name} already exists and is a table, not a view"
+                        )));
+                    }
+                    Some(_) if !or_replace => {
+                        return Err(Error::AlreadyExists(format!("view {db}.{name} already exists")));
+                    }
+                    _ => {}
+                }
+                let table = PrestoView::table(&db, &name, &query, &self.view_schema(&db, &query).await?)?;
+                match existing {
+                    Some(_) => self.catalog.update_table(&db, table).await,
+                    None => self.catalog.create_table(&db, table, false).await,
+                }
+                .map_err(catalog_error)?;
+                Ok(done(StatementType::Ddl))
+            }
+            S::DropView { view, if_exists } => {
+                let db = self.db(&view);
+                match self.catalog.get_table(db, &view.1).await.map_err(catalog_error)? {
+                    None if if_exists => return Ok(done(StatementType::Ddl)),
+                    None => return Err(Error::NotFound(format!("view {db}.{} does not exist", view.1))),
+                    Some(t) if !t.is_view() => {
+                        return Err(Error::InvalidInput(format!(
+                            "{db}.{} is a table, not a view (DROP TABLE drops it)",
+                            view.1
+                        )));
+                    }
+                    Some(_) => {}
+                }
+                self.catalog.drop_table(db, &view.1, false).await.map_err(catalog_error)?;
+                Ok(done(StatementType::Ddl))
+            }
+            S::ShowViews { database, like } => {
+                let names = self.names(database.as_deref(), like.as_deref(), Table::is_view).await?;
+                rows(StatementType::Utility, &["views"], names)
+            }
+            S::ShowCreateView { view } => {
+                let table = self.table(&view).await?;
+                let db = self.db(&view);
+                if !table.is_view() {
+                    return Err(Error::InvalidInput(format!(
+                        "{db}.{} is a table, not a view (SHOW CREATE TABLE shows it)",
+                        table.name
+                    )));
+                }
+                let definition = PrestoView::of(db, &table)?;
+                let text = format!("CREATE VIEW {db}.{} AS\n{}", table.name, definition.original_sql);
+                rows(StatementType::Utility, &["createview_stmt"], text.lines().map(|l| vec![l.to_string()]).collect())
+            }
             // a session's own statements: the engine keeps them in the session
             S::Prepare { .. } | S::Execute { .. } | S::Deallocate { .. } => {
                 Err(Error::Internal("prepared statements are kept by the session, not the catalog".into()))
             }
         }
+    }
+
+    /// The names of `database`'s tables that `keep` keeps and match `like`, one per row.
+    async fn names(
+        &self,
+        database: Option<&str>,
+        like: Option<&str>,
+        keep: fn(&Table) -> bool,
+    ) -> Result<Vec<Vec<String>>> {
+        let tables = self.catalog.list_tables(database.unwrap_or(self.database)).await.map_err(catalog_error)?;
+        Ok(tables
+            .into_iter()
+            .filter(|t| keep(t) && like.is_none_or(|p| matches_pattern(p, &t.name)))
+            .map(|t| vec![t.name])
+            .collect())
+    }
+
+    /// The columns a view's query yields, planned in `db` with the catalog's tables; a body
+    /// that is not a query is refused.
+    async fn view_schema(&self, db: &str, query: &str) -> Result<Schema> {
+        let statement = crate::script::single(query)?;
+        let is_query = matches!(&statement, DfStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)));
+        if !is_query {
+            return Err(Error::InvalidInput(format!("a view's body must be a query (SELECT or WITH), not: {query}")));
+        }
+        let mut state = self.state.clone();
+        state.config_mut().options_mut().catalog.default_schema = db.to_string();
+        let state = with_catalog_tables(state, &statement, self.catalog, &Arc::default()).await?;
+        let plan = state.statement_to_plan(statement).await?;
+        Ok(plan.schema().as_arrow().clone())
     }
 
     fn partition(&self, table: &Table, spec: &Spec, location: Option<String>) -> Result<Partition> {

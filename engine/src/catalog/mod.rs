@@ -8,6 +8,7 @@ mod scan_log;
 mod serde;
 mod table;
 mod types;
+mod view;
 
 pub(crate) use projection::Projection;
 pub use resolve::with_catalog_tables;
@@ -16,3 +17,4 @@ pub use serde::StorageFormat;
 pub use table::CatalogTable;
 pub(crate) use table::{is_data, objects_at, split_location};
 pub use types::{arrow_to_hive, hive_to_arrow};
+pub use view::PrestoView;

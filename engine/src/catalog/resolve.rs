@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::datasource::ViewTable;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
@@ -14,18 +15,56 @@ use glaux_catalog::Catalog;
 
 use super::scan_log::ScanLog;
 use super::table::CatalogTable;
+use super::view::PrestoView;
 use crate::error::{Error, Result};
 use crate::session::CATALOG;
 
 /// Resolved tables by database, then table (lower-case names).
 type Resolved = HashMap<String, HashMap<String, Arc<dyn TableProvider>>>;
 
-/// A state whose `awsdatacatalog` also holds the catalog tables `statement` references.
+/// How deep views may nest on views (a deeper chain is a view that refers to itself).
+const MAX_VIEW_DEPTH: usize = 16;
+
+/// A state whose `awsdatacatalog` also holds the catalog tables `statement` references; a
+/// catalog view becomes its query, planned with the tables it names in turn.
 pub async fn with_catalog_tables(
     state: SessionState,
     statement: &Statement,
     catalog: &Arc<dyn Catalog>,
     log: &Arc<ScanLog>,
+) -> Result<SessionState> {
+    resolve(state, statement, catalog, log, 0).await
+}
+
+/// The query of catalog view `table` (in `db`) as a table provider: planned in the database
+/// it was created in, its own tables and views resolved first.
+async fn view_provider(
+    state: &SessionState,
+    db: &str,
+    table: &glaux_catalog::Table,
+    catalog: &Arc<dyn Catalog>,
+    log: &Arc<ScanLog>,
+    depth: usize,
+) -> Result<Arc<dyn TableProvider>> {
+    let named = |e: &dyn std::fmt::Display| Error::InvalidInput(format!("view {db}.{}: {e}", table.name));
+    if depth >= MAX_VIEW_DEPTH {
+        return Err(named(&format!("views nest more than {MAX_VIEW_DEPTH} deep; does one refer to itself?")));
+    }
+    let view = PrestoView::of(db, table)?;
+    let mut inner = state.clone();
+    inner.config_mut().options_mut().catalog.default_schema = view.schema.clone().unwrap_or_else(|| db.to_string());
+    let statement = crate::script::single(&view.original_sql).map_err(|e| named(&e))?;
+    let inner = Box::pin(resolve(inner, &statement, catalog, log, depth + 1)).await?;
+    let plan = inner.statement_to_plan(statement).await.map_err(|e| named(&e))?;
+    Ok(Arc::new(ViewTable::new(plan, Some(view.original_sql))))
+}
+
+async fn resolve(
+    state: SessionState,
+    statement: &Statement,
+    catalog: &Arc<dyn Catalog>,
+    log: &Arc<ScanLog>,
+    depth: usize,
 ) -> Result<SessionState> {
     let references = state.resolve_table_references(statement)?;
     let options = state.config_options();
@@ -56,7 +95,11 @@ pub async fn with_catalog_tables(
             continue;
         }
         if let Some(table) = catalog.get_table(&db, &name).await.map_err(Error::Catalog)? {
-            let provider = Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?.with_log(Arc::clone(log)));
+            let provider: Arc<dyn TableProvider> = if table.is_view() {
+                view_provider(&state, &db, &table, catalog, log, depth).await?
+            } else {
+                Arc::new(CatalogTable::try_new(Arc::clone(catalog), &db, table)?.with_log(Arc::clone(log)))
+            };
             resolved.entry(db).or_default().insert(name, provider);
         }
     }

@@ -4,10 +4,12 @@ mod credentials;
 mod fenced;
 pub(crate) mod meter;
 mod profile;
+mod region;
 
 pub use credentials::ChainCredentials;
 pub use fenced::FencedStore;
 pub use meter::{MeteredStore, ScanMeter};
+pub use region::RegionalStore;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,8 +97,15 @@ impl S3Settings {
         }
     }
 
-    /// An S3 store for one bucket.
+    /// An S3 store for one bucket, in the bucket's own region (asked of S3 on first use).
     pub fn build(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        // refuse what the builder refuses now, not at the first request
+        self.build_in(bucket, &self.region)?;
+        Ok(Arc::new(RegionalStore::new(bucket, self.clone())))
+    }
+
+    /// An S3 store for one bucket, signing for `region`.
+    fn build_in(&self, bucket: &str, region: &str) -> Result<Arc<dyn ObjectStore>> {
         let local_endpoint = self.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
         let mut client = ClientOptions::new().with_connect_timeout(self.connect_timeout);
         if local_endpoint {
@@ -113,7 +122,7 @@ impl S3Settings {
         };
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
-            .with_region(&self.region)
+            .with_region(region)
             .with_client_options(client)
             .with_retry(retry)
             // Path-style works with every S3-compatible server; AWS still accepts it.

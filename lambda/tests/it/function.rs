@@ -1,30 +1,13 @@
 //! Direct query events and HTTP events through the Runtime API, one function process each.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
-use glaux_lambda::emulator::{Outcome, RuntimeApi};
+use base64::Engine as _;
+use glaux_testkit::runtime_api::{Outcome, RuntimeApi};
+use glaux_testkit::{Env, Guarded, env};
 use serde_json::{Value, json};
-
-struct Env {
-    endpoint: String,
-    data: PathBuf,
-    bucket: String,
-}
-
-fn env() -> Env {
-    let var = |k: &str| {
-        std::env::var(k)
-            .unwrap_or_else(|_| panic!("{k} is not set: run the suite with ./scripts/test, which starts the S3 server"))
-    };
-    Env {
-        endpoint: var("GLAUX_TEST_S3_ENDPOINT"),
-        data: PathBuf::from(var("GLAUX_TEST_DATA")),
-        bucket: var("GLAUX_TEST_BUCKET"),
-    }
-}
 
 /// Registers web.daily (1,096 Parquet partitions) in the Glue server, once per run.
 fn seed_glue(env: &Env) {
@@ -40,15 +23,8 @@ fn seed_glue(env: &Env) {
 /// A bootstrap process and the Runtime API it polls.
 struct Lambda {
     api: RuntimeApi,
-    child: Child,
+    child: Guarded,
     output: String,
-}
-
-impl Drop for Lambda {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Lambda {
@@ -71,7 +47,7 @@ impl Lambda {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("bootstrap starts");
-        let lambda = Self { api, child, output };
+        let lambda = Self { api, child: Guarded(child), output };
         assert!(lambda.api.ready(Duration::from_secs(60)).await.is_some(), "bootstrap never asked for an event");
         lambda
     }
@@ -94,7 +70,14 @@ impl Lambda {
         });
         let reply = self.query(event).await;
         let status = reply["statusCode"].as_u64().unwrap_or_else(|| panic!("not an HTTP reply: {reply}"));
-        let body = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+        // JSON that is not `application/json` comes back base64-encoded, as Lambda allows
+        let text = reply["body"].as_str().unwrap_or_default();
+        let bytes = if reply["isBase64Encoded"].as_bool() == Some(true) {
+            base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+        } else {
+            text.as_bytes().to_vec()
+        };
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("reply body {text:?}: {e}"));
         (status, body)
     }
 }

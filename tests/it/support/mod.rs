@@ -1,52 +1,12 @@
 //! What every end-to-end test needs: the S3 server's address, the data set, the binary.
 
 pub mod csv;
-pub mod proxy;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub use glaux_testkit::{Env, env, proxy, scratch};
 use serde_json::Value;
-
-/// The running S3 server and the data uploaded to it by scripts/test.
-pub struct Env {
-    pub endpoint: String,
-    pub data: PathBuf,
-    pub bucket: String,
-}
-
-pub fn env() -> Env {
-    let var = |k: &str| {
-        std::env::var(k)
-            .unwrap_or_else(|_| panic!("{k} is not set: run the suite with ./scripts/test, which starts the S3 server"))
-    };
-    Env {
-        endpoint: var("GLAUX_TEST_S3_ENDPOINT"),
-        data: PathBuf::from(var("GLAUX_TEST_DATA")),
-        bucket: var("GLAUX_TEST_BUCKET"),
-    }
-}
-
-impl Env {
-    pub fn s3(&self, key: &str) -> String {
-        format!("s3://{}/{}", self.bucket, key)
-    }
-
-    /// Total size of the local copies of the objects under `prefix` (what S3 holds).
-    pub fn size_of(&self, prefix: &str) -> u64 {
-        let dir = self.data.join(prefix);
-        let mut total = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                total += entry.metadata().unwrap().len();
-            }
-        }
-        total
-    }
-}
 
 /// What one run of `glaux query` produced.
 pub struct Run {
@@ -100,16 +60,6 @@ pub fn s3_settings(endpoint: &str) -> glaux_engine::S3Settings {
     glaux_engine::S3Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
 }
 
-/// A directory of its own for one test (its warehouse, its files); scripts/test clears them.
-pub fn scratch(tag: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("glaux-it-{}-{tag}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 /// Runs `glaux query --stats ARGS… SQL` against `endpoint` with a fresh warehouse.
 pub fn glaux(endpoint: &str, args: &[&str], sql: &str) -> Run {
     glaux_in(&scratch("warehouse"), endpoint, args, sql)
@@ -140,20 +90,8 @@ pub fn glaux_env(warehouse: &std::path::Path, endpoint: &str, args: &[&str], sql
         .stderr(Stdio::piped())
         .spawn()
         .expect("start glaux");
-    // Output is collected on another thread (a full pipe must not stall glaux); the deadline
-    // guards against hangs and is not a performance assertion.
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let Output { status, stdout, stderr } = match rx.recv_timeout(Duration::from_secs(180)) {
-        Ok(output) => output.expect("glaux output"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("glaux did not finish within 180 s: {sql}");
-        }
-    };
+    let Output { status, stdout, stderr } =
+        glaux_testkit::output_within(child, Duration::from_secs(180), &format!("glaux query {sql}"));
     let run = Run {
         status: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

@@ -54,6 +54,11 @@ impl Counts {
         self.2.lock().unwrap().clone()
     }
 
+    /// A named counter (`redirects:<bucket>`, `probes:<bucket>`, `calls:<target>`).
+    pub fn get(&self, key: &str) -> u64 {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
     fn add(&self, path: &str, n: u64) {
         *self.0.lock().unwrap().entry(path.to_string()).or_default() += n;
     }
@@ -62,7 +67,12 @@ impl Counts {
 pub struct CountingProxy {
     pub endpoint: String,
     pub counts: Counts,
+    regions: Regions,
 }
+
+/// Buckets that live in another region than the S3 server's: requests not signed for it are
+/// answered as AWS answers them, with the bucket's region in `x-amz-bucket-region`.
+type Regions = Arc<Mutex<HashMap<String, String>>>;
 
 impl CountingProxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
@@ -72,19 +82,61 @@ impl CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let counts = Counts::default();
-        let c = counts.clone();
+        let regions = Regions::default();
+        let (c, r) = (counts.clone(), Arc::clone(&regions));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let c = c.clone();
+                let (c, r) = (c.clone(), Arc::clone(&r));
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        let _ = relay(client, server, c).await;
+                        let _ = relay(client, server, c, r).await;
                     }
                 });
             }
         });
-        Self { endpoint, counts }
+        Self { endpoint, counts, regions }
     }
+
+    /// Makes `bucket` live in `region`: a request signed for another region gets a 301
+    /// PermanentRedirect, an unsigned one a 403, both with `x-amz-bucket-region` (as from AWS);
+    /// `redirects:<bucket>` and `probes:<bucket>` count them.
+    pub fn place_bucket(&self, bucket: &str, region: &str) {
+        self.regions.lock().unwrap().insert(bucket.to_string(), region.to_string());
+    }
+}
+
+/// AWS's answer to a request for a bucket in another region, or `None` to forward it.
+fn wrong_region(
+    request_line: &str,
+    headers: &HashMap<String, String>,
+    regions: &Regions,
+    counts: &Counts,
+) -> Option<String> {
+    let target = request_line.split_whitespace().nth(1)?;
+    let bucket = target.trim_start_matches('/').split(['/', '?']).next()?;
+    let region = regions.lock().unwrap().get(bucket).cloned()?;
+    // Credential=KEY/DATE/REGION/s3/aws4_request
+    let signed_for =
+        headers.get("authorization").and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').nth(2));
+    let (status, code) = match signed_for {
+        Some(r) if r == region => return None,
+        Some(_) => {
+            counts.add(&format!("redirects:{bucket}"), 1);
+            ("301 Moved Permanently", "PermanentRedirect")
+        }
+        None => {
+            counts.add(&format!("probes:{bucket}"), 1);
+            ("403 Forbidden", "AccessDenied")
+        }
+    };
+    let mut body = format!("<Error><Code>{code}</Code><BucketRegion>{region}</BucketRegion></Error>");
+    if request_line.starts_with("HEAD ") {
+        body.clear();
+    }
+    Some(format!(
+        "HTTP/1.1 {status}\r\nx-amz-bucket-region: {region}\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ))
 }
 
 /// The head of a message: its first line and headers (lower-case names).
@@ -154,15 +206,21 @@ async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, counts: Counts) -> std::io::Result<()> {
+async fn relay(client: TcpStream, server: TcpStream, counts: Counts, regions: Regions) -> std::io::Result<()> {
     let (cr, mut cw) = client.into_split();
     let (sr, mut sw) = server.into_split();
     let (mut cr, mut sr) = (BufReader::new(cr), BufReader::new(sr));
     loop {
         let mut head = vec![];
         let Some((request_line, headers)) = read_head(&mut cr, &mut head).await? else { return Ok(()) };
-        sw.write_all(&head).await?;
         let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if let Some(answer) = wrong_region(&request_line, &headers, &regions, &counts) {
+            copy_exact(&mut cr, &mut tokio::io::sink(), request_body).await?;
+            cw.write_all(answer.as_bytes()).await?;
+            cw.flush().await?;
+            continue;
+        }
+        sw.write_all(&head).await?;
         if let Some(key) =
             headers.get("authorization").and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').next())
         {

@@ -178,13 +178,14 @@ async fn url_request(State(shared): State<Arc<Shared>>, request: axum::extract::
         text.as_bytes().to_vec()
     };
     let mut response = (status, body).into_response();
-    if let Some(headers) = reply["headers"].as_object() {
-        for (k, v) in headers {
-            if let (Ok(name), Some(Ok(value))) =
-                (axum::http::HeaderName::from_bytes(k.as_bytes()), v.as_str().map(axum::http::HeaderValue::from_str))
-            {
-                response.headers_mut().insert(name, value);
-            }
+    let headers = reply["headers"].as_object().into_iter().flatten().map(|(k, v)| (k.as_str(), v));
+    // payload 2.0 replies carry Set-Cookie apart, in `cookies`
+    let cookies = reply["cookies"].as_array().into_iter().flatten().map(|v| ("set-cookie", v));
+    for (k, v) in headers.chain(cookies) {
+        if let (Ok(name), Some(Ok(value))) =
+            (axum::http::HeaderName::from_bytes(k.as_bytes()), v.as_str().map(axum::http::HeaderValue::from_str))
+        {
+            response.headers_mut().append(name, value);
         }
     }
     response
