@@ -40,6 +40,12 @@ pub async fn call(router: axum::Router, event: Value, context: Context) -> Value
 fn read(mut event: Value) -> Result<LambdaRequest, String> {
     // REST and ALB events carry each header twice: in `headers` (its last value) and in
     // `multiValueHeaders` (all of them); lambda_http lets the first replace the second
+    // a REST event names its method twice; hand-made events often only once
+    if let Some(method) = event.get("httpMethod").cloned()
+        && let Some(context) = event.get_mut("requestContext").and_then(Value::as_object_mut)
+    {
+        context.entry("httpMethod").or_insert(method);
+    }
     if let Some(multi) = event.get("multiValueHeaders").and_then(Value::as_object) {
         let names: Vec<String> = multi.keys().map(|k| k.to_ascii_lowercase()).collect();
         if let Some(single) = event.get_mut("headers").and_then(Value::as_object_mut) {

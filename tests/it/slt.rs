@@ -109,6 +109,7 @@ macro_rules! slt_files {
 }
 
 slt_files! {
+    alter => "alter.slt",
     catalog => "catalog.slt",
     partitions => "partitions.slt",
     projection => "projection.slt",

@@ -90,6 +90,11 @@ pub enum AthenaStatement {
     Deallocate {
         name: String,
     },
+    /// `ALTER TABLE t ADD COLUMNS | REPLACE COLUMNS | SET TBLPROPERTIES | SET LOCATION | RENAME TO`
+    AlterTable {
+        table: TableName,
+        change: TableChange,
+    },
     /// `CREATE [OR REPLACE] VIEW name AS query`: kept in the catalog.
     CreateView {
         view: TableName,
@@ -107,6 +112,16 @@ pub enum AthenaStatement {
     ShowCreateView {
         view: TableName,
     },
+}
+
+/// What an ALTER TABLE changes in a table's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableChange {
+    AddColumns(Vec<Column>),
+    ReplaceColumns(Vec<Column>),
+    SetProperties(Vec<(String, String)>),
+    SetLocation(String),
+    RenameTo(TableName),
 }
 
 impl AthenaStatement {
@@ -261,7 +276,9 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
         AthenaStatement::Describe { table: c.qualified_name()? }
     } else if c.keywords(&["ALTER", "TABLE"]) {
         let table = c.qualified_name()?;
-        if c.keyword("ADD") {
+        if c.keywords(&["ADD", "COLUMNS"]) {
+            AthenaStatement::AlterTable { table, change: TableChange::AddColumns(columns(&mut c)?) }
+        } else if c.keyword("ADD") {
             let if_not_exists = c.keywords(&["IF", "NOT", "EXISTS"]);
             let mut partitions = vec![];
             while c.keyword("PARTITION") {
@@ -284,8 +301,18 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
                 }
             }
             AthenaStatement::DropPartitions { table, partitions, if_exists }
+        } else if c.keywords(&["REPLACE", "COLUMNS"]) {
+            AthenaStatement::AlterTable { table, change: TableChange::ReplaceColumns(columns(&mut c)?) }
+        } else if c.keywords(&["SET", "TBLPROPERTIES"]) {
+            AthenaStatement::AlterTable { table, change: TableChange::SetProperties(c.properties()?) }
+        } else if c.keywords(&["SET", "LOCATION"]) {
+            AthenaStatement::AlterTable { table, change: TableChange::SetLocation(c.string()?) }
+        } else if c.keywords(&["RENAME", "TO"]) {
+            AthenaStatement::AlterTable { table, change: TableChange::RenameTo(c.qualified_name()?) }
         } else {
-            return Err(c.error("Expected: ADD PARTITION or DROP PARTITION"));
+            return Err(c.error(
+                "Expected: ADD PARTITION, DROP PARTITION, ADD COLUMNS, REPLACE COLUMNS, SET TBLPROPERTIES, SET LOCATION or RENAME TO",
+            ));
         }
     } else if c.keywords(&["MSCK", "REPAIR", "TABLE"]) {
         AthenaStatement::MsckRepair { table: c.qualified_name()? }

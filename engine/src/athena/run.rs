@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use glaux_catalog::{Catalog, Column, Database, Partition, StorageDescriptor, Table};
 use object_store::ObjectMeta;
 
-use super::parse::{AthenaStatement, Spec, TableName, ordered_values, partition_name};
+use super::parse::{AthenaStatement, Spec, TableChange, TableName, ordered_values, partition_name};
 use crate::catalog::{CatalogTable, PrestoView, StorageFormat, arrow_to_hive, with_catalog_tables};
 use crate::error::{Error, Result};
 use crate::model::StatementType;
@@ -36,6 +36,21 @@ fn table_of(batch_columns: &[&str], rows: Vec<Vec<String>>) -> Result<RecordBatc
         .map(|i| Arc::new(rows.iter().map(|r| Some(r[i].as_str())).collect::<StringArray>()) as ArrayRef)
         .collect();
     Ok(RecordBatch::try_new(schema, columns).map_err(datafusion::error::DataFusionError::from)?)
+}
+
+/// A table's columns after a change: names unique, none a partition key's.
+fn check_columns(what: &str, columns: &[Column], partition_keys: &[Column]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for c in columns {
+        let name = c.name.to_ascii_lowercase();
+        if partition_keys.iter().any(|k| k.name.eq_ignore_ascii_case(&name)) {
+            return Err(Error::InvalidInput(format!("{what}: column {name} is a partition key")));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(Error::InvalidInput(format!("{what}: column {name} already exists")));
+        }
+    }
+    Ok(())
 }
 
 fn done(statement_type: StatementType) -> Outcome {
@@ -214,6 +229,18 @@ impl Runner<'_> {
                 outcome.use_database = Some(database.to_ascii_lowercase());
                 Ok(outcome)
             }
+            S::AlterTable { table: name, change } => {
+                let table = self.table(&name).await?;
+                let db = self.db(&name).to_ascii_lowercase();
+                if table.is_view() {
+                    return Err(Error::InvalidInput(format!(
+                        "{db}.{} is a view; CREATE OR REPLACE VIEW changes it",
+                        table.name
+                    )));
+                }
+                self.alter(&db, table, change).await?;
+                Ok(done(StatementType::Ddl))
+            }
             S::CreateView { view, or_replace, query } => {
                 let (db, name) = (self.db(&view).to_ascii_lowercase(), view.1.to_ascii_lowercase());
                 let existing = self.catalog.get_table(&db, &name).await.map_err(catalog_error)?;
@@ -274,6 +301,49 @@ impl Runner<'_> {
                 Err(Error::Internal("prepared statements are kept by the session, not the catalog".into()))
             }
         }
+    }
+
+    /// Applies an ALTER TABLE change to `table` in `db`; names what is wrong before anything changes.
+    async fn alter(&self, db: &str, mut table: Table, change: TableChange) -> Result<()> {
+        let what = format!("table {db}.{}", table.name);
+        let sd = table.storage_descriptor.get_or_insert_with(StorageDescriptor::default);
+        match change {
+            TableChange::AddColumns(columns) => {
+                let mut all = sd.columns.clone();
+                all.extend(columns);
+                check_columns(&what, &all, &table.partition_keys)?;
+                sd.columns = all;
+            }
+            TableChange::ReplaceColumns(columns) => {
+                check_columns(&what, &columns, &table.partition_keys)?;
+                sd.columns = columns;
+            }
+            TableChange::SetProperties(properties) => table.parameters.extend(properties),
+            TableChange::SetLocation(location) => {
+                crate::catalog::split_location(&location)?;
+                // partitions keep their own locations, as in Hive and Athena
+                sd.location = Some(location);
+            }
+            TableChange::RenameTo((new_db, new_name)) => {
+                let new_db = new_db.unwrap_or_else(|| db.to_string()).to_ascii_lowercase();
+                let partitions = self.catalog.get_partitions(db, &table.name, None).await.map_err(catalog_error)?;
+                let old_name = std::mem::replace(&mut table.name, new_name.to_ascii_lowercase());
+                // the new name first, with every partition; the old one goes last, so a failure
+                // in between leaves both rather than neither
+                self.catalog.create_table(&new_db, table.clone(), false).await.map_err(catalog_error)?;
+                let partitions = partitions
+                    .into_iter()
+                    .map(|mut p| {
+                        p.table_name = Some(table.name.clone());
+                        p.database_name = Some(new_db.clone());
+                        p
+                    })
+                    .collect();
+                self.catalog.add_partitions(&new_db, &table.name, partitions, false).await.map_err(catalog_error)?;
+                return self.catalog.drop_table(db, &old_name, false).await.map_err(catalog_error);
+            }
+        }
+        self.catalog.update_table(db, table).await.map_err(catalog_error)
     }
 
     /// The names of `database`'s tables that `keep` keeps and match `like`, one per row.

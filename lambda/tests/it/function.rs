@@ -270,7 +270,7 @@ async fn http_events_go_through_the_athena_api() {
     assert_eq!(error["__type"], "UnknownOperationException", "{error}");
     // and the health check is there too, as a REST API event
     let health = lambda
-        .query(json!({"httpMethod": "GET", "path": "/health", "headers": {}, "requestContext": {}, "body": null}))
+        .query(json!({"httpMethod": "GET", "path": "/health", "headers": {}, "requestContext": {"stage": "prod"}, "body": null}))
         .await;
     assert_eq!(health["statusCode"], 200, "{health}");
 }
