@@ -17,7 +17,6 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 
 use crate::athena;
-use crate::billing::Pricing;
 use crate::catalog;
 use crate::compression;
 use crate::config::EngineConfig;
@@ -59,17 +58,29 @@ pub struct Failure {
 }
 
 /// What planning produced: the statement's type, its rows, and what it changed in the session.
+/// What planning needs of the query it plans for (the query itself holds its stream, which
+/// may not be shared).
+struct Planning<'a> {
+    request: &'a StartQueryExecution,
+    id: &'a str,
+    meter: &'a Arc<ScanMeter>,
+    scans: &'a Arc<catalog::ScanLog>,
+    pricing: crate::billing::Pricing,
+}
+
 struct Planned {
     statement_type: StatementType,
     stream: SendableRecordBatchStream,
     changes: Vec<SessionChange>,
+    /// What a CTAS, INSERT or UNLOAD wrote.
+    written: Option<athena::WriteStats>,
 }
 
 impl Planned {
     fn rows(statement_type: StatementType, batch: RecordBatch, changes: Vec<SessionChange>) -> Result<Self> {
         let schema = batch.schema();
         let stream = MemoryStream::try_new(vec![batch], schema, None)?;
-        Ok(Self { statement_type, stream: Box::pin(stream), changes })
+        Ok(Self { statement_type, stream: Box::pin(stream), changes, written: None })
     }
 
     fn nothing(statement_type: StatementType, changes: Vec<SessionChange>) -> Result<Self> {
@@ -171,9 +182,17 @@ impl Engine {
             return Err(fail(&mut query, error));
         }
         let sql = query.request.query_string.clone();
-        match self.plan(session, &sql, &query.request, &query.meter, &query.scans, query.pricing).await {
+        let planning = Planning {
+            request: &query.request,
+            id: &query.id,
+            meter: &query.meter,
+            scans: &query.scans,
+            pricing: query.pricing,
+        };
+        match self.plan(session, &sql, &planning).await {
             Ok(planned) => {
                 query.statement_type = planned.statement_type;
+                query.written = planned.written;
                 query.planning_ms = query.started.elapsed().as_millis() as u64;
                 query.stream = Some(planned.stream);
                 query.changes = planned.changes;
@@ -216,15 +235,8 @@ impl Engine {
     /// Plans `sql` in `session`: the session's own statements (PREPARE, EXECUTE, DEALLOCATE,
     /// SET, RESET, USE), Athena's DDL against the catalog, everything else through DataFusion
     /// and the statement gate.
-    async fn plan(
-        &self,
-        session: &mut Session,
-        sql: &str,
-        request: &StartQueryExecution,
-        meter: &Arc<ScanMeter>,
-        scans: &Arc<catalog::ScanLog>,
-        pricing: Pricing,
-    ) -> Result<Planned> {
+    async fn plan(&self, session: &mut Session, sql: &str, query: &Planning<'_>) -> Result<Planned> {
+        let (request, meter, scans) = (query.request, query.meter, query.scans);
         let athena_statement = athena::parse(sql)?;
         match &athena_statement {
             Some(athena::AthenaStatement::Prepare { name, sql: text }) => {
@@ -249,7 +261,7 @@ impl Engine {
                 if matches!(athena::parse(&bound)?, Some(athena::AthenaStatement::Execute { .. })) {
                     return Err(Error::InvalidInput(format!("prepared statement {name} executes another")));
                 }
-                return Box::pin(self.plan(session, &bound, request, meter, scans, pricing)).await;
+                return Box::pin(self.plan(session, &bound, query)).await;
             }
             _ => {}
         }
@@ -266,13 +278,24 @@ impl Engine {
         {
             let database = state.config().options().catalog.default_schema.clone();
             let query_state = ctx.state();
-            let outcome = athena::Runner { catalog, state: &query_state, database: &database }.run(statement).await?;
+            let output_location = request.result_configuration.as_ref().and_then(|r| r.output_location.as_deref());
+            let runner = athena::Runner {
+                catalog,
+                state: &query_state,
+                database: &database,
+                query_id: query.id,
+                output_location,
+                policy: &self.config.policy,
+            };
+            let outcome = runner.run(statement).await?;
             let mut changes = vec![];
             if let Some(db) = outcome.use_database {
                 session.set_database(&db);
                 changes.push(SessionChange::Use { database: db });
             }
-            return Planned::rows(outcome.statement_type, outcome.batch, changes);
+            let mut planned = Planned::rows(outcome.statement_type, outcome.batch, changes)?;
+            planned.written = outcome.written;
+            return Ok(planned);
         }
         // EXPLAIN (TYPE IO): plan the query, read no data, say what it would read
         let io_only = dry_run::explain_io(sql);
@@ -289,7 +312,7 @@ impl Engine {
             }
             let physical = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
             let scans = dry_run::estimate(&physical, &ctx.state()).await?;
-            let batch = dry_run::rows(&scans, &pricing)?;
+            let batch = dry_run::rows(&scans, &query.pricing)?;
             return Planned::rows(StatementType::Utility, batch, vec![]);
         }
         // settings belong to the session: kept there, never in the engine's shared state
@@ -330,7 +353,7 @@ impl Engine {
         if is_explain {
             stream = with_scan_lines(stream, scans).await?;
         }
-        Ok(Planned { statement_type, stream, changes: view_change.into_iter().collect() })
+        Ok(Planned { statement_type, stream, changes: view_change.into_iter().collect(), written: None })
     }
 
     /// Re-creates session view `name` (`database.view`) in `session` from the statement that
@@ -369,12 +392,13 @@ impl Engine {
         Ok((state, plan))
     }
 
-    /// `DROP TABLE` or `DROP VIEW` of what this session created the DataFusion way (a session
-    /// table, a `CREATE TEMPORARY VIEW`) stays with DataFusion.
+    /// `DROP TABLE`, `DROP VIEW` or `INSERT INTO` of what this session created the DataFusion
+    /// way (a session table, a `CREATE TEMPORARY VIEW`) stays with DataFusion.
     fn session_owns(statement: &athena::AthenaStatement, ctx: &SessionContext) -> bool {
         match statement {
             athena::AthenaStatement::DropTable { table: (db, name), .. }
-            | athena::AthenaStatement::DropView { view: (db, name), .. } => {
+            | athena::AthenaStatement::DropView { view: (db, name), .. }
+            | athena::AthenaStatement::InsertInto { table: (db, name), .. } => {
                 let state = ctx.state();
                 let db = db.clone().unwrap_or_else(|| state.config().options().catalog.default_schema.clone());
                 state.catalog_list().catalog(CATALOG).and_then(|c| c.schema(&db)).is_some_and(|s| s.table_exist(name))

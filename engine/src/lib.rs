@@ -21,6 +21,7 @@ mod session;
 mod storage;
 mod url_tables;
 mod workgroups;
+mod write;
 
 pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;

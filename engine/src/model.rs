@@ -136,6 +136,14 @@ pub struct QueryExecutionStatistics {
     pub total_execution_time_in_millis: u64,
     pub billed_bytes: u64,
     pub cost_usd: f64,
+    /// CTAS, INSERT, UNLOAD: the object listing every file written (awswrangler reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_manifest_location: Option<String>,
+    /// glaux: the rows and bytes a CTAS, INSERT or UNLOAD wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_written: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<u64>,
 }
 
 /// One query's record: what ran, how it ended, what it read and cost.

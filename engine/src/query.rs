@@ -48,6 +48,8 @@ pub struct Query {
     pub(crate) stream: Option<SendableRecordBatchStream>,
     /// What the statement changed in its session.
     pub(crate) changes: Vec<SessionChange>,
+    /// What a CTAS, INSERT or UNLOAD wrote.
+    pub(crate) written: Option<crate::athena::WriteStats>,
 }
 
 impl Query {
@@ -72,6 +74,7 @@ impl Query {
             statement_type: StatementType::Dml,
             stream: None,
             changes: vec![],
+            written: None,
         }
     }
 
@@ -204,6 +207,9 @@ impl Query {
                 total_execution_time_in_millis: elapsed + self.queue_ms,
                 billed_bytes: billed,
                 cost_usd: self.pricing.cost_usd(billed),
+                data_manifest_location: self.written.as_ref().and_then(|w| w.manifest.clone()),
+                rows_written: self.written.as_ref().map(|w| w.rows),
+                bytes_written: self.written.as_ref().map(|w| w.bytes),
             },
             work_group: self.work_group.clone(),
             warnings: vec![],

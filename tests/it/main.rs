@@ -15,3 +15,4 @@ mod serve;
 mod slt;
 mod support;
 mod workgroups;
+mod writes;

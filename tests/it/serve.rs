@@ -91,6 +91,12 @@ fn pytest(served: &Served, file: &str, vars: &[(&str, &str)]) {
 }
 
 #[test]
+fn ctas_insert_and_unload_through_the_athena_api() {
+    let served = serve(&scratch("serve-writes"), &[]);
+    pytest(&served, "test_writes.py", &[]);
+}
+
+#[test]
 fn boto3_drives_the_athena_api() {
     let served = serve(&scratch("serve-boto3"), &[]);
     pytest(&served, "test_boto3.py", &[]);

@@ -1,5 +1,5 @@
 //! Runs every tests/slt/*.slt file against an engine with a fresh local catalog and the test S3
-//! server. `${BUCKET}` in a file is the test bucket.
+//! server. `${BUCKET}` in a file is the test bucket, `${RUN}` a token of this run.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,7 +68,13 @@ fn engine(endpoint: &str) -> Engine {
 async fn run_file(name: &str) {
     let env = support::env();
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt").join(name);
-    let text = std::fs::read_to_string(&file).unwrap().replace("${BUCKET}", &env.bucket);
+    // `${RUN}` differs from run to run: what a file writes never meets an earlier run's objects
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+    );
+    let text = std::fs::read_to_string(&file).unwrap().replace("${BUCKET}", &env.bucket).replace("${RUN}", &run);
     let resolved = support::scratch("slt-file").join(name);
     std::fs::write(&resolved, text).unwrap();
     let endpoint = env.endpoint.clone();
@@ -115,5 +121,6 @@ slt_files! {
     projection => "projection.slt",
     session => "session.slt",
     views => "views.slt",
+    writes => "writes.slt",
     weblogs => "weblogs.slt",
 }

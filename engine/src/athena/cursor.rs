@@ -6,6 +6,13 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Error, Result};
 
+/// A CTAS or UNLOAD property's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Property {
+    Text(String),
+    List(Vec<String>),
+}
+
 pub struct Cursor {
     tokens: Vec<TokenWithSpan>,
     pos: usize,
@@ -217,6 +224,73 @@ impl Cursor {
     pub fn rest<'s>(&self, sql: &'s str) -> &'s str {
         let Some(t) = self.tokens.get(self.pos).filter(|t| t.token != Token::EOF) else { return "" };
         sql.get(crate::script::Offsets::new(sql).of(t.span.start)..).unwrap_or_default()
+    }
+
+    /// Whether the token after a `(` here is one of these keywords.
+    pub fn word_after_paren(&self, words: &[&str]) -> bool {
+        self.peek() == Some(&Token::LParen)
+            && matches!(self.tokens.get(self.pos + 1).map(|t| &t.token),
+                Some(Token::Word(w)) if words.iter().any(|k| w.value.eq_ignore_ascii_case(k)))
+    }
+
+    /// The text between a `(` here and its matching `)`, as written; the cursor moves past both.
+    pub fn parenthesized<'s>(&mut self, sql: &'s str) -> Result<&'s str> {
+        let open = self.tokens.get(self.pos).filter(|t| t.token == Token::LParen).map(|t| t.span.end);
+        let Some(open) = open else { return Err(self.error("Expected: (")) };
+        self.pos += 1;
+        let mut depth = 1;
+        while let Some(t) = self.tokens.get(self.pos) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::EOF => break,
+                _ => {}
+            }
+            if depth == 0 {
+                let offsets = crate::script::Offsets::new(sql);
+                let text = sql.get(offsets.of(open)..offsets.of(t.span.start)).unwrap_or_default();
+                self.pos += 1;
+                return Ok(text);
+            }
+            self.pos += 1;
+        }
+        Err(self.error("Expected: ) to close the ("))
+    }
+
+    /// `key = value` pairs in parentheses, as CTAS and UNLOAD take them: a value is a string,
+    /// a number, a word, or `ARRAY['a', …]`.
+    pub fn with_properties(&mut self) -> Result<Vec<(String, Property)>> {
+        self.expect(&Token::LParen)?;
+        let mut out = vec![];
+        loop {
+            let key = self.name()?.to_ascii_lowercase();
+            self.expect(&Token::Eq)?;
+            let value = if self.keyword("ARRAY") {
+                self.expect(&Token::LBracket)?;
+                let mut items = vec![];
+                if !self.token(&Token::RBracket) {
+                    loop {
+                        items.push(self.string()?);
+                        if !self.token(&Token::Comma) {
+                            break;
+                        }
+                    }
+                    self.expect(&Token::RBracket)?;
+                }
+                Property::List(items)
+            } else if let Some(Token::Word(w)) = self.peek().cloned() {
+                self.pos += 1;
+                Property::Text(w.value)
+            } else {
+                Property::Text(self.value()?)
+            };
+            out.push((key, value));
+            if !self.token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(&Token::RParen)?;
+        Ok(out)
     }
 
     pub fn expect_end(&mut self) -> Result<()> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use glaux_catalog::{Column, SerDeInfo, StorageDescriptor, Table};
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, Property};
 use crate::catalog::hive_to_arrow;
 use crate::error::{Error, Result};
 use crate::model::StatementType;
@@ -95,6 +95,26 @@ pub enum AthenaStatement {
         table: TableName,
         change: TableChange,
     },
+    /// `CREATE TABLE [IF NOT EXISTS] t [WITH (…)] AS query [WITH NO DATA]`
+    CreateTableAs {
+        table: TableName,
+        if_not_exists: bool,
+        properties: Vec<(String, Property)>,
+        query: String,
+        with_data: bool,
+    },
+    /// `INSERT INTO t [(columns)] query`, into a catalog table.
+    InsertInto {
+        table: TableName,
+        columns: Vec<String>,
+        query: String,
+    },
+    /// `UNLOAD (query) TO 'location' WITH (…)`
+    Unload {
+        query: String,
+        location: String,
+        properties: Vec<(String, Property)>,
+    },
     /// `CREATE [OR REPLACE] VIEW name AS query`: kept in the catalog.
     CreateView {
         view: TableName,
@@ -141,6 +161,7 @@ impl AthenaStatement {
             | Prepare { .. }
             | Execute { .. }
             | Deallocate { .. } => StatementType::Utility,
+            CreateTableAs { .. } | InsertInto { .. } | Unload { .. } => StatementType::Dml,
             _ => StatementType::Ddl,
         }
     }
@@ -219,6 +240,25 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
                 return Err(c.error("Expected: the view's query after AS"));
             }
             return Ok(Some(AthenaStatement::CreateView { view, or_replace, query }));
+        } else if c.keyword("TABLE") {
+            // Athena's CTAS; DataFusion's `CREATE TABLE t (columns)` stays a session table
+            let if_not_exists = c.keywords(&["IF", "NOT", "EXISTS"]);
+            let table = c.qualified_name()?;
+            let properties = if c.keyword("WITH") { c.with_properties()? } else { vec![] };
+            if !c.keyword("AS") {
+                return Ok(None);
+            }
+            let mut query = c.rest(sql).trim().trim_end_matches(';').trim_end();
+            let upper = query.to_ascii_uppercase();
+            let with_data = !upper.ends_with("WITH NO DATA");
+            if let Some(body) = upper.strip_suffix("WITH NO DATA").or_else(|| upper.strip_suffix("WITH DATA")) {
+                query = query[..body.len()].trim_end();
+            }
+            if query.is_empty() {
+                return Err(c.error("Expected: the query after AS"));
+            }
+            let query = query.to_string();
+            return Ok(Some(AthenaStatement::CreateTableAs { table, if_not_exists, properties, query, with_data }));
         } else if c.keywords(&["EXTERNAL", "TABLE"]) {
             // DataFusion's own form (with OPTIONS) stays a session table.
             if sql.to_ascii_uppercase().contains("OPTIONS") && !sql.to_ascii_uppercase().contains("TBLPROPERTIES") {
@@ -314,6 +354,32 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
                 "Expected: ADD PARTITION, DROP PARTITION, ADD COLUMNS, REPLACE COLUMNS, SET TBLPROPERTIES, SET LOCATION or RENAME TO",
             ));
         }
+    } else if c.keywords(&["INSERT", "INTO"]) {
+        let table = c.qualified_name()?;
+        let mut columns = vec![];
+        // a column list, unless the parenthesis opens the query itself
+        if c.peek() == Some(&Token::LParen) && !c.word_after_paren(&["SELECT", "WITH", "VALUES"]) {
+            c.expect(&Token::LParen)?;
+            loop {
+                columns.push(c.name()?.to_ascii_lowercase());
+                if !c.token(&Token::Comma) {
+                    break;
+                }
+            }
+            c.expect(&Token::RParen)?;
+        }
+        let query = c.rest(sql).trim().trim_end_matches(';').trim_end().to_string();
+        if query.is_empty() {
+            return Err(c.error("Expected: the rows to insert (SELECT … or VALUES …)"));
+        }
+        return Ok(Some(AthenaStatement::InsertInto { table, columns, query }));
+    } else if c.keyword("UNLOAD") {
+        let query = c.parenthesized(sql)?.trim().to_string();
+        c.expect_keywords(&["TO"])?;
+        let location = c.string()?;
+        let properties = if c.keyword("WITH") { c.with_properties()? } else { vec![] };
+        c.expect_end()?;
+        return Ok(Some(AthenaStatement::Unload { query, location, properties }));
     } else if c.keywords(&["MSCK", "REPAIR", "TABLE"]) {
         AthenaStatement::MsckRepair { table: c.qualified_name()? }
     } else if c.keyword("PREPARE") {

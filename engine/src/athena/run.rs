@@ -6,15 +6,15 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionState;
-use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::TryStreamExt;
 use glaux_catalog::{Catalog, Column, Database, Partition, StorageDescriptor, Table};
 use object_store::ObjectMeta;
 
 use super::parse::{AthenaStatement, Spec, TableChange, TableName, ordered_values, partition_name};
-use crate::catalog::{CatalogTable, PrestoView, StorageFormat, arrow_to_hive, with_catalog_tables};
+use super::writes::WriteStats;
+use crate::catalog::{CatalogTable, PrestoView, StorageFormat, arrow_to_hive};
 use crate::error::{Error, Result};
+use crate::gate::StatementPolicy;
 use crate::model::StatementType;
 
 /// What running a statement produced.
@@ -23,9 +23,11 @@ pub struct Outcome {
     pub batch: RecordBatch,
     /// Set by `USE`: the database later statements resolve in.
     pub use_database: Option<String>,
+    /// Set by the statements that write data.
+    pub written: Option<WriteStats>,
 }
 
-fn catalog_error(e: glaux_catalog::Error) -> Error {
+pub(super) fn catalog_error(e: glaux_catalog::Error) -> Error {
     Error::Catalog(e)
 }
 
@@ -53,12 +55,17 @@ fn check_columns(what: &str, columns: &[Column], partition_keys: &[Column]) -> R
     Ok(())
 }
 
-fn done(statement_type: StatementType) -> Outcome {
-    Outcome { statement_type, batch: RecordBatch::new_empty(Arc::new(Schema::empty())), use_database: None }
+pub(super) fn done(statement_type: StatementType) -> Outcome {
+    Outcome {
+        statement_type,
+        batch: RecordBatch::new_empty(Arc::new(Schema::empty())),
+        use_database: None,
+        written: None,
+    }
 }
 
-fn rows(statement_type: StatementType, columns: &[&str], rows: Vec<Vec<String>>) -> Result<Outcome> {
-    Ok(Outcome { statement_type, batch: table_of(columns, rows)?, use_database: None })
+pub(super) fn rows(statement_type: StatementType, columns: &[&str], rows: Vec<Vec<String>>) -> Result<Outcome> {
+    Ok(Outcome { statement_type, batch: table_of(columns, rows)?, use_database: None, written: None })
 }
 
 /// Athena's LIKE for SHOW: `*` is any text and `|` separates alternatives; case-insensitive.
@@ -90,14 +97,20 @@ pub struct Runner<'a> {
     pub catalog: &'a Arc<dyn Catalog>,
     pub state: &'a SessionState,
     pub database: &'a str,
+    /// The query's id: it names the files a statement writes.
+    pub query_id: &'a str,
+    /// Where the query's results go: CTAS tables without a location and data manifests too.
+    pub output_location: Option<&'a str>,
+    /// Where statements may write.
+    pub policy: &'a StatementPolicy,
 }
 
 impl Runner<'_> {
-    fn db<'b>(&'b self, name: &'b TableName) -> &'b str {
+    pub(super) fn db<'b>(&'b self, name: &'b TableName) -> &'b str {
         name.0.as_deref().unwrap_or(self.database)
     }
 
-    async fn table(&self, name: &TableName) -> Result<Table> {
+    pub(super) async fn table(&self, name: &TableName) -> Result<Table> {
         let db = self.db(name);
         self.catalog
             .get_table(db, &name.1)
@@ -241,6 +254,11 @@ impl Runner<'_> {
                 self.alter(&db, table, change).await?;
                 Ok(done(StatementType::Ddl))
             }
+            S::CreateTableAs { table, if_not_exists, properties, query, with_data } => {
+                self.create_table_as(table, if_not_exists, properties, query, with_data).await
+            }
+            S::InsertInto { table, columns, query } => self.insert_into(table, columns, query).await,
+            S::Unload { query, location, properties } => self.unload(query, location, properties).await,
             S::CreateView { view, or_replace, query } => {
                 let (db, name) = (self.db(&view).to_ascii_lowercase(), view.1.to_ascii_lowercase());
                 let existing = self.catalog.get_table(&db, &name).await.map_err(catalog_error)?;
@@ -361,19 +379,9 @@ impl Runner<'_> {
             .collect())
     }
 
-    /// The columns a view's query yields, planned in `db` with the catalog's tables; a body
-    /// that is not a query is refused.
+    /// The columns a view's query yields, planned in `db` with the catalog's tables.
     async fn view_schema(&self, db: &str, query: &str) -> Result<Schema> {
-        let statement = crate::script::single(query)?;
-        let is_query = matches!(&statement, DfStatement::Statement(s) if matches!(**s, SqlStatement::Query(_)));
-        if !is_query {
-            return Err(Error::InvalidInput(format!("a view's body must be a query (SELECT or WITH), not: {query}")));
-        }
-        let mut state = self.state.clone();
-        state.config_mut().options_mut().catalog.default_schema = db.to_string();
-        let state = with_catalog_tables(state, &statement, self.catalog, &Arc::default()).await?;
-        let plan = state.statement_to_plan(statement).await?;
-        Ok(plan.schema().as_arrow().clone())
+        Ok(self.plan_query(db, query).await?.schema().as_arrow().clone())
     }
 
     fn partition(&self, table: &Table, spec: &Spec, location: Option<String>) -> Result<Partition> {
@@ -504,10 +512,10 @@ async fn first_object(state: &SessionState, location: &str) -> Result<Option<Obj
         return Err(Error::Location { location: location.into(), reason: "no such file or directory".into() });
     }
     let store = state.runtime_env().object_store(&store_url)?;
-    let objects = crate::catalog::objects_at(store.as_ref(), prefix, location.ends_with('/'))
+    let objects = crate::catalog::objects_at(store.as_ref(), prefix.clone(), location.ends_with('/'))
         .await
         .map_err(|e| Error::Location { location: location.into(), reason: crate::error::tidy(&e.to_string()) })?;
-    Ok(objects.into_iter().filter(crate::catalog::is_data).min_by(|a, b| a.location.cmp(&b.location)))
+    Ok(objects.into_iter().filter(|m| crate::catalog::is_data(&prefix, m)).min_by(|a, b| a.location.cmp(&b.location)))
 }
 
 /// The statement that would create `table` again, as Athena prints it.

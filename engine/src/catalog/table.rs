@@ -236,10 +236,14 @@ pub(crate) async fn objects_at(store: &dyn ObjectStore, prefix: Path, is_folder:
     store.list(prefix.as_ref()).try_collect().await.map_err(Error::Storage)
 }
 
-/// Hive skips files whose names start with `_` or `.` (`_SUCCESS`, `.crc`), and so does glaux.
-pub(crate) fn is_data(meta: &ObjectMeta) -> bool {
+/// Hive skips files and folders whose names start with `_` or `.` (`_SUCCESS`, `.crc`,
+/// `_temporary/`, glaux's `_glaux_staging/`) below a table's location, and so does glaux.
+pub(crate) fn is_data(listed: &Path, meta: &ObjectMeta) -> bool {
+    let hidden = |name: &str| name.starts_with('_') || name.starts_with('.');
     let name = meta.location.filename().unwrap_or_default();
-    meta.size > 0 && !name.starts_with('_') && !name.starts_with('.')
+    let in_hidden_folder =
+        meta.location.prefix_match(listed).is_some_and(|mut parts| parts.any(|p| hidden(p.as_ref())));
+    meta.size > 0 && !hidden(name) && !in_hidden_folder
 }
 
 #[async_trait]
@@ -281,7 +285,8 @@ impl TableProvider for CatalogTable {
             .map(|(location, values)| async move {
                 let (store_url, prefix) = split_location(&location)?;
                 let store = state.runtime_env().object_store(&store_url)?;
-                let objects = objects_at(store.as_ref(), prefix, location.ends_with('/')).await?;
+                let objects = objects_at(store.as_ref(), prefix.clone(), location.ends_with('/')).await?;
+                let objects: Vec<ObjectMeta> = objects.into_iter().filter(|m| is_data(&prefix, m)).collect();
                 Ok::<_, Error>((store_url, objects, values))
             })
             .buffer_unordered(16)
@@ -293,7 +298,7 @@ impl TableProvider for CatalogTable {
         let mut groups: BTreeMap<(String, Option<&'static str>), (ObjectStoreUrl, Vec<PartitionedFile>)> =
             BTreeMap::new();
         for (store_url, objects, values) in listed {
-            for meta in objects.into_iter().filter(is_data) {
+            for meta in objects {
                 let codec = if text { compression::from_extension(meta.location.as_ref()) } else { None };
                 let entry = groups
                     .entry((store_url.as_str().to_string(), codec))

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{AsArray, RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -262,5 +262,7 @@ fn apply_null_marker(batch: RecordBatch, marker: &Regex) -> Result<RecordBatch> 
         };
         columns.push(column);
     }
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    // count(*) reads no columns: the batch is only its row count
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(batch.schema(), columns, &options)?)
 }

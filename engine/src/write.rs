@@ -1,0 +1,308 @@
+//! Writing a query's rows as a table's files — CTAS, INSERT INTO, UNLOAD. Files are written
+//! under a staging prefix first (`<location>/_glaux_staging/<query id>/`, which readers skip as
+//! Hive skips `_temporary/`), then moved to their final keys, named after the query so that two
+//! writers never collide; a failure deletes everything the statement wrote. The caller changes
+//! the catalog only after `write` returns.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
+use datafusion::common::parsers::CompressionTypeVariant;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::catalog::split_location;
+use crate::error::{Error, Result};
+
+/// The folder, under a written location, where a statement's files wait to be moved.
+pub const STAGING: &str = "_glaux_staging";
+
+/// The file formats glaux writes, as CTAS and UNLOAD name them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteFormat {
+    Parquet,
+    Json,
+    /// Delimited text without a header, as Hive's LazySimpleSerDe reads it.
+    Text {
+        delimiter: u8,
+    },
+}
+
+impl WriteFormat {
+    /// `format = '…'` of a CTAS or UNLOAD; `delimiter` is its `field_delimiter`.
+    pub fn named(format: &str, delimiter: Option<&str>) -> Result<Self> {
+        let delimiter = match delimiter {
+            None => None,
+            Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(Error::InvalidInput(format!("field_delimiter must be one character, not '{d}'")));
+            }
+        };
+        match format.to_ascii_uppercase().as_str() {
+            "PARQUET" => Ok(Self::Parquet),
+            "JSON" => Ok(Self::Json),
+            // Athena's TEXTFILE default is Hive's \001
+            "TEXTFILE" => Ok(Self::Text { delimiter: delimiter.unwrap_or(1) }),
+            "ORC" | "AVRO" | "ION" => Err(Error::InvalidInput(format!(
+                "format '{format}' cannot be written by glaux yet; use PARQUET, JSON or TEXTFILE"
+            ))),
+            other => {
+                Err(Error::InvalidInput(format!("unknown format '{other}'; glaux writes PARQUET, JSON or TEXTFILE")))
+            }
+        }
+    }
+
+    /// The `STORED AS` name of the format (for the catalog entry).
+    pub fn stored_as(&self) -> &'static str {
+        match self {
+            Self::Parquet => "PARQUET",
+            Self::Json => "JSON",
+            Self::Text { .. } => "TEXTFILE",
+        }
+    }
+
+    fn extension(&self) -> &'static str {
+        match self {
+            Self::Parquet => "parquet",
+            Self::Json => "json",
+            Self::Text { .. } => "txt",
+        }
+    }
+}
+
+/// Where and how a statement writes.
+#[derive(Debug, Clone)]
+pub struct WriteSpec {
+    /// The folder the files end up in (`s3://bucket/prefix/` or a local folder), with a `/`.
+    pub location: String,
+    pub format: WriteFormat,
+    /// `write_compression` / `compression`: SNAPPY, GZIP, ZSTD, … or NONE.
+    pub compression: Option<String>,
+    /// Hive partition columns, the last columns of the rows, in this order.
+    pub partitioned_by: Vec<String>,
+}
+
+/// One file a statement wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    /// Its final location (`s3://bucket/key`).
+    pub location: String,
+    pub size: u64,
+    /// Its partition's values, in `partitioned_by` order (empty when unpartitioned).
+    pub values: Vec<String>,
+}
+
+/// What a statement wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub files: Vec<WrittenFile>,
+    pub rows: u64,
+}
+
+impl Written {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The distinct partitions written, in order.
+    pub fn partitions(&self) -> Vec<Vec<String>> {
+        self.files.iter().map(|f| f.values.clone()).collect::<BTreeSet<_>>().into_iter().collect()
+    }
+
+    /// Athena's data manifest: one written file per line.
+    pub fn manifest(&self) -> String {
+        self.files.iter().map(|f| format!("{}\n", f.location)).collect()
+    }
+}
+
+/// The location as a folder: with one trailing `/`.
+pub fn folder(location: &str) -> String {
+    format!("{}/", location.trim_end_matches('/'))
+}
+
+/// Writes the rows of `plan` as `spec` says; on any failure, removes what was written.
+pub async fn write(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, query_id: &str) -> Result<Written> {
+    let location = folder(&spec.location);
+    let (store_url, base) = split_location(&location)?;
+    let store = state.runtime_env().object_store(&store_url)?;
+    let staging = format!("{location}{STAGING}/{query_id}/");
+    let (_, staging_prefix) = split_location(&staging)?;
+    let outcome = stage_and_move(state, plan, spec, &staging, &staging_prefix, &base, &store, query_id).await;
+    // the staging folder goes in every case; the moved files too when the statement failed
+    let _ = delete_under(&store, &staging_prefix).await;
+    if store_url.as_str().starts_with("file://") {
+        // a local folder keeps its empty directories; S3 has none
+        let staging_dir = std::path::Path::new("/").join(staging_prefix.as_ref());
+        let _ = std::fs::remove_dir_all(&staging_dir);
+        let _ = staging_dir.parent().map(std::fs::remove_dir);
+    }
+    match outcome {
+        Ok(written) => Ok(written),
+        Err((error, moved)) => {
+            for file in moved {
+                let _ = store.delete(&file).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stage_and_move(
+    state: &SessionState,
+    plan: LogicalPlan,
+    spec: &WriteSpec,
+    staging: &str,
+    staging_prefix: &Path,
+    base: &Path,
+    store: &Arc<dyn ObjectStore>,
+    query_id: &str,
+) -> std::result::Result<Written, (Error, Vec<Path>)> {
+    let rows = stage(state, plan, spec, staging).await.map_err(|e| (e, vec![]))?;
+    let staged: Vec<_> =
+        store.list(Some(staging_prefix)).try_collect().await.map_err(|e| (Error::Storage(e), vec![]))?;
+    let mut moved = vec![];
+    let mut files = vec![];
+    let store_root = spec.location.split_once("://").map(|(scheme, rest)| {
+        let authority = rest.split('/').next().unwrap_or_default();
+        format!("{scheme}://{authority}")
+    });
+    for (n, meta) in staged.into_iter().enumerate() {
+        let relative: Vec<String> = match meta.location.prefix_match(staging_prefix) {
+            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect(),
+            None => continue,
+        };
+        let Some((_, folders)) = relative.split_last() else { continue };
+        let values = partition_values(folders, &spec.partitioned_by).map_err(|e| (e, moved.clone()))?;
+        let name = format!("{query_id}_{n:05}.{}{}", spec.format.extension(), compression_suffix(spec));
+        let target = folders.iter().fold(base.clone(), |p, f| p.join(f.as_str())).join(name.as_str());
+        store.rename(&meta.location, &target).await.map_err(|e| (Error::Storage(e), moved.clone()))?;
+        moved.push(target.clone());
+        let location = match &store_root {
+            Some(root) => format!("{root}/{target}"),
+            None => format!("/{target}"),
+        };
+        files.push(WrittenFile { location, size: meta.size, values });
+    }
+    Ok(Written { files, rows })
+}
+
+/// Writes the rows to the staging folder with DataFusion's writers; returns the row count.
+async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, staging: &str) -> Result<u64> {
+    let options = DataFrameWriteOptions::new().with_partition_by(spec.partitioned_by.clone());
+    let frame = DataFrame::new(state.clone(), plan);
+    let compression = spec.compression.as_deref().map(str::to_ascii_uppercase);
+    let batches = match &spec.format {
+        WriteFormat::Parquet => {
+            let mut parquet = TableParquetOptions::default();
+            // Athena's default for Parquet is GZIP
+            parquet.global.compression = Some(match compression.as_deref() {
+                None | Some("GZIP") => "gzip(6)".into(),
+                Some("NONE") => "uncompressed".into(),
+                Some("SNAPPY") => "snappy".into(),
+                Some("ZSTD") => "zstd(3)".into(),
+                Some("LZ4") => "lz4".into(),
+                Some(other) => {
+                    return Err(Error::InvalidInput(format!(
+                        "write_compression '{other}' is not one of SNAPPY, GZIP, ZSTD, LZ4, NONE for PARQUET"
+                    )));
+                }
+            });
+            frame.write_parquet(staging, options, Some(parquet)).await?
+        }
+        WriteFormat::Json => {
+            let json = JsonOptions { compression: text_compression(compression.as_deref())?, ..Default::default() };
+            frame.write_json(staging, options, Some(json)).await?
+        }
+        WriteFormat::Text { delimiter } => {
+            let csv = CsvOptions {
+                has_header: Some(false),
+                delimiter: *delimiter,
+                null_value: Some("\\N".into()),
+                compression: text_compression(compression.as_deref())?,
+                ..Default::default()
+            };
+            frame.write_csv(staging, options, Some(csv)).await?
+        }
+    };
+    // DataFusion's writers answer with one `count` row
+    let count = batches
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>().map(|a| a.value(0)))
+        .unwrap_or_default();
+    Ok(count)
+}
+
+/// Text and JSON: Athena's default is GZIP.
+fn text_compression(name: Option<&str>) -> Result<CompressionTypeVariant> {
+    Ok(match name {
+        None | Some("GZIP") => CompressionTypeVariant::GZIP,
+        Some("NONE") => CompressionTypeVariant::UNCOMPRESSED,
+        Some("ZSTD") => CompressionTypeVariant::ZSTD,
+        Some("BZIP2") => CompressionTypeVariant::BZIP2,
+        Some(other) => {
+            return Err(Error::InvalidInput(format!(
+                "compression '{other}' is not one of GZIP, ZSTD, BZIP2, NONE for text and JSON"
+            )));
+        }
+    })
+}
+
+/// The extension a text file's codec adds, so readers recognise it.
+fn compression_suffix(spec: &WriteSpec) -> &'static str {
+    if spec.format == WriteFormat::Parquet {
+        return "";
+    }
+    match spec.compression.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("GZIP") => ".gz",
+        Some("ZSTD") => ".zst",
+        Some("BZIP2") => ".bz2",
+        _ => "",
+    }
+}
+
+/// The partition values of a file from its `key=value/` folders, in `partitioned_by` order.
+fn partition_values(folders: &[String], partitioned_by: &[String]) -> Result<Vec<String>> {
+    partitioned_by
+        .iter()
+        .map(|key| {
+            folders
+                .iter()
+                .find_map(|f| f.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+                .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+                .ok_or_else(|| Error::Internal(format!("a written file has no folder for partition column {key}")))
+        })
+        .collect()
+}
+
+/// Deletes every object under `prefix`.
+async fn delete_under(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<()> {
+    let objects: Vec<_> = store.list(Some(prefix)).try_collect().await.map_err(Error::Storage)?;
+    for meta in objects {
+        store.delete(&meta.location).await.map_err(Error::Storage)?;
+    }
+    Ok(())
+}
+
+/// Whether anything other than staging leftovers lies under `location` (Athena refuses to
+/// write a CTAS or UNLOAD into a location that holds objects).
+pub async fn holds_objects(state: &SessionState, location: &str) -> Result<bool> {
+    let (store_url, prefix) = split_location(&folder(location))?;
+    let store = state.runtime_env().object_store(&store_url)?;
+    let mut listing = store.list(Some(&prefix));
+    while let Some(meta) = listing.try_next().await.map_err(Error::Storage)? {
+        let hidden = meta
+            .location
+            .prefix_match(&prefix)
+            .is_some_and(|mut parts| parts.next().is_some_and(|p| p.as_ref() == STAGING));
+        if !hidden {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
