@@ -63,6 +63,7 @@ pub struct Failure {
 struct Planning<'a> {
     request: &'a StartQueryExecution,
     id: &'a str,
+    work_group: &'a str,
     meter: &'a Arc<ScanMeter>,
     scans: &'a Arc<catalog::ScanLog>,
     pricing: crate::billing::Pricing,
@@ -185,6 +186,7 @@ impl Engine {
         let planning = Planning {
             request: &query.request,
             id: &query.id,
+            work_group: &query.work_group,
             meter: &query.meter,
             scans: &query.scans,
             pricing: query.pricing,
@@ -243,20 +245,44 @@ impl Engine {
                 // checked now, so a mistake shows at PREPARE rather than at every EXECUTE
                 self.split_statements(text)?;
                 session.prepare(name, text);
+                if let Some(store) = self.workgroup_statements(session)? {
+                    let statement = crate::prepared::PreparedStatement {
+                        statement_name: name.clone(),
+                        query_statement: text.clone(),
+                        work_group_name: query.work_group.to_string(),
+                        description: None,
+                        last_modified_time: 0.0,
+                    };
+                    store.put(statement, crate::prepared::Put::Replace)?;
+                }
                 let change = SessionChange::Prepare { name: name.to_ascii_lowercase(), sql: text.clone() };
                 return Planned::nothing(StatementType::Utility, vec![change]);
             }
             Some(athena::AthenaStatement::Deallocate { name }) => {
-                if !session.deallocate(name) {
+                let mut found = session.deallocate(name);
+                if let Some(store) = self.workgroup_statements(session)? {
+                    found |= store.delete(query.work_group, name)?;
+                }
+                if !found {
                     return Err(Error::NotFound(format!("prepared statement {name} does not exist")));
                 }
                 let change = SessionChange::Deallocate { name: name.to_ascii_lowercase() };
                 return Planned::nothing(StatementType::Utility, vec![change]);
             }
             Some(athena::AthenaStatement::Execute { name, using }) => {
-                let text = session
-                    .prepared(name)
-                    .ok_or_else(|| Error::NotFound(format!("prepared statement {name} does not exist")))?;
+                // the session's own statement, else the workgroup's
+                let text = match session.prepared(name) {
+                    Some(text) => text.to_string(),
+                    None => match &self.config.workgroups {
+                        Some(groups) => groups
+                            .prepared_statements()?
+                            .get(query.work_group, name)?
+                            .map(|s| s.query_statement)
+                            .ok_or_else(|| Error::NotFound(format!("prepared statement {name} does not exist")))?,
+                        None => return Err(Error::NotFound(format!("prepared statement {name} does not exist"))),
+                    },
+                };
+                let text = text.as_str();
                 let bound = athena::bind(text, using)?;
                 if matches!(athena::parse(&bound)?, Some(athena::AthenaStatement::Execute { .. })) {
                     return Err(Error::InvalidInput(format!("prepared statement {name} executes another")));
@@ -374,6 +400,15 @@ impl Engine {
         }
         SessionContext::new_with_state(state).execute_logical_plan(plan).await?.collect().await?;
         Ok(())
+    }
+
+    /// The workgroup's prepared statements, when `session` prepares into them (the Athena API)
+    /// and the engine keeps workgroups.
+    fn workgroup_statements(&self, session: &Session) -> Result<Option<crate::prepared::PreparedStatements>> {
+        match &self.config.workgroups {
+            Some(groups) if session.prepares_in_workgroup() => Ok(Some(groups.prepared_statements()?)),
+            _ => Ok(None),
+        }
     }
 
     /// `statement` as a logical plan in `state`, the catalog tables it names resolved first

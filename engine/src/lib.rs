@@ -14,6 +14,7 @@ mod gate;
 mod history;
 mod model;
 mod output;
+mod prepared;
 mod query;
 mod runtime;
 mod script;
@@ -37,6 +38,7 @@ pub use model::{
     QueryExecutionStatus, ResultConfiguration, StartQueryExecution, StatementType,
 };
 pub use output::{OutputFormat, ResultWriter, human_bytes};
+pub use prepared::{PreparedStatement, PreparedStatements, Put};
 pub use query::Query;
 pub use runtime::QueryRuntime;
 pub use session::tune as tune_session;

@@ -23,7 +23,7 @@ use crate::session::SessionChange;
 use crate::storage::ScanMeter;
 use crate::storage::meter::{CUTOFF_MESSAGE, is_scan_limit};
 
-fn now_epoch_seconds() -> f64 {
+pub(crate) fn now_epoch_seconds() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }
 

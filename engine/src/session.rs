@@ -52,6 +52,8 @@ pub struct Session {
     pub(crate) state: SessionState,
     prepared: BTreeMap<String, String>,
     user: Option<String>,
+    /// PREPARE and DEALLOCATE act on the workgroup's statements too (the Athena API).
+    prepare_in_workgroup: bool,
 }
 
 /// A change a statement made to its session, for front ends that hand session state back to
@@ -146,6 +148,16 @@ impl Session {
     /// The text of prepared statement `name`.
     pub fn prepared(&self, name: &str) -> Option<&str> {
         self.prepared.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// From now on PREPARE and DEALLOCATE also change the workgroup's prepared statements, as
+    /// Athena's do.
+    pub fn prepare_in_workgroup(&mut self) {
+        self.prepare_in_workgroup = true;
+    }
+
+    pub fn prepares_in_workgroup(&self) -> bool {
+        self.prepare_in_workgroup
     }
 
     /// Forgets prepared statement `name`; false if there was none.
@@ -245,7 +257,7 @@ impl BaseSession {
         catalogs.register_catalog(CATALOG.into(), catalog);
         let mut state = SessionStateBuilder::new_from_existing(self.state.clone()).with_catalog_list(catalogs).build();
         state.config_mut().options_mut().catalog.default_schema = database.to_string();
-        Ok(Session { state, prepared: BTreeMap::new(), user })
+        Ok(Session { state, prepared: BTreeMap::new(), user, prepare_in_workgroup: false })
     }
 
     /// A context for one query: same catalogs and settings, stores wrapped in `meter`.

@@ -141,6 +141,11 @@ impl WorkGroups {
         })
     }
 
+    /// The prepared statements of this warehouse's workgroups.
+    pub fn prepared_statements(&self) -> Result<crate::prepared::PreparedStatements> {
+        crate::prepared::PreparedStatements::open(self.path.parent().unwrap_or(Path::new(".")))
+    }
+
     pub fn delete(&self, name: &str) -> Result<()> {
         if name == PRIMARY {
             return Err(Error::InvalidInput("the primary workgroup cannot be deleted".into()));

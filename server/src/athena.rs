@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use glaux_engine::glaux_catalog::Table;
-use glaux_engine::{QueryExecution, QueryExecutionState, StartQueryExecution, StatementType, WorkGroup};
+use glaux_engine::{
+    PreparedStatement, Put, QueryExecution, QueryExecutionState, StartQueryExecution, StatementType, WorkGroup,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,6 +102,11 @@ async fn dispatch(server: &Arc<Server>, caller: &Principal, headers: &HeaderMap,
         "CreateWorkGroup" | "GetWorkGroup" | "ListWorkGroups" | "UpdateWorkGroup" | "DeleteWorkGroup" => {
             workgroup(server, caller, operation, &value)
         }
+        "CreatePreparedStatement"
+        | "GetPreparedStatement"
+        | "ListPreparedStatements"
+        | "UpdatePreparedStatement"
+        | "DeletePreparedStatement" => prepared_statement(server, operation, &value),
         "GetDatabase" | "ListDatabases" | "GetTableMetadata" | "ListTableMetadata" | "GetDataCatalog"
         | "ListDataCatalogs" => catalog(server, operation, &value).await,
         other => Err(Error::UnknownOperation(format!("unknown operation AmazonAthena.{other}"))),
@@ -119,8 +126,10 @@ fn caller(headers: &HeaderMap) -> Option<String> {
 
 fn start(server: &Arc<Server>, caller: &Principal, value: &Value) -> Result<Value> {
     let request = start_request(server, value)?;
-    // Athena has no session beyond the query: each starts from a new one
-    let run = server.runs.submit(request, caller.clone(), SessionSpec::default()).map_err(throttled)?;
+    // Athena has no session beyond the query: each starts from a new one, and PREPARE keeps
+    // its statement in the workgroup
+    let session = SessionSpec { prepare_in_workgroup: true, ..Default::default() };
+    let run = server.runs.submit(request, caller.clone(), session).map_err(throttled)?;
     Ok(json!({"QueryExecutionId": run.id}))
 }
 
@@ -427,6 +436,56 @@ fn workgroup(server: &Server, caller: &Principal, operation: &str, value: &Value
         _ => {
             let name = string_field(value, "WorkGroup")?;
             groups.delete(name).map_err(engine)?;
+            Ok(json!({}))
+        }
+    }
+}
+
+/// Athena's prepared-statement operations: statements kept per workgroup in the warehouse,
+/// shared by the workgroup's users as their queries are.
+fn prepared_statement(server: &Server, operation: &str, value: &Value) -> Result<Value> {
+    let store = server.workgroups()?.prepared_statements().map_err(|e| Error::Internal(e.to_string()))?;
+    let engine = |e: glaux_engine::Error| match e.kind() {
+        glaux_engine::ErrorKind::NotFound => Error::ResourceNotFound(e.to_string()),
+        _ => Error::InvalidRequest(e.to_string()),
+    };
+    let work_group = string_field(value, "WorkGroup")?;
+    server.workgroup(work_group)?;
+    let name = || string_field(value, "StatementName");
+    let missing = |name: &str| {
+        Error::ResourceNotFound(format!("prepared statement {name} does not exist in workgroup {work_group}"))
+    };
+    match operation {
+        "CreatePreparedStatement" | "UpdatePreparedStatement" => {
+            let statement = PreparedStatement {
+                statement_name: name()?.to_string(),
+                query_statement: string_field(value, "QueryStatement")?.to_string(),
+                work_group_name: work_group.to_string(),
+                description: value.get("Description").and_then(Value::as_str).map(str::to_string),
+                last_modified_time: 0.0,
+            };
+            let mode = if operation == "CreatePreparedStatement" { Put::Create } else { Put::Update };
+            store.put(statement, mode).map_err(engine)?;
+            Ok(json!({}))
+        }
+        "GetPreparedStatement" => {
+            let name = name()?;
+            let statement = store.get(work_group, name).map_err(engine)?.ok_or_else(|| missing(name))?;
+            Ok(json!({"PreparedStatement": statement}))
+        }
+        "ListPreparedStatements" => {
+            let list = store.list(work_group).map_err(engine)?;
+            let list: Vec<Value> = list
+                .iter()
+                .map(|s| json!({"StatementName": s.statement_name, "LastModifiedTime": s.last_modified_time}))
+                .collect();
+            Ok(json!({"PreparedStatements": list}))
+        }
+        _ => {
+            let name = name()?;
+            if !store.delete(work_group, name).map_err(engine)? {
+                return Err(missing(name));
+            }
             Ok(json!({}))
         }
     }

@@ -35,6 +35,9 @@ pub enum Error {
     /// The server's queue is full; the client should retry later.
     #[error("{0}")]
     Throttled(String),
+    /// A named resource (a prepared statement) that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
     /// Something inside glaux failed.
     #[error("{0}")]
     Internal(String),
@@ -53,6 +56,7 @@ impl Error {
             Self::BadSignature(_) => "InvalidSignatureException",
             Self::AccessDenied(_) => "AccessDeniedException",
             Self::Throttled(_) => "TooManyRequestsException",
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::Internal(_) => "InternalServerException",
         }
     }
@@ -61,7 +65,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidRequest(_) | Self::Serialization(_) | Self::UnknownOperation(_) => ErrorKind::InvalidInput,
-            Self::QueryNotFound(_) | Self::Metadata(_) => ErrorKind::NotFound,
+            Self::QueryNotFound(_) | Self::Metadata(_) | Self::ResourceNotFound(_) => ErrorKind::NotFound,
             Self::Unauthorized(_) | Self::BadSignature(_) | Self::AccessDenied(_) => ErrorKind::Permission,
             Self::Throttled(_) => ErrorKind::Throttled,
             Self::Internal(_) => ErrorKind::Internal,

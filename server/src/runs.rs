@@ -67,6 +67,9 @@ pub struct SessionSpec {
     /// Settings (SET) and session views (`glaux_view.<name>` = its CREATE VIEW).
     pub properties: Vec<(String, String)>,
     pub prepared: Vec<(String, String)>,
+    /// PREPARE and DEALLOCATE act on the workgroup's statements (the Athena API), not only
+    /// on the session's (Trino keeps them in the client).
+    pub prepare_in_workgroup: bool,
 }
 
 /// The session property prefix that carries a session view to the next request.
@@ -406,6 +409,9 @@ impl Runs {
         }
         for (name, sql) in &run.session.prepared {
             session.prepare(name, sql);
+        }
+        if run.session.prepare_in_workgroup {
+            session.prepare_in_workgroup();
         }
         Ok(session)
     }

@@ -143,6 +143,8 @@ fn session_spec(headers: &HeaderMap) -> SessionSpec {
         database: header(headers, "x-trino-schema").map(str::to_string),
         properties: pairs(headers, "x-trino-session", false),
         prepared: pairs(headers, "x-trino-prepared-statement", true),
+        // a Trino client keeps its prepared statements itself
+        prepare_in_workgroup: false,
     }
 }
 

@@ -77,3 +77,39 @@ def test_writes_stay_where_the_server_allows():
     failed(e, "outside the locations this server allows writes to")
     e = run(client, f"UNLOAD (SELECT 1 AS a) TO 's3://{BUCKET}/not-allowed/'")
     failed(e, "outside the locations this server allows writes to")
+
+
+def test_prepared_statements_are_kept_per_workgroup():
+    client = athena()
+    name = f"by_cat_{uuid.uuid4().hex[:6]}"
+    client.create_prepared_statement(StatementName=name, WorkGroup="primary", Description="events of a category",
+                                     QueryStatement="SELECT count(*) FROM events WHERE category = ?")
+    got = client.get_prepared_statement(StatementName=name, WorkGroup="primary")["PreparedStatement"]
+    assert got["QueryStatement"] == "SELECT count(*) FROM events WHERE category = ?"
+    assert got["WorkGroupName"] == "primary" and got["Description"] == "events of a category"
+    listed = client.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]
+    assert name in [s["StatementName"] for s in listed]
+    # each query has a session of its own: EXECUTE finds the workgroup's statement
+    e = run(client, f"EXECUTE {name} USING 'books'")
+    assert e["Status"]["State"] == "SUCCEEDED", e["Status"]
+    assert rows(client, e["QueryExecutionId"])[1] == [str(duck("SELECT count(*) FROM events WHERE category = 'books'")[0][0])]
+    client.update_prepared_statement(StatementName=name, WorkGroup="primary",
+                                     QueryStatement="SELECT count(*) + 1000000 FROM events WHERE category = ?")
+    e = run(client, f"EXECUTE {name} USING 'books'")
+    assert int(rows(client, e["QueryExecutionId"])[1][0]) > 1000000
+    client.delete_prepared_statement(StatementName=name, WorkGroup="primary")
+    try:
+        client.get_prepared_statement(StatementName=name, WorkGroup="primary")
+        raise AssertionError("the statement was deleted")
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    failed(run(client, f"EXECUTE {name} USING 'books'"), name)
+
+    # PREPARE and DEALLOCATE through queries change the workgroup's statements too
+    sql_name = f"plus_{uuid.uuid4().hex[:6]}"
+    assert run(client, f"PREPARE {sql_name} FROM SELECT ? + 1 AS y")["Status"]["State"] == "SUCCEEDED"
+    assert sql_name in [s["StatementName"] for s in client.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]]
+    e = run(client, f"EXECUTE {sql_name} USING 41")
+    assert rows(client, e["QueryExecutionId"]) == [["y"], ["42"]]
+    assert run(client, f"DEALLOCATE PREPARE {sql_name}")["Status"]["State"] == "SUCCEEDED"
+    assert sql_name not in [s["StatementName"] for s in client.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]]
