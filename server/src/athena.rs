@@ -245,7 +245,9 @@ fn results(server: &Server, caller: &Principal, value: &Value) -> Result<Value> 
     };
     let from = value.get("NextToken").and_then(Value::as_str).map(position).transpose()?.unwrap_or(0);
     let Some(results) = run.results() else {
-        if execution.statement_type != StatementType::Dml || execution.statistics.data_scanned_in_bytes == 0 {
+        // DDL, statements that read nothing, and writes (UNLOAD answers no rows) have none
+        let wrote = execution.statistics.rows_written.is_some();
+        if execution.statement_type != StatementType::Dml || execution.statistics.data_scanned_in_bytes == 0 || wrote {
             return Ok(json!({"UpdateCount": 0, "ResultSet": {"Rows": [], "ResultSetMetadata": {"ColumnInfo": []}}}));
         }
         return Err(Error::InvalidRequest(format!(

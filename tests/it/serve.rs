@@ -97,6 +97,14 @@ fn ctas_insert_and_unload_through_the_athena_api() {
 }
 
 #[test]
+fn awswrangler_reads_through_ctas_and_unload() {
+    // awswrangler talks to Glue and S3 itself: glaux keeps its tables in the same (moto's) Glue
+    let results = format!("s3://{}-results/", support::env().bucket);
+    let served = serve_with(&scratch("serve-wrangler"), &["--catalog", "glue"], &[], &results);
+    pytest(&served, "test_awswrangler.py", &[("GLAUX_NO_TABLES", "1")]);
+}
+
+#[test]
 fn boto3_drives_the_athena_api() {
     let served = serve(&scratch("serve-boto3"), &[]);
     pytest(&served, "test_boto3.py", &[]);

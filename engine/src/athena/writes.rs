@@ -136,7 +136,7 @@ impl Runner<'_> {
         let table = new_table(&db, &table_name, &schema, &spec)?;
         self.catalog.create_table(&db, table.clone(), false).await.map_err(catalog_error)?;
         self.add_partitions(&db, &table, &written).await?;
-        self.finish(written).await
+        self.finish(written, None).await
     }
 
     /// `INSERT INTO t [(columns)] query`: new files beside the table's, new partitions added.
@@ -203,7 +203,7 @@ impl Runner<'_> {
         let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by };
         let written = write::write(self.state, plan, &spec, self.query_id).await?;
         self.add_partitions(&db, &table, &written).await?;
-        self.finish(written).await
+        self.finish(written, None).await
     }
 
     /// `UNLOAD (query) TO 'location' WITH (…)`: files only, into an empty location.
@@ -227,8 +227,12 @@ impl Runner<'_> {
         check_partition_columns(plan.schema().as_arrow(), &partitioned_by)?;
         let spec =
             WriteSpec { location, format, compression: props.text("compression")?.map(str::to_string), partitioned_by };
+        let target = spec.location.clone();
         let written = write::write(self.state, plan, &spec, self.query_id).await?;
-        self.finish(written).await
+        // UNLOAD answers no rows, as Athena's does; its files are the result
+        let mut outcome = self.finish(written, Some(&target)).await?;
+        outcome.batch = super::run::done(StatementType::Dml).batch;
+        Ok(outcome)
     }
 
     /// The query of a writing statement or a view, planned in `db` with the catalog's tables;
@@ -266,11 +270,15 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The statement's answer (Athena's one `rows` row) and its manifest.
-    async fn finish(&self, written: Written) -> Result<Outcome> {
-        let manifest = match self.output_location {
-            Some(output) => {
-                let location = format!("{}/{}-manifest.csv", output.trim_end_matches('/'), self.query_id);
+    /// The statement's answer (Athena's one `rows` row) and its manifest. No manifest is
+    /// written among the files of `data` (an UNLOAD whose target is its results location, as
+    /// awswrangler runs it): readers of the folder would take it for data.
+    async fn finish(&self, written: Written, data: Option<&str>) -> Result<Outcome> {
+        let output = self.output_location.map(|o| o.trim_end_matches('/'));
+        let inside = |folder: &str| data.is_some_and(|d| crate::gate::is_under(&format!("{folder}/"), d));
+        let manifest = match output.filter(|o| !inside(o)) {
+            Some(folder) => {
+                let location = format!("{folder}/{}-manifest.csv", self.query_id);
                 let (store_url, path) = crate::catalog::split_location(&location)?;
                 let store = self.state.runtime_env().object_store(&store_url)?;
                 store.put(&path, written.manifest().into()).await.map_err(Error::Storage)?;
