@@ -105,6 +105,16 @@ fn awswrangler_reads_through_ctas_and_unload() {
 }
 
 #[test]
+fn dbt_athena_builds_a_project_twice() {
+    let results = format!("s3://{}-results/", support::env().bucket);
+    let served = serve_with(&scratch("serve-dbt"), &["--catalog", "glue"], &[], &results);
+    // dbt-athena pins PyAthena 3: scripts/test keeps it in an environment of its own
+    let dbt = std::env::var("GLAUX_DBT")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-dbt/bin/dbt").to_string());
+    pytest(&served, "test_dbt.py", &[("GLAUX_NO_TABLES", "1"), ("GLAUX_DBT", &dbt)]);
+}
+
+#[test]
 fn boto3_drives_the_athena_api() {
     let served = serve(&scratch("serve-boto3"), &[]);
     pytest(&served, "test_boto3.py", &[]);
