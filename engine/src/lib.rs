@@ -23,6 +23,7 @@ mod storage;
 mod url_tables;
 mod workgroups;
 mod write;
+mod write_orc;
 
 pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;

@@ -16,8 +16,12 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::catalog::split_location;
+use crate::catalog::{NULL_PARTITION, split_location};
 use crate::error::{Error, Result};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Column;
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::logical_expr::{Expr, cast, col, lit};
 
 /// The folder, under a written location, where a statement's files wait to be moved.
 pub const STAGING: &str = "_glaux_staging";
@@ -26,6 +30,7 @@ pub const STAGING: &str = "_glaux_staging";
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteFormat {
     Parquet,
+    Orc,
     Json,
     /// Delimited text without a header, as Hive's LazySimpleSerDe reads it.
     Text {
@@ -45,10 +50,11 @@ impl WriteFormat {
         };
         match format.to_ascii_uppercase().as_str() {
             "PARQUET" => Ok(Self::Parquet),
+            "ORC" => Ok(Self::Orc),
             "JSON" => Ok(Self::Json),
             // Athena's TEXTFILE default is Hive's \001
             "TEXTFILE" => Ok(Self::Text { delimiter: delimiter.unwrap_or(1) }),
-            "ORC" | "AVRO" | "ION" => Err(Error::InvalidInput(format!(
+            "AVRO" | "ION" => Err(Error::InvalidInput(format!(
                 "format '{format}' cannot be written by glaux yet; use PARQUET, JSON or TEXTFILE"
             ))),
             other => {
@@ -61,6 +67,7 @@ impl WriteFormat {
     pub fn stored_as(&self) -> &'static str {
         match self {
             Self::Parquet => "PARQUET",
+            Self::Orc => "ORC",
             Self::Json => "JSON",
             Self::Text { .. } => "TEXTFILE",
         }
@@ -69,6 +76,7 @@ impl WriteFormat {
     fn extension(&self) -> &'static str {
         match self {
             Self::Parquet => "parquet",
+            Self::Orc => "orc",
             Self::Json => "json",
             Self::Text { .. } => "txt",
         }
@@ -93,6 +101,8 @@ pub struct WrittenFile {
     /// Its final location (`s3://bucket/key`).
     pub location: String,
     pub size: u64,
+    /// The folder it is in (a partition's location), with a `/`.
+    pub folder: String,
     /// Its partition's values, in `partitioned_by` order (empty when unpartitioned).
     pub values: Vec<String>,
 }
@@ -109,9 +119,9 @@ impl Written {
         self.files.iter().map(|f| f.size).sum()
     }
 
-    /// The distinct partitions written, in order.
-    pub fn partitions(&self) -> Vec<Vec<String>> {
-        self.files.iter().map(|f| f.values.clone()).collect::<BTreeSet<_>>().into_iter().collect()
+    /// The distinct partitions written, with their folders, in order.
+    pub fn partitions(&self) -> Vec<(Vec<String>, String)> {
+        self.files.iter().map(|f| (f.values.clone(), f.folder.clone())).collect::<BTreeSet<_>>().into_iter().collect()
     }
 
     /// Athena's data manifest: one written file per line.
@@ -178,16 +188,24 @@ async fn stage_and_move(
             None => continue,
         };
         let Some((_, folders)) = relative.split_last() else { continue };
-        let values = partition_values(folders, &spec.partitioned_by).map_err(|e| (e, moved.clone()))?;
+        // the segments as written (a `/` in a value is encoded in its segment): decoded here,
+        // encoded once again by the store when joined
+        let folders: Vec<String> =
+            folders.iter().map(|f| percent_encoding::percent_decode_str(f).decode_utf8_lossy().into_owned()).collect();
+        let values = partition_values(&folders, &spec.partitioned_by).map_err(|e| (e, moved.clone()))?;
         let name = format!("{query_id}_{n:05}.{}{}", spec.format.extension(), compression_suffix(spec));
         let target = folders.iter().fold(base.clone(), |p, f| p.join(f.as_str())).join(name.as_str());
         store.rename(&meta.location, &target).await.map_err(|e| (Error::Storage(e), moved.clone()))?;
         moved.push(target.clone());
         let location = match &store_root {
-            Some(root) => format!("{root}/{target}"),
+            // a location URL is percent-decoded into a key when read: a `%` of the key (a `/` in
+            // a partition value is `%2F` there) is written as `%25`
+            Some(root) => format!("{root}/{}", target.as_ref().replace('%', "%25")),
+            // a local path is taken as it is
             None => format!("/{target}"),
         };
-        files.push(WrittenFile { location, size: meta.size, values });
+        let folder = location.rsplit_once('/').map(|(f, _)| format!("{f}/")).unwrap_or_default();
+        files.push(WrittenFile { location, folder, size: meta.size, values });
     }
     Ok(Written { files, rows })
 }
@@ -196,6 +214,26 @@ async fn stage_and_move(
 async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, staging: &str) -> Result<u64> {
     let options = DataFrameWriteOptions::new().with_partition_by(spec.partitioned_by.clone());
     let frame = DataFrame::new(state.clone(), plan);
+    // DataFusion names a NULL partition `key=`; Hive, Athena and glaux's readers take
+    // `key=__HIVE_DEFAULT_PARTITION__` for NULL
+    let frame = if spec.partitioned_by.is_empty() {
+        frame
+    } else {
+        let columns: Vec<Expr> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let column = col(Column::from_name(f.name()));
+                if spec.partitioned_by.iter().any(|k| k.eq_ignore_ascii_case(f.name())) {
+                    coalesce(vec![cast(column, DataType::Utf8), lit(NULL_PARTITION)]).alias(f.name())
+                } else {
+                    column
+                }
+            })
+            .collect();
+        frame.select(columns)?
+    };
     let compression = spec.compression.as_deref().map(str::to_ascii_uppercase);
     let batches = match &spec.format {
         WriteFormat::Parquet => {
@@ -215,6 +253,7 @@ async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, stagin
             });
             frame.write_parquet(staging, options, Some(parquet)).await?
         }
+        WriteFormat::Orc => return crate::write_orc::stage(state, frame, spec, staging).await,
         WriteFormat::Json => {
             let json = JsonOptions { compression: text_compression(compression.as_deref())?, ..Default::default() };
             frame.write_json(staging, options, Some(json)).await?
@@ -255,7 +294,7 @@ fn text_compression(name: Option<&str>) -> Result<CompressionTypeVariant> {
 
 /// The extension a text file's codec adds, so readers recognise it.
 fn compression_suffix(spec: &WriteSpec) -> &'static str {
-    if spec.format == WriteFormat::Parquet {
+    if matches!(spec.format, WriteFormat::Parquet | WriteFormat::Orc) {
         return "";
     }
     match spec.compression.as_deref().map(str::to_ascii_uppercase).as_deref() {
@@ -273,8 +312,9 @@ fn partition_values(folders: &[String], partitioned_by: &[String]) -> Result<Vec
         .map(|key| {
             folders
                 .iter()
-                .find_map(|f| f.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
-                .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+                .find_map(|f| {
+                    f.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.to_string())
+                })
                 .ok_or_else(|| Error::Internal(format!("a written file has no folder for partition column {key}")))
         })
         .collect()

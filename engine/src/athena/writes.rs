@@ -149,11 +149,12 @@ impl Runner<'_> {
         }
         let format = match StorageFormat::of(&table)? {
             StorageFormat::Parquet => WriteFormat::Parquet,
+            StorageFormat::Orc => WriteFormat::Orc,
             StorageFormat::Json => WriteFormat::Json,
             StorageFormat::Text { delimiter, quote: None, header_lines: 0, .. } => WriteFormat::Text { delimiter },
             _ => {
                 return Err(Error::InvalidInput(format!(
-                    "{what}: glaux inserts into Parquet, JSON and plain delimited-text tables only"
+                    "{what}: glaux inserts into Parquet, ORC, JSON and plain delimited-text tables only"
                 )));
             }
         };
@@ -254,15 +255,13 @@ impl Runner<'_> {
         if table.partition_keys.is_empty() {
             return Ok(());
         }
-        let base = folder(table.location().map_err(catalog_error)?);
+        // each partition's location is the folder its files went to
         let sd = table.storage_descriptor.clone().unwrap_or_default();
         let partitions: Vec<Partition> = written
             .partitions()
             .into_iter()
-            .map(|values| {
-                let name = super::parse::partition_name(&table.partition_keys, &values);
-                let storage_descriptor =
-                    Some(StorageDescriptor { location: Some(format!("{base}{name}/")), ..sd.clone() });
+            .map(|(values, folder)| {
+                let storage_descriptor = Some(StorageDescriptor { location: Some(folder), ..sd.clone() });
                 Partition { values, storage_descriptor, ..Default::default() }
             })
             .collect();

@@ -11,6 +11,7 @@ mod types;
 mod view;
 
 pub(crate) use projection::Projection;
+pub use pruning::NULL_PARTITION;
 pub use resolve::with_catalog_tables;
 pub use scan_log::{ScanLog, TableScan};
 pub use serde::StorageFormat;

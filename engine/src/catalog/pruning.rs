@@ -18,6 +18,9 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use crate::error::{Error, Result};
 
+/// Hive's folder name for a NULL partition value (`key=__HIVE_DEFAULT_PARTITION__`).
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
 /// Whether `expr` reads only partition columns (and reads at least one).
 pub fn only_partition_columns(expr: &Expr, partition_columns: &HashSet<String>) -> bool {
     let refs = expr.column_refs();
@@ -32,7 +35,9 @@ pub fn typed_columns(table: &str, fields: &[FieldRef], partitions: &[Vec<String>
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let raw: StringArray = partitions.iter().map(|p| p.get(i).map(String::as_str)).collect();
+            // Hive's name for a NULL value is a NULL
+            let raw: StringArray =
+                partitions.iter().map(|p| p.get(i).map(String::as_str).filter(|v| *v != NULL_PARTITION)).collect();
             if field.data_type() == &DataType::Utf8 {
                 return Ok(Arc::new(raw) as ArrayRef);
             }
