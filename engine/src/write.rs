@@ -1,8 +1,8 @@
 //! Writing a query's rows as a table's files — CTAS, INSERT INTO, UNLOAD. Files are written
 //! under a staging prefix first (`<location>/_glaux_staging/<query id>/`, which readers skip as
 //! Hive skips `_temporary/`), then moved to their final keys, named after the query so that two
-//! writers never collide; a failure deletes everything the statement wrote. The caller changes
-//! the catalog only after `write` returns.
+//! writers never collide. The caller changes the catalog and then commits; a failure, a cancel
+//! or a timeout before that deletes everything the statement wrote.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -135,28 +135,86 @@ pub fn folder(location: &str) -> String {
     format!("{}/", location.trim_end_matches('/'))
 }
 
-/// Writes the rows of `plan` as `spec` says; on any failure, removes what was written.
-pub async fn write(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, query_id: &str) -> Result<Written> {
+/// What a statement has written and not yet committed: removed unless [`Uncommitted::commit`]
+/// is called — when the statement fails, and when its future is dropped (a cancel, a timeout),
+/// in a task of its own then. The caller commits once the catalog knows the files.
+pub struct Uncommitted {
+    pub written: Written,
+    undo: Undo,
+}
+
+impl Uncommitted {
+    /// The files stay; the staging folder goes.
+    pub async fn commit(mut self) {
+        self.undo.moved.clear();
+        self.undo.clean().await;
+    }
+}
+
+struct Undo {
+    store: Arc<dyn ObjectStore>,
+    staging: Path,
+    /// The staging folder on local disk, whose empty directories stay behind otherwise.
+    local: Option<std::path::PathBuf>,
+    moved: Vec<Path>,
+    done: bool,
+}
+
+impl Undo {
+    async fn clean(&mut self) {
+        let _ = delete_under(&self.store, &self.staging).await;
+        for file in std::mem::take(&mut self.moved) {
+            let _ = self.store.delete(&file).await;
+        }
+        if let Some(dir) = &self.local {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = dir.parent().map(std::fs::remove_dir);
+        }
+        self.done = true;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut rest = Undo {
+            store: Arc::clone(&self.store),
+            staging: self.staging.clone(),
+            local: self.local.take(),
+            moved: std::mem::take(&mut self.moved),
+            done: false,
+        };
+        self.done = true;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                rest.clean().await;
+                // the writer's own tasks, aborted with the statement, may still finish a file
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                rest.clean().await;
+            });
+        } else {
+            rest.done = true;
+        }
+    }
+}
+
+/// Writes the rows of `plan` as `spec` says, staged and moved into place; the caller commits.
+pub async fn write(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, query_id: &str) -> Result<Uncommitted> {
     let location = folder(&spec.location);
     let (store_url, base) = split_location(&location)?;
     let store = state.runtime_env().object_store(&store_url)?;
     let staging = format!("{location}{STAGING}/{query_id}/");
     let (_, staging_prefix) = split_location(&staging)?;
-    let outcome = stage_and_move(state, plan, spec, &staging, &staging_prefix, &base, &store, query_id).await;
-    // the staging folder goes in every case; the moved files too when the statement failed
-    let _ = delete_under(&store, &staging_prefix).await;
-    if store_url.as_str().starts_with("file://") {
-        // a local folder keeps its empty directories; S3 has none
-        let staging_dir = std::path::Path::new("/").join(staging_prefix.as_ref());
-        let _ = std::fs::remove_dir_all(&staging_dir);
-        let _ = staging_dir.parent().map(std::fs::remove_dir);
-    }
-    match outcome {
-        Ok(written) => Ok(written),
-        Err((error, moved)) => {
-            for file in moved {
-                let _ = store.delete(&file).await;
-            }
+    let local =
+        store_url.as_str().starts_with("file://").then(|| std::path::Path::new("/").join(staging_prefix.as_ref()));
+    let mut undo =
+        Undo { store: Arc::clone(&store), staging: staging_prefix.clone(), local, moved: vec![], done: false };
+    match stage_and_move(state, plan, spec, &staging, &staging_prefix, &base, &mut undo, query_id).await {
+        Ok(written) => Ok(Uncommitted { written, undo }),
+        Err(error) => {
+            undo.clean().await;
             Err(error)
         }
     }
@@ -170,13 +228,12 @@ async fn stage_and_move(
     staging: &str,
     staging_prefix: &Path,
     base: &Path,
-    store: &Arc<dyn ObjectStore>,
+    undo: &mut Undo,
     query_id: &str,
-) -> std::result::Result<Written, (Error, Vec<Path>)> {
-    let rows = stage(state, plan, spec, staging).await.map_err(|e| (e, vec![]))?;
-    let staged: Vec<_> =
-        store.list(Some(staging_prefix)).try_collect().await.map_err(|e| (Error::Storage(e), vec![]))?;
-    let mut moved = vec![];
+) -> Result<Written> {
+    let rows = stage(state, plan, spec, staging).await?;
+    let store = Arc::clone(&undo.store);
+    let staged: Vec<_> = store.list(Some(staging_prefix)).try_collect().await.map_err(Error::Storage)?;
     let mut files = vec![];
     let store_root = spec.location.split_once("://").map(|(scheme, rest)| {
         let authority = rest.split('/').next().unwrap_or_default();
@@ -192,11 +249,11 @@ async fn stage_and_move(
         // encoded once again by the store when joined
         let folders: Vec<String> =
             folders.iter().map(|f| percent_encoding::percent_decode_str(f).decode_utf8_lossy().into_owned()).collect();
-        let values = partition_values(&folders, &spec.partitioned_by).map_err(|e| (e, moved.clone()))?;
+        let values = partition_values(&folders, &spec.partitioned_by)?;
         let name = format!("{query_id}_{n:05}.{}{}", spec.format.extension(), compression_suffix(spec));
         let target = folders.iter().fold(base.clone(), |p, f| p.join(f.as_str())).join(name.as_str());
-        store.rename(&meta.location, &target).await.map_err(|e| (Error::Storage(e), moved.clone()))?;
-        moved.push(target.clone());
+        store.rename(&meta.location, &target).await.map_err(Error::Storage)?;
+        undo.moved.push(target.clone());
         let location = match &store_root {
             // a location URL is percent-decoded into a key when read: a `%` of the key (a `/` in
             // a partition value is `%2F` there) is written as `%25`

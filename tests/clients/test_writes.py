@@ -2,9 +2,10 @@
 statistics (StatementType DML, DataManifestLocation, the `rows` answer) and the files behind
 them, checked against DuckDB over the same source files. (boto3 keeps only the fields of
 Athena's model, so glaux's RowsWritten/BytesWritten are checked through the CLI.)"""
+import time
 import uuid
 
-from conftest import BUCKET, RESULTS, athena, duck, failed, rows, run, s3
+from conftest import BUCKET, RESULTS, athena, duck, failed, rows, run, s3, wait
 
 
 def manifest_files(e):
@@ -113,3 +114,26 @@ def test_prepared_statements_are_kept_per_workgroup():
     assert rows(client, e["QueryExecutionId"]) == [["y"], ["42"]]
     assert run(client, f"DEALLOCATE PREPARE {sql_name}")["Status"]["State"] == "SUCCEEDED"
     assert sql_name not in [s["StatementName"] for s in client.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]]
+
+
+def test_a_stopped_ctas_leaves_no_table_and_no_files():
+    client = athena()
+    name = f"stopped_{uuid.uuid4().hex[:8]}"
+    # 1,500 partitions: their files are staged at once, then moved one by one — stopped then
+    sql = (f"CREATE TABLE {name} WITH (partitioned_by = ARRAY['p']) AS "
+           "SELECT id, amount, CAST(id % 1500 AS varchar) AS p FROM events")
+    qid = client.start_query_execution(QueryString=sql, ResultConfiguration={"OutputLocation": RESULTS})["QueryExecutionId"]
+    location = f"{RESULTS}tables/{qid}/"
+    deadline = time.time() + 60
+    while not objects_under(location) and time.time() < deadline:
+        time.sleep(0.05)
+    assert objects_under(location), "the CTAS wrote nothing before it was stopped"
+    client.stop_query_execution(QueryExecutionId=qid)
+    e = wait(client, qid)
+    assert e["Status"]["State"] == "CANCELLED", e["Status"]
+    # what it wrote goes, staging included
+    deadline = time.time() + 30
+    while objects_under(location) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not objects_under(location), sorted(objects_under(location))[:5]
+    failed(run(client, f"SELECT count(*) FROM {name}"), name)

@@ -132,10 +132,16 @@ impl Runner<'_> {
         let compression =
             props.text("write_compression")?.or(props.text("parquet_compression")?).or(props.text("compression")?);
         let spec = WriteSpec { location, format, compression: compression.map(str::to_string), partitioned_by };
-        let written = write::write(self.state, plan, &spec, self.query_id).await?;
+        let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         let table = new_table(&db, &table_name, &schema, &spec)?;
         self.catalog.create_table(&db, table.clone(), false).await.map_err(catalog_error)?;
-        self.add_partitions(&db, &table, &written).await?;
+        if let Err(e) = self.add_partitions(&db, &table, &pending.written).await {
+            // the files go (the guard), and the table that would have none of its partitions
+            let _ = self.catalog.drop_table(&db, &table.name, true).await;
+            return Err(e);
+        }
+        let written = pending.written.clone();
+        pending.commit().await;
         self.finish(written, None).await
     }
 
@@ -202,8 +208,10 @@ impl Runner<'_> {
         let partitioned_by = table.partition_keys.iter().map(|k| k.name.to_ascii_lowercase()).collect();
         let compression = table.parameters.get("write.compression").or(table.parameters.get("parquet.compression"));
         let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by };
-        let written = write::write(self.state, plan, &spec, self.query_id).await?;
-        self.add_partitions(&db, &table, &written).await?;
+        let pending = write::write(self.state, plan, &spec, self.query_id).await?;
+        self.add_partitions(&db, &table, &pending.written).await?;
+        let written = pending.written.clone();
+        pending.commit().await;
         self.finish(written, None).await
     }
 
@@ -229,7 +237,9 @@ impl Runner<'_> {
         let spec =
             WriteSpec { location, format, compression: props.text("compression")?.map(str::to_string), partitioned_by };
         let target = spec.location.clone();
-        let written = write::write(self.state, plan, &spec, self.query_id).await?;
+        let pending = write::write(self.state, plan, &spec, self.query_id).await?;
+        let written = pending.written.clone();
+        pending.commit().await;
         // UNLOAD answers no rows, as Athena's does; its files are the result
         let mut outcome = self.finish(written, Some(&target)).await?;
         outcome.batch = super::run::done(StatementType::Dml).batch;
