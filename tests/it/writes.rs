@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Env, csv, glaux_in, scratch};
+use crate::support::{self, Env, csv, glaux_in, glue_tool, scratch};
 
 /// The events data set as Athena would see a gzipped CSV export of it.
 fn events_csv(env: &Env) -> String {
@@ -60,12 +60,17 @@ fn duckdb_rows(sql: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn ctas_of_gzipped_csv_into_a_thousand_partitions_answers_as_duckdb() {
+fn ctas_of_gzipped_csv_into_a_thousand_partitions_in_glue_answers_as_duckdb() {
     let env = support::env();
     let warehouse = scratch("ctas-1000");
-    let output = env.s3(&format!("writes-it/{}/", warehouse.file_name().unwrap().to_string_lossy()));
+    let tag = warehouse.file_name().unwrap().to_string_lossy().replace('-', "_");
+    let output = env.s3(&format!("writes-it/{tag}/"));
     workgroup(&warehouse, &output);
-    let glaux = |sql: &str| glaux_in(&warehouse, &env.endpoint, &["--format", "csv", "--workgroup", "etl"], sql);
+    // moto's Glue holds the tables, as AWS Glue would
+    let database = format!("ctas_{tag}");
+    let args = ["--format", "csv", "--workgroup", "etl", "--catalog", "glue", "--database", database.as_str()];
+    let glaux = |sql: &str| glaux_in(&warehouse, &env.endpoint, &args, sql);
+    glaux(&format!("CREATE DATABASE {database}")).assert_ok();
     glaux(&events_csv(&env)).assert_ok();
     let run = glaux(CTAS);
     run.assert_ok();
@@ -79,6 +84,16 @@ fn ctas_of_gzipped_csv_into_a_thousand_partitions_answers_as_duckdb() {
 
     let partitions = glaux("SHOW PARTITIONS daily");
     let count = partitions.assert_ok().stdout.lines().count() - 1;
+    // what another Glue client sees: every partition, and a table as Athena makes one
+    let listed = glue_tool(&env.endpoint, &["partitions", &database, "daily"]);
+    assert_eq!(listed.as_array().unwrap().len(), count);
+    let table = glue_tool(&env.endpoint, &["get-table", &database, "daily"]);
+    assert_eq!(table["TableType"], "EXTERNAL_TABLE");
+    assert_eq!(
+        table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"],
+        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    );
+    assert_eq!(table["PartitionKeys"].as_array().unwrap().len(), 3);
     // DuckDB over the same gzipped files
     let source = env.data.join("events/csv_gz/*.csv.gz").display().to_string();
     let derived = format!(

@@ -206,7 +206,8 @@ impl Runner<'_> {
         }
         let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
         let partitioned_by = table.partition_keys.iter().map(|k| k.name.to_ascii_lowercase()).collect();
-        let compression = table.parameters.get("write.compression").or(table.parameters.get("parquet.compression"));
+        let compression =
+            ["write.compression", "parquet.compression", "orc.compress"].iter().find_map(|k| table.parameters.get(*k));
         let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by };
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         self.add_partitions(&db, &table, &pending.written).await?;
@@ -373,10 +374,20 @@ fn new_table(db: &str, name: &str, schema: &Schema, spec: &WriteSpec) -> Result<
         parameters.insert("field.delim".to_string(), d.clone());
         parameters.insert("serialization.format".to_string(), d);
     }
-    let table_parameters = [
+    // the parameters Athena gives a CTAS table, the codec under the key each format reads
+    let mut table_parameters = std::collections::BTreeMap::from([
         ("EXTERNAL".to_string(), "TRUE".to_string()),
+        ("has_encrypted_data".to_string(), "false".to_string()),
         ("classification".to_string(), spec.format.stored_as().to_ascii_lowercase()),
-    ];
+    ]);
+    if let Some(codec) = &spec.compression {
+        let key = match spec.format {
+            WriteFormat::Parquet => "parquet.compression",
+            WriteFormat::Orc => "orc.compress",
+            _ => "write.compression",
+        };
+        table_parameters.insert(key.to_string(), codec.to_ascii_uppercase());
+    }
     Ok(Table {
         name: name.to_string(),
         database_name: Some(db.to_string()),
@@ -391,7 +402,7 @@ fn new_table(db: &str, name: &str, schema: &Schema, spec: &WriteSpec) -> Result<
             ..Default::default()
         }),
         partition_keys: keys.into_iter().map(|f| column(f)).collect(),
-        parameters: table_parameters.into(),
+        parameters: table_parameters,
         ..Default::default()
     })
 }
