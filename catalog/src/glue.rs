@@ -82,6 +82,9 @@ fn storage(sd: &gt::StorageDescriptor) -> StorageDescriptor {
             parameters: params(s.parameters()),
         }),
         parameters: params(sd.parameters()),
+        bucket_columns: sd.bucket_columns().to_vec(),
+        // Glue says -1 for a table without buckets
+        number_of_buckets: Some(sd.number_of_buckets()).filter(|n| *n > 0),
     }
 }
 
@@ -101,6 +104,8 @@ fn sdk_storage(sd: &StorageDescriptor) -> Result<gt::StorageDescriptor> {
         .set_compressed(sd.compressed)
         .set_serde_info(serde_info)
         .set_parameters(sdk_params(&sd.parameters))
+        .set_bucket_columns(Some(sd.bucket_columns.clone()).filter(|c| !c.is_empty()))
+        .set_number_of_buckets(sd.number_of_buckets)
         .build())
 }
 

@@ -58,6 +58,11 @@ pub struct StorageDescriptor {
     pub serde_info: Option<SerDeInfo>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// Hive bucketing: the columns rows are hashed by, and how many buckets (files per partition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bucket_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_of_buckets: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

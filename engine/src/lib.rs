@@ -3,6 +3,7 @@
 
 mod athena;
 mod billing;
+mod bucketing;
 mod catalog;
 mod compression;
 mod config;

@@ -93,7 +93,12 @@ pub struct WriteSpec {
     pub compression: Option<String>,
     /// Hive partition columns, the last columns of the rows, in this order.
     pub partitioned_by: Vec<String>,
+    /// Hive bucketing: the columns and the number of buckets (one file each per partition).
+    pub buckets: Option<(Vec<String>, i32)>,
 }
+
+/// The folder-making column that carries a row's bucket while it is written.
+const BUCKET: &str = "__glaux_bucket";
 
 /// One file a statement wrote.
 #[derive(Debug, Clone)]
@@ -247,10 +252,22 @@ async fn stage_and_move(
         let Some((_, folders)) = relative.split_last() else { continue };
         // the segments as written (a `/` in a value is encoded in its segment): decoded here,
         // encoded once again by the store when joined
-        let folders: Vec<String> =
+        let mut folders: Vec<String> =
             folders.iter().map(|f| percent_encoding::percent_decode_str(f).decode_utf8_lossy().into_owned()).collect();
         let values = partition_values(&folders, &spec.partitioned_by)?;
-        let name = format!("{query_id}_{n:05}.{}{}", spec.format.extension(), compression_suffix(spec));
+        let extension = format!("{}{}", spec.format.extension(), compression_suffix(spec));
+        // a bucket's file starts with its number, as Hive and Trino name them (000003_0_…)
+        let bucket = folders.last().and_then(|f| f.strip_prefix(BUCKET)).and_then(|v| v.strip_prefix('='));
+        let name = match bucket.map(str::parse::<u32>) {
+            Some(Ok(b)) => format!("{b:06}_0_{query_id}_{n:05}.{extension}"),
+            Some(Err(_)) => {
+                return Err(Error::Internal(format!("a written file has a bad bucket folder {:?}", folders.last())));
+            }
+            None => format!("{query_id}_{n:05}.{extension}"),
+        };
+        if bucket.is_some() {
+            folders.pop();
+        }
         let target = folders.iter().fold(base.clone(), |p, f| p.join(f.as_str())).join(name.as_str());
         store.rename(&meta.location, &target).await.map_err(Error::Storage)?;
         undo.moved.push(target.clone());
@@ -269,14 +286,15 @@ async fn stage_and_move(
 
 /// Writes the rows to the staging folder with DataFusion's writers; returns the row count.
 async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, staging: &str) -> Result<u64> {
-    let options = DataFrameWriteOptions::new().with_partition_by(spec.partitioned_by.clone());
     let frame = DataFrame::new(state.clone(), plan);
     // DataFusion names a NULL partition `key=`; Hive, Athena and glaux's readers take
-    // `key=__HIVE_DEFAULT_PARTITION__` for NULL
-    let frame = if spec.partitioned_by.is_empty() {
+    // `key=__HIVE_DEFAULT_PARTITION__` for NULL. A bucketed write carries each row's bucket
+    // as one more folder-making column, which the move turns into the file's name.
+    let mut folders = spec.partitioned_by.clone();
+    let frame = if spec.partitioned_by.is_empty() && spec.buckets.is_none() {
         frame
     } else {
-        let columns: Vec<Expr> = frame
+        let mut columns: Vec<Expr> = frame
             .schema()
             .fields()
             .iter()
@@ -289,8 +307,15 @@ async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, stagin
                 }
             })
             .collect();
+        if let Some((by, count)) = &spec.buckets {
+            let mut args = vec![lit(i64::from(*count))];
+            args.extend(by.iter().map(|c| col(Column::from_name(c))));
+            columns.push(crate::bucketing::udf().call(args).alias(BUCKET));
+            folders.push(BUCKET.to_string());
+        }
         frame.select(columns)?
     };
+    let options = DataFrameWriteOptions::new().with_partition_by(folders.clone());
     let compression = spec.compression.as_deref().map(str::to_ascii_uppercase);
     let batches = match &spec.format {
         WriteFormat::Parquet => {
@@ -310,7 +335,7 @@ async fn stage(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, stagin
             });
             frame.write_parquet(staging, options, Some(parquet)).await?
         }
-        WriteFormat::Orc => return crate::write_orc::stage(state, frame, spec, staging).await,
+        WriteFormat::Orc => return crate::write_orc::stage(state, frame, spec, &folders, staging).await,
         WriteFormat::Json => {
             let json = JsonOptions { compression: text_compression(compression.as_deref())?, ..Default::default() };
             frame.write_json(staging, options, Some(json)).await?

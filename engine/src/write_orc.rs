@@ -21,7 +21,14 @@ use crate::error::{Error, Result};
 use crate::write::WriteSpec;
 
 /// Writes the frame's rows as ORC under `staging`; returns the row count.
-pub async fn stage(state: &SessionState, frame: DataFrame, spec: &WriteSpec, staging: &str) -> Result<u64> {
+/// `folders` are the columns that make folders: the partition columns, and the bucket column.
+pub async fn stage(
+    state: &SessionState,
+    frame: DataFrame,
+    spec: &WriteSpec,
+    folders: &[String],
+    staging: &str,
+) -> Result<u64> {
     let compression = match spec.compression.as_deref().map(str::to_ascii_uppercase).as_deref() {
         // Athena's default for ORC
         None | Some("ZLIB") | Some("GZIP") => Some(CompressionType::Zlib),
@@ -37,8 +44,7 @@ pub async fn stage(state: &SessionState, frame: DataFrame, spec: &WriteSpec, sta
     };
     let mut stream = frame.execute_stream().await?;
     let schema = stream.schema();
-    let keys: Vec<usize> = spec
-        .partitioned_by
+    let keys: Vec<usize> = folders
         .iter()
         .map(|k| schema.index_of(k).map_err(|_| Error::Internal(format!("no partition column {k} in the rows"))))
         .collect::<Result<_>>()?;
@@ -48,7 +54,7 @@ pub async fn stage(state: &SessionState, frame: DataFrame, spec: &WriteSpec, sta
     let folder = TempDir::new()?;
     // orc-rust's writers are not Send: they live on a blocking thread, fed batches by channel
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(4);
-    let (dir, names) = (folder.0.clone(), spec.partitioned_by.clone());
+    let (dir, names) = (folder.0.clone(), folders.to_vec());
     let worker = tokio::task::spawn_blocking(move || -> Result<Vec<(Vec<String>, std::path::PathBuf)>> {
         let mut writers: BTreeMap<Vec<String>, (std::path::PathBuf, ArrowWriter<std::fs::File>)> = BTreeMap::new();
         while let Some(batch) = rx.blocking_recv() {

@@ -199,3 +199,40 @@ fn two_processes_inserting_into_one_table_lose_no_rows() {
     assert_eq!(run.assert_ok().stdout.lines().nth(1), source.assert_ok().stdout.lines().nth(1));
     assert_eq!(run.stdout.lines().nth(1).unwrap().split(',').next(), Some("6000"));
 }
+
+#[test]
+fn bucketed_ctas_puts_each_row_in_its_hive_bucket() {
+    let env = support::env();
+    let warehouse = scratch("bucketed");
+    let folder = warehouse.join("bucketed");
+    // ids are bigints below 2^31: Hive's hash of one is the id itself, its bucket id % 8
+    let ctas = format!(
+        "CREATE TABLE b WITH (external_location = '{}/', bucketed_by = ARRAY['id'], bucket_count = 8, partitioned_by = ARRAY['category'])
+         AS SELECT id, name, category FROM '{}'",
+        folder.display(),
+        env.data.join("events/parquet/").display()
+    );
+    glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], &ctas).assert_ok();
+    let script = format!(
+        r#"
+import duckdb, glob, json, os
+out = []
+for f in sorted(glob.glob("{}/*/*.parquet")):
+    bucket = int(os.path.basename(f).split("_")[0])
+    ids = [r[0] for r in duckdb.sql(f"SELECT id FROM read_parquet('{{f}}')").fetchall()]
+    out.append([os.path.basename(os.path.dirname(f)), bucket, len(ids), sum(1 for i in ids if i % 8 != bucket)])
+print(json.dumps(out))"#,
+        folder.display()
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().expect("python3 with duckdb");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<(String, u32, u64, u64)> = serde_json::from_slice(&out.stdout).unwrap();
+    let categories = duckdb_rows(&format!(
+        "SELECT count(DISTINCT category) FROM read_parquet('{}/*.parquet')",
+        env.data.join("events/parquet").display()
+    ));
+    // one file per bucket and partition, every row in its bucket, every row written once
+    assert_eq!(files.len().to_string(), (categories[0][0].parse::<usize>().unwrap() * 8).to_string());
+    assert!(files.iter().all(|(_, _, _, misplaced)| *misplaced == 0), "{files:?}");
+    assert_eq!(files.iter().map(|f| f.2).sum::<u64>(), 6000);
+}

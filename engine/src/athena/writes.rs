@@ -39,11 +39,6 @@ struct Properties {
 impl Properties {
     fn new(statement: &'static str, entries: Vec<(String, Property)>, known: &[&str]) -> Result<Self> {
         for (key, _) in &entries {
-            if matches!(key.as_str(), "bucketed_by" | "bucket_count") {
-                return Err(Error::InvalidInput(format!(
-                    "{statement}: {key} (bucketing) is not supported by glaux yet"
-                )));
-            }
             if !known.contains(&key.as_str()) {
                 return Err(Error::InvalidInput(format!(
                     "{statement}: unknown property '{key}' (known: {})",
@@ -75,8 +70,10 @@ impl Properties {
     }
 }
 
-const CTAS_KEYS: [&str; 9] = [
+const CTAS_KEYS: [&str; 11] = [
     "format",
+    "bucketed_by",
+    "bucket_count",
     "external_location",
     "partitioned_by",
     "write_compression",
@@ -131,7 +128,9 @@ impl Runner<'_> {
         let plan = if with_data { plan } else { LogicalPlanBuilder::from(plan).limit(0, Some(0))?.build()? };
         let compression =
             props.text("write_compression")?.or(props.text("parquet_compression")?).or(props.text("compression")?);
-        let spec = WriteSpec { location, format, compression: compression.map(str::to_string), partitioned_by };
+        let buckets = buckets(&props, &schema, &partitioned_by)?;
+        let spec =
+            WriteSpec { location, format, compression: compression.map(str::to_string), partitioned_by, buckets };
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         let table = new_table(&db, &table_name, &schema, &spec)?;
         self.catalog.create_table(&db, table.clone(), false).await.map_err(catalog_error)?;
@@ -167,6 +166,12 @@ impl Runner<'_> {
         let location = folder(table.location().map_err(catalog_error)?);
         self.policy.check_write(&location)?;
         let sd = table.storage_descriptor.clone().unwrap_or_default();
+        if !sd.bucket_columns.is_empty() {
+            // a new file per bucket would break "one file per bucket": Athena refuses it too
+            return Err(Error::InvalidInput(format!(
+                "{what}: the table is bucketed, and bucketed tables take no INSERT"
+            )));
+        }
         let all: Vec<&Column> = sd.columns.iter().chain(&table.partition_keys).collect();
         let targets: Vec<String> =
             if columns.is_empty() { all.iter().map(|c| c.name.to_ascii_lowercase()).collect() } else { columns };
@@ -208,7 +213,7 @@ impl Runner<'_> {
         let partitioned_by = table.partition_keys.iter().map(|k| k.name.to_ascii_lowercase()).collect();
         let compression =
             ["write.compression", "parquet.compression", "orc.compress"].iter().find_map(|k| table.parameters.get(*k));
-        let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by };
+        let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by, buckets: None };
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         self.add_partitions(&db, &table, &pending.written).await?;
         let written = pending.written.clone();
@@ -235,8 +240,13 @@ impl Runner<'_> {
         let partitioned_by = props.list("partitioned_by")?;
         let plan = self.plan_query(self.database, &query).await?;
         check_partition_columns(plan.schema().as_arrow(), &partitioned_by)?;
-        let spec =
-            WriteSpec { location, format, compression: props.text("compression")?.map(str::to_string), partitioned_by };
+        let spec = WriteSpec {
+            location,
+            format,
+            compression: props.text("compression")?.map(str::to_string),
+            partitioned_by,
+            buckets: None,
+        };
         let target = spec.location.clone();
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         let written = pending.written.clone();
@@ -332,6 +342,36 @@ fn insertable(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// A CTAS's bucketing: `bucketed_by` and `bucket_count` together, on columns of the query that are
+/// not partition columns and have a Hive hash.
+fn buckets(props: &Properties, schema: &Schema, partitioned_by: &[String]) -> Result<Option<(Vec<String>, i32)>> {
+    let by = props.list("bucketed_by")?;
+    let count = match (by.is_empty(), props.text("bucket_count")?) {
+        (true, None) => return Ok(None),
+        (false, Some(n)) => n.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::InvalidInput(format!("CREATE TABLE AS: bucket_count must be a positive number, not '{n}'"))
+        })?,
+        _ => return Err(Error::InvalidInput("CREATE TABLE AS: bucketed_by and bucket_count go together".into())),
+    };
+    for name in &by {
+        let field = schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            Error::InvalidInput(format!("CREATE TABLE AS: bucketed_by names {name}, which the query does not give"))
+        })?;
+        if partitioned_by.contains(name) {
+            return Err(Error::InvalidInput(format!(
+                "CREATE TABLE AS: {name} is a partition column and cannot be a bucket column"
+            )));
+        }
+        if !crate::bucketing::hashable(field.data_type()) {
+            return Err(Error::InvalidInput(format!(
+                "CREATE TABLE AS: bucket column {name} is {}; glaux buckets integers, strings, booleans and dates",
+                field.data_type()
+            )));
+        }
+    }
+    Ok(Some((by, count)))
+}
+
 /// Athena's rule: the partition columns are the last columns of the query, in `partitioned_by` order.
 fn check_partition_columns(schema: &Schema, partitioned_by: &[String]) -> Result<()> {
     if partitioned_by.is_empty() {
@@ -399,6 +439,8 @@ fn new_table(db: &str, name: &str, schema: &Schema, spec: &WriteSpec) -> Result<
             output_format: Some(output.into()),
             compressed: Some(!spec.compression.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("NONE"))),
             serde_info: Some(SerDeInfo { serialization_library: Some(serde.into()), parameters, ..Default::default() }),
+            bucket_columns: spec.buckets.as_ref().map(|(by, _)| by.clone()).unwrap_or_default(),
+            number_of_buckets: spec.buckets.as_ref().map(|(_, n)| *n),
             ..Default::default()
         }),
         partition_keys: keys.into_iter().map(|f| column(f)).collect(),
