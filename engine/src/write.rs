@@ -95,6 +95,29 @@ pub struct WriteSpec {
     pub partitioned_by: Vec<String>,
     /// Hive bucketing: the columns and the number of buckets (one file each per partition).
     pub buckets: Option<(Vec<String>, i32)>,
+    /// Files added to a live table (INSERT): named `ins-<id>_…`, and read only once a commit
+    /// marker for the query sits in their folder.
+    pub insert: bool,
+}
+
+/// The folder, in each folder an INSERT wrote to, holding one empty object per committed INSERT.
+pub const COMMITS: &str = "_glaux_commits";
+
+/// The query of an INSERT's file (`ins-<id>_00000.parquet`), if the name is one.
+pub fn inserted_by(file_name: &str) -> Option<&str> {
+    file_name.strip_prefix("ins-").and_then(|rest| rest.rsplit_once('_')).map(|(id, _)| id)
+}
+
+/// Commits an INSERT for readers: a marker in every folder it wrote to. Until then glaux's
+/// scans leave its files out, so an insert is seen whole or not at all.
+pub async fn mark_committed(state: &SessionState, written: &Written, query_id: &str) -> Result<()> {
+    let folders: BTreeSet<&str> = written.files.iter().map(|f| f.folder.as_str()).collect();
+    for folder in folders {
+        let (store_url, path) = split_location(&format!("{folder}{COMMITS}/{query_id}"))?;
+        let store = state.runtime_env().object_store(&store_url)?;
+        store.put(&path, Vec::<u8>::new().into()).await.map_err(Error::Storage)?;
+    }
+    Ok(())
 }
 
 /// The folder-making column that carries a row's bucket while it is written.
@@ -263,6 +286,7 @@ async fn stage_and_move(
             Some(Err(_)) => {
                 return Err(Error::Internal(format!("a written file has a bad bucket folder {:?}", folders.last())));
             }
+            None if spec.insert => format!("ins-{query_id}_{n:05}.{extension}"),
             None => format!("{query_id}_{n:05}.{extension}"),
         };
         if bucket.is_some() {

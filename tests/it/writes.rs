@@ -236,3 +236,33 @@ print(json.dumps(out))"#,
     assert!(files.iter().all(|(_, _, _, misplaced)| *misplaced == 0), "{files:?}");
     assert_eq!(files.iter().map(|f| f.2).sum::<u64>(), 6000);
 }
+
+#[test]
+fn an_insert_is_read_whole_or_not_at_all() {
+    let env = support::env();
+    let warehouse = scratch("insert-commit");
+    let folder = warehouse.join("t");
+    let glaux = |sql: &str| glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], sql);
+    glaux(&format!(
+        "CREATE TABLE t WITH (external_location = '{}/', partitioned_by = ARRAY['g']) AS SELECT x, CAST(x % 2 AS varchar) AS g FROM (VALUES (1), (2), (3)) AS v(x)",
+        folder.display()
+    ))
+    .assert_ok();
+    glaux("INSERT INTO t VALUES (10, '0'), (20, '0')").assert_ok();
+    let count =
+        |expected: &str| assert_eq!(glaux("SELECT count(*) FROM t").assert_ok().stdout.lines().nth(1), Some(expected));
+    count("5");
+    // an INSERT caught between moving its files and committing: a file of its name, no marker
+    let part = folder.join("g=0");
+    let inserted = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("ins-"))
+        .expect("the INSERT's file");
+    let pending = "00000000-0000-4000-8000-000000000001";
+    std::fs::copy(&inserted, part.join(format!("ins-{pending}_00000.parquet"))).unwrap();
+    count("5");
+    // its marker makes it part of the table
+    std::fs::write(part.join("_glaux_commits").join(pending), b"").unwrap();
+    count("7");
+}

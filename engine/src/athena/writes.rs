@@ -129,8 +129,14 @@ impl Runner<'_> {
         let compression =
             props.text("write_compression")?.or(props.text("parquet_compression")?).or(props.text("compression")?);
         let buckets = buckets(&props, &schema, &partitioned_by)?;
-        let spec =
-            WriteSpec { location, format, compression: compression.map(str::to_string), partitioned_by, buckets };
+        let spec = WriteSpec {
+            location,
+            format,
+            compression: compression.map(str::to_string),
+            partitioned_by,
+            buckets,
+            insert: false,
+        };
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         let table = new_table(&db, &table_name, &schema, &spec)?;
         self.catalog.create_table(&db, table.clone(), false).await.map_err(catalog_error)?;
@@ -213,9 +219,18 @@ impl Runner<'_> {
         let partitioned_by = table.partition_keys.iter().map(|k| k.name.to_ascii_lowercase()).collect();
         let compression =
             ["write.compression", "parquet.compression", "orc.compress"].iter().find_map(|k| table.parameters.get(*k));
-        let spec = WriteSpec { location, format, compression: compression.cloned(), partitioned_by, buckets: None };
+        let spec = WriteSpec {
+            location,
+            format,
+            compression: compression.cloned(),
+            partitioned_by,
+            buckets: None,
+            insert: true,
+        };
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;
         self.add_partitions(&db, &table, &pending.written).await?;
+        // the commit point for readers: until the markers are there, scans leave the files out
+        write::mark_committed(self.state, &pending.written, self.query_id).await?;
         let written = pending.written.clone();
         pending.commit().await;
         self.finish(written, None).await
@@ -246,6 +261,7 @@ impl Runner<'_> {
             compression: props.text("compression")?.map(str::to_string),
             partitioned_by,
             buckets: None,
+            insert: false,
         };
         let target = spec.location.clone();
         let pending = write::write(self.state, plan, &spec, self.query_id).await?;

@@ -286,7 +286,22 @@ impl TableProvider for CatalogTable {
                 let (store_url, prefix) = split_location(&location)?;
                 let store = state.runtime_env().object_store(&store_url)?;
                 let objects = objects_at(store.as_ref(), prefix.clone(), location.ends_with('/')).await?;
-                let objects: Vec<ObjectMeta> = objects.into_iter().filter(|m| is_data(&prefix, m)).collect();
+                // an INSERT's files count once its commit marker is listed beside them
+                let committed: HashSet<String> = objects
+                    .iter()
+                    .filter(|m| m.location.parts().any(|p| p.as_ref() == crate::write::COMMITS))
+                    .filter_map(|m| m.location.filename().map(str::to_string))
+                    .collect();
+                let objects: Vec<ObjectMeta> = objects
+                    .into_iter()
+                    .filter(|m| is_data(&prefix, m))
+                    .filter(|m| {
+                        m.location
+                            .filename()
+                            .and_then(crate::write::inserted_by)
+                            .is_none_or(|id| committed.contains(id))
+                    })
+                    .collect();
                 Ok::<_, Error>((store_url, objects, values))
             })
             .buffer_unordered(16)
