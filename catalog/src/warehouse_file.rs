@@ -7,6 +7,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 /// An exclusive lock on a file, held until dropped (`flock`, so it also keeps other processes
 /// out).
 #[derive(Debug)]
@@ -30,6 +33,34 @@ impl Drop for Locked {
     fn drop(&mut self) {
         let _ = self.file.unlock();
     }
+}
+
+/// The JSON document at `path`, or the empty one when there is none yet.
+pub fn read_json<T: DeserializeOwned + Default>(path: &Path) -> std::io::Result<T> {
+    match fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| std::io::Error::other(format!("not valid JSON: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the JSON document at `path`, lets `change` alter it and, when `change` succeeds,
+/// writes it back atomically — all under the document's lock (`<path>.lock`), so concurrent
+/// processes never lose each other's changes. `io` says which document an I/O error is about.
+pub fn update_json<T, R, E>(
+    path: &Path,
+    io: impl Fn(std::io::Error) -> E,
+    change: impl FnOnce(&mut T) -> Result<R, E>,
+) -> Result<R, E>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let _lock = Locked::exclusive(&path.with_extension("lock")).map_err(&io)?;
+    let mut document: T = read_json(path).map_err(&io)?;
+    let out = change(&mut document)?;
+    let text = serde_json::to_string_pretty(&document).map_err(|e| io(std::io::Error::other(e)))?;
+    write_atomically(path, text.as_bytes()).map_err(io)?;
+    Ok(out)
 }
 
 /// Makes `dir`'s entries (a file created or renamed in it) durable.

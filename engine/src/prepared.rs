@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use glaux_catalog::warehouse_file::{self, Locked};
+use glaux_catalog::warehouse_file;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -50,21 +50,11 @@ impl PreparedStatements {
     }
 
     fn read(&self) -> Result<Document> {
-        match fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| io(&self.path, format!("not valid JSON: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Document::new()),
-            Err(e) => Err(io(&self.path, e)),
-        }
+        warehouse_file::read_json(&self.path).map_err(|e| io(&self.path, e))
     }
 
     fn change<T>(&self, f: impl FnOnce(&mut Document) -> Result<T>) -> Result<T> {
-        let lock_path = self.path.with_extension("lock");
-        let _lock = Locked::exclusive(&lock_path).map_err(|e| io(&lock_path, e))?;
-        let mut document = self.read()?;
-        let out = f(&mut document)?;
-        let text = serde_json::to_string_pretty(&document).map_err(|e| io(&self.path, e))?;
-        warehouse_file::write_atomically(&self.path, text.as_bytes()).map_err(|e| io(&self.path, e))?;
-        Ok(out)
+        warehouse_file::update_json(&self.path, |e| io(&self.path, e), f)
     }
 
     pub fn get(&self, work_group: &str, name: &str) -> Result<Option<PreparedStatement>> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use glaux_catalog::warehouse_file::{self, Locked};
+use glaux_catalog::warehouse_file;
 
 use crate::error::{Error, Result};
 use crate::model::ResultConfiguration;
@@ -79,6 +79,13 @@ fn valid_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The primary workgroup is always there, stored or not.
+fn with_primary(groups: &mut Vec<WorkGroup>) {
+    if !groups.iter().any(|g| g.name == PRIMARY) {
+        groups.insert(0, WorkGroup::new(PRIMARY));
+    }
+}
+
 impl WorkGroups {
     pub fn open(warehouse: impl AsRef<Path>) -> Result<Self> {
         let dir = warehouse.as_ref();
@@ -87,27 +94,21 @@ impl WorkGroups {
     }
 
     fn read(&self) -> Result<Vec<WorkGroup>> {
-        let mut groups: Vec<WorkGroup> = match fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| Error::Internal(format!("workgroups {}: not valid JSON: {e}", self.path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(io(&self.path, e)),
-        };
-        if !groups.iter().any(|g| g.name == PRIMARY) {
-            groups.insert(0, WorkGroup::new(PRIMARY));
-        }
+        let mut groups = warehouse_file::read_json(&self.path).map_err(|e| io(&self.path, e))?;
+        with_primary(&mut groups);
         Ok(groups)
     }
 
     /// Reads, changes and writes back the document while holding the lock.
     fn change<T>(&self, f: impl FnOnce(&mut Vec<WorkGroup>) -> Result<T>) -> Result<T> {
-        let lock_path = self.path.with_extension("lock");
-        let _lock = Locked::exclusive(&lock_path).map_err(|e| io(&lock_path, e))?;
-        let mut groups = self.read()?;
-        let out = f(&mut groups)?;
-        let text = serde_json::to_string_pretty(&groups).map_err(|e| Error::Internal(e.to_string()))?;
-        warehouse_file::write_atomically(&self.path, text.as_bytes()).map_err(|e| io(&self.path, e))?;
-        Ok(out)
+        warehouse_file::update_json(
+            &self.path,
+            |e| io(&self.path, e),
+            |groups| {
+                with_primary(groups);
+                f(groups)
+            },
+        )
     }
 
     pub fn list(&self) -> Result<Vec<WorkGroup>> {

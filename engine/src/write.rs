@@ -7,21 +7,20 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Column;
 use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::common::parsers::CompressionTypeVariant;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, col, lit};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::catalog::{NULL_PARTITION, split_location};
 use crate::error::{Error, Result};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Column;
-use datafusion::functions::expr_fn::coalesce;
-use datafusion::logical_expr::{Expr, cast, col, lit};
 
 /// The folder, under a written location, where a statement's files wait to be moved.
 pub const STAGING: &str = "_glaux_staging";
@@ -55,11 +54,11 @@ impl WriteFormat {
             // Athena's TEXTFILE default is Hive's \001
             "TEXTFILE" => Ok(Self::Text { delimiter: delimiter.unwrap_or(1) }),
             "AVRO" | "ION" => Err(Error::InvalidInput(format!(
-                "format '{format}' cannot be written by glaux yet; use PARQUET, JSON or TEXTFILE"
+                "format '{format}' cannot be written by glaux yet; use PARQUET, ORC, JSON or TEXTFILE"
             ))),
-            other => {
-                Err(Error::InvalidInput(format!("unknown format '{other}'; glaux writes PARQUET, JSON or TEXTFILE")))
-            }
+            other => Err(Error::InvalidInput(format!(
+                "unknown format '{other}'; glaux writes PARQUET, ORC, JSON or TEXTFILE"
+            ))),
         }
     }
 
@@ -237,9 +236,13 @@ pub async fn write(state: &SessionState, plan: LogicalPlan, spec: &WriteSpec, qu
     let (_, staging_prefix) = split_location(&staging)?;
     let local =
         store_url.as_str().starts_with("file://").then(|| std::path::Path::new("/").join(staging_prefix.as_ref()));
+    // S3 locations are URLs (`s3://bucket/…`); local ones plain paths
+    let root = local.is_none().then(|| store_url.as_str().trim_end_matches('/').to_string());
     let mut undo =
         Undo { store: Arc::clone(&store), staging: staging_prefix.clone(), local, moved: vec![], done: false };
-    match stage_and_move(state, plan, spec, &staging, &staging_prefix, &base, &mut undo, query_id).await {
+    match stage_and_move(state, plan, spec, &staging, &staging_prefix, &base, root.as_deref(), &mut undo, query_id)
+        .await
+    {
         Ok(written) => Ok(Uncommitted { written, undo }),
         Err(error) => {
             undo.clean().await;
@@ -256,6 +259,7 @@ async fn stage_and_move(
     staging: &str,
     staging_prefix: &Path,
     base: &Path,
+    root: Option<&str>,
     undo: &mut Undo,
     query_id: &str,
 ) -> Result<Written> {
@@ -263,10 +267,7 @@ async fn stage_and_move(
     let store = Arc::clone(&undo.store);
     let staged: Vec<_> = store.list(Some(staging_prefix)).try_collect().await.map_err(Error::Storage)?;
     let mut files = vec![];
-    let store_root = spec.location.split_once("://").map(|(scheme, rest)| {
-        let authority = rest.split('/').next().unwrap_or_default();
-        format!("{scheme}://{authority}")
-    });
+    let extension = format!("{}{}", spec.format.extension(), compression_suffix(spec));
     for (n, meta) in staged.into_iter().enumerate() {
         let relative: Vec<String> = match meta.location.prefix_match(staging_prefix) {
             Some(parts) => parts.map(|p| p.as_ref().to_string()).collect(),
@@ -278,7 +279,6 @@ async fn stage_and_move(
         let mut folders: Vec<String> =
             folders.iter().map(|f| percent_encoding::percent_decode_str(f).decode_utf8_lossy().into_owned()).collect();
         let values = partition_values(&folders, &spec.partitioned_by)?;
-        let extension = format!("{}{}", spec.format.extension(), compression_suffix(spec));
         // a bucket's file starts with its number, as Hive and Trino name them (000003_0_…)
         let bucket = folders.last().and_then(|f| f.strip_prefix(BUCKET)).and_then(|v| v.strip_prefix('='));
         let name = match bucket.map(str::parse::<u32>) {
@@ -295,7 +295,7 @@ async fn stage_and_move(
         let target = folders.iter().fold(base.clone(), |p, f| p.join(f.as_str())).join(name.as_str());
         store.rename(&meta.location, &target).await.map_err(Error::Storage)?;
         undo.moved.push(target.clone());
-        let location = match &store_root {
+        let location = match root {
             // a location URL is percent-decoded into a key when read: a `%` of the key (a `/` in
             // a partition value is `%2F` there) is written as `%25`
             Some(root) => format!("{root}/{}", target.as_ref().replace('%', "%25")),

@@ -16,7 +16,7 @@ use object_store::ObjectStoreExt;
 use orc_rust::arrow_writer::{ArrowWriter, ArrowWriterBuilder};
 use orc_rust::compression::CompressionType;
 
-use crate::catalog::{NULL_PARTITION, split_location};
+use crate::catalog::split_location;
 use crate::error::{Error, Result};
 use crate::write::WriteSpec;
 
@@ -141,7 +141,8 @@ fn split(batch: &RecordBatch, keys: &[usize], names: &[String]) -> Result<Vec<(V
         let folders: Vec<String> = names
             .iter()
             .zip(&values)
-            .map(|(name, v)| format!("{name}={}", if v.is_null(row) { NULL_PARTITION } else { v.value(row) }))
+            // the writer has made NULL partition values Hive's name for NULL already
+            .map(|(name, v)| format!("{name}={}", v.value(row)))
             .collect();
         groups.entry(folders).or_default().push(row as u32);
     }
