@@ -106,7 +106,7 @@ async fn dispatch(server: &Arc<Server>, caller: &Principal, headers: &HeaderMap,
         | "GetPreparedStatement"
         | "ListPreparedStatements"
         | "UpdatePreparedStatement"
-        | "DeletePreparedStatement" => prepared_statement(server, operation, &value),
+        | "DeletePreparedStatement" => prepared_statement(server, caller, operation, &value),
         "GetDatabase" | "ListDatabases" | "GetTableMetadata" | "ListTableMetadata" | "GetDataCatalog"
         | "ListDataCatalogs" => catalog(server, operation, &value).await,
         other => Err(Error::UnknownOperation(format!("unknown operation AmazonAthena.{other}"))),
@@ -126,9 +126,11 @@ fn caller(headers: &HeaderMap) -> Option<String> {
 
 fn start(server: &Arc<Server>, caller: &Principal, value: &Value) -> Result<Value> {
     let request = start_request(server, value)?;
-    // Athena has no session beyond the query: each starts from a new one, and PREPARE keeps
-    // its statement in the workgroup
-    let session = SessionSpec { prepare_in_workgroup: true, ..Default::default() };
+    // Athena has no session beyond the query: each starts from a new one. PREPARE keeps its
+    // statement in the workgroup for those who may change the workgroup (the statements are
+    // its other users' too); for anyone else it lasts the query, as a session's does
+    let work_group = request.work_group.as_deref().unwrap_or(glaux_engine::PRIMARY);
+    let session = SessionSpec { prepare_in_workgroup: caller.manages(work_group), ..Default::default() };
     let run = server.runs.submit(request, caller.clone(), session).map_err(throttled)?;
     Ok(json!({"QueryExecutionId": run.id}))
 }
@@ -444,8 +446,8 @@ fn workgroup(server: &Server, caller: &Principal, operation: &str, value: &Value
 }
 
 /// Athena's prepared-statement operations: statements kept per workgroup in the warehouse,
-/// shared by the workgroup's users as their queries are.
-fn prepared_statement(server: &Server, operation: &str, value: &Value) -> Result<Value> {
+/// read by every user of the workgroup, changed only by those who may change the workgroup.
+fn prepared_statement(server: &Server, caller: &Principal, operation: &str, value: &Value) -> Result<Value> {
     let store = server.workgroups()?.prepared_statements().map_err(|e| Error::Internal(e.to_string()))?;
     let engine = |e: glaux_engine::Error| match e.kind() {
         glaux_engine::ErrorKind::NotFound => Error::ResourceNotFound(e.to_string()),
@@ -453,6 +455,12 @@ fn prepared_statement(server: &Server, operation: &str, value: &Value) -> Result
     };
     let work_group = string_field(value, "WorkGroup")?;
     server.workgroup(work_group)?;
+    if !matches!(operation, "GetPreparedStatement" | "ListPreparedStatements") && !caller.manages(work_group) {
+        return Err(Error::AccessDenied(format!(
+            "{} may not change the prepared statements of workgroup {work_group}: that needs the admin role or a grant for it",
+            caller.name
+        )));
+    }
     let name = || string_field(value, "StatementName");
     let missing = |name: &str| {
         Error::ResourceNotFound(format!("prepared statement {name} does not exist in workgroup {work_group}"))

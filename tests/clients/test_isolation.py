@@ -172,6 +172,25 @@ def test_workgroups_are_changed_by_admins_only():
     assert root.get_work_group(WorkGroup="etl")["WorkGroup"]["State"] == "DISABLED"
 
 
+def test_workgroup_prepared_statements_are_changed_by_admins_only():
+    bob, root = athena("bob"), athena("root")
+    root.create_prepared_statement(StatementName="shared_one", WorkGroup="primary", QueryStatement="SELECT 1 AS one")
+    for change in [lambda: bob.create_prepared_statement(StatementName="bobs", WorkGroup="primary", QueryStatement="SELECT 2"),
+                   lambda: bob.update_prepared_statement(StatementName="shared_one", WorkGroup="primary", QueryStatement="SELECT 666"),
+                   lambda: bob.delete_prepared_statement(StatementName="shared_one", WorkGroup="primary")]:
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            change()
+        assert code(err) == "AccessDeniedException"
+    # bob reads and runs the workgroup's statement; his own PREPARE stays with his query
+    assert bob.get_prepared_statement(StatementName="shared_one", WorkGroup="primary")["PreparedStatement"]["QueryStatement"] == "SELECT 1 AS one"
+    assert values(bob, ok(run(bob, "EXECUTE shared_one"))) == [["1"]]
+    ok(run(bob, "PREPARE shared_one FROM SELECT 666 AS one"))
+    names = [p["StatementName"] for p in root.list_prepared_statements(WorkGroup="primary")["PreparedStatements"]]
+    assert names == ["shared_one"]
+    assert values(root, ok(run(root, "EXECUTE shared_one"))) == [["1"]]
+    root.delete_prepared_statement(StatementName="shared_one", WorkGroup="primary")
+
+
 def test_writes_only_where_allowed():
     alice = athena("alice")
     storage = s3()
