@@ -77,7 +77,9 @@ def main():
     partitions = len(summary(g_target))
     med = {k: (statistics.median(s for s, _ in v), max(m for _, m in v)) for k, v in results.items()}
     csv_mb = sum(f.stat().st_size for f in csv_dir.glob("*.csv")) / 1e6
-    (out / "ctas.json").write_text(json.dumps({"runs": results, "median": med, "partitions": partitions, "csv_mb": csv_mb}, indent=2))
+    import duckdb
+    (out / "ctas.json").write_text(json.dumps({"runs": results, "median": med, "partitions": partitions, "csv_mb": csv_mb,
+                                               "duckdb": duckdb.__version__}, indent=2))
     ratio = med["glaux"][0] / med["duckdb"][0]
     (out / "ctas.md").write_text(
         "# CTAS: TPC-H lineitem CSV → Parquet partitioned by year and month\n\n"
@@ -86,7 +88,7 @@ def main():
         "and checked equal.\n\n"
         "| | seconds | peak RSS (MB) |\n|---|---|---|\n"
         f"| glaux `CREATE TABLE … WITH (partitioned_by …) AS SELECT` | {med['glaux'][0]:.2f} | {med['glaux'][1]:.0f} |\n"
-        f"| DuckDB `COPY … (FORMAT PARQUET, PARTITION_BY …)` | {med['duckdb'][0]:.2f} | {med['duckdb'][1]:.0f} |\n\n"
+        f"| DuckDB {duckdb.__version__} `COPY … (FORMAT PARQUET, PARTITION_BY …)` | {med['duckdb'][0]:.2f} | {med['duckdb'][1]:.0f} |\n\n"
         f"glaux / DuckDB: **{ratio:.2f}×** the time.\n")
     print((out / "ctas.md").read_text())
 
