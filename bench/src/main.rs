@@ -4,6 +4,7 @@ mod lambda;
 mod meter;
 mod overhead;
 mod partitions;
+mod s3;
 mod tpch;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Suite {
     Meter(meter::Args),
     /// The Lambda function: cold start, first query, package size, peak memory of 1 GB scans.
     Lambda(lambda::Args),
+    /// Parquet from S3: requests, bytes and time beside DuckDB's httpfs, with added latency.
+    S3(s3::Args),
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() {
         Suite::Tpch(args) => tpch::run(args).await,
         Suite::Meter(args) => meter::run(args).await,
         Suite::Lambda(args) => lambda::run(args).await,
+        Suite::S3(args) => s3::run(args).await,
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

@@ -1,12 +1,17 @@
-//! TPC-H: the 22 queries through glaux, from disk and from a local S3 server, and through DuckDB
-//! from disk, on the same Parquet files in one run. Results are checked equal cell by cell;
-//! the report gives wall times (median of runs), the ratio glaux/DuckDB and bytes scanned.
+//! TPC-H: the 22 queries the way users run them — tables registered in the catalog with
+//! Athena's DDL (the local catalog on disk; Glue with the data on a local S3 server) — beside
+//! DataFusion's own ListingTable on the same files in the same engine (what the catalog path
+//! costs) and DuckDB on the same files, in one run. Results are checked equal cell by cell; the
+//! report gives wall times (median of runs), the ratios and bytes scanned. `--cli` also times
+//! whole `glaux query` processes on the catalog tables.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use glaux_engine::arrow::array::RecordBatch;
 use glaux_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
+use glaux_engine::glaux_catalog::{Catalog, GlueCatalog, LocalCatalog};
 use glaux_engine::{Engine, EngineConfig, S3Settings, StartQueryExecution};
 
 #[derive(clap::Args)]
@@ -33,6 +38,19 @@ pub struct Args {
     /// A DataFusion setting for glaux's sessions (`KEY=VALUE`, as SET takes it); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// The Glue catalog's endpoint (a server speaking its API); with --s3-endpoint, a column of
+    /// the same tables registered in Glue and read from S3.
+    #[arg(long)]
+    glue_endpoint: Option<String>,
+    /// Also time `glaux query` processes (this binary) on the local catalog's tables.
+    #[arg(long, value_name = "GLAUX")]
+    cli: Option<PathBuf>,
+    /// Where the local catalog keeps the tables (made afresh).
+    #[arg(long, default_value = "bench-warehouse")]
+    warehouse: PathBuf,
+    /// The DuckDB version in use (for the report).
+    #[arg(long, default_value = "?")]
+    duckdb_version: String,
 }
 
 pub const TABLES: [&str; 8] = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"];
@@ -73,12 +91,43 @@ pub async fn engine_with_tables(
 ) -> Result<Engine, String> {
     let engine =
         Engine::new(EngineConfig { s3, allow_local_files: true, ..Default::default() }).map_err(|e| e.to_string())?;
+    register(&engine, root, ddl).await?;
+    Ok(engine)
+}
+
+async fn register(engine: &Engine, root: &str, ddl: &dyn Fn(&str, &str) -> String) -> Result<(), String> {
     for table in TABLES {
         let sql = ddl(table, &format!("{root}/{table}/"));
         engine.run(&request(&sql)).await.map_err(|f| format!("{table}: {}", f.error))?;
     }
+    Ok(())
+}
+
+/// An engine over `catalog` with database `tpch` holding the eight tables, registered as users
+/// register them: Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` (columns read
+/// from the files).
+async fn catalog_engine(s3: S3Settings, catalog: Arc<dyn Catalog>, root: &str) -> Result<Engine, String> {
+    let engine = Engine::new(EngineConfig {
+        s3,
+        catalog: Some(catalog),
+        database: DATABASE.into(),
+        allow_local_files: true,
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    engine
+        .run(&request(&format!("DROP DATABASE IF EXISTS {DATABASE} CASCADE")))
+        .await
+        .map_err(|f| f.error.to_string())?;
+    engine.run(&request(&format!("CREATE DATABASE {DATABASE}"))).await.map_err(|f| f.error.to_string())?;
+    let athena = |t: &str, location: &str| {
+        format!("CREATE EXTERNAL TABLE {DATABASE}.{t} STORED AS PARQUET LOCATION '{location}'")
+    };
+    register(&engine, root, &athena).await?;
     Ok(engine)
 }
+
+const DATABASE: &str = "tpch";
 
 /// Result rows as text, NULL as None.
 pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, String> {
@@ -144,32 +193,93 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
 
 struct Row {
     name: &'static str,
-    disk_ms: f64,
-    s3_ms: Option<f64>,
+    catalog_ms: f64,
+    listing_ms: f64,
+    glue_ms: Option<f64>,
+    cli_ms: Option<f64>,
     duckdb_ms: f64,
     scanned: u64,
     check: Result<(), String>,
 }
 
+/// Runs `sql` `runs` times; the median time, the last result's rows and bytes scanned.
+async fn measure(
+    engine: &Engine,
+    sql: &str,
+    runs: usize,
+    what: &str,
+) -> Result<(f64, Vec<Vec<Option<String>>>, u64), String> {
+    let (mut times, mut result, mut scanned) = (vec![], vec![], 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| format!("{what}: {}", f.error))?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        scanned = execution.statistics.data_scanned_in_bytes;
+        result = rows(&batches)?;
+    }
+    Ok((median(times), result, scanned))
+}
+
+/// Times `glaux query` processes on the warehouse's tables: the median wall time and the rows
+/// printed (CSV lines after the header).
+fn measure_cli(glaux: &Path, warehouse: &Path, sql: &str, runs: usize, what: &str) -> Result<(f64, usize), String> {
+    use std::io::Write;
+    let (mut times, mut lines) = (vec![], 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut child = std::process::Command::new(glaux)
+            .args(["query", "--database", DATABASE, "--format", "csv", "--warehouse"])
+            .arg(warehouse)
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", glaux.display()))?;
+        child.stdin.take().expect("stdin").write_all(sql.as_bytes()).map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !out.status.success() {
+            return Err(format!("{what} through the CLI: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        lines = out.stdout.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+    }
+    Ok((median(times), lines))
+}
+
 pub async fn run(args: Args) -> Result<(), String> {
     let data = args.data.canonicalize().map_err(|e| format!("{}: {e}", args.data.display()))?;
-    let parquet =
-        |t: &str, location: &str| format!("CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{location}'");
-    let disk = engine_with_tables(S3Settings::from_env(), &data.display().to_string(), &parquet).await?;
-    let s3 = match &args.s3_endpoint {
-        Some(endpoint) => Some(
-            engine_with_tables(
-                s3_settings(endpoint),
-                format!("s3://{}/{}", args.bucket, args.prefix).trim_end_matches('/'),
-                &parquet,
-            )
-            .await?,
-        ),
-        None => None,
+    let root = data.display().to_string();
+    let _ = std::fs::remove_dir_all(&args.warehouse);
+    let local: Arc<dyn Catalog> =
+        Arc::new(LocalCatalog::open(&args.warehouse).map_err(|e| format!("{}: {e}", args.warehouse.display()))?);
+    let catalog = catalog_engine(S3Settings::from_env(), local, &root).await?;
+    // DataFusion's own tables on the same files, in the same engine
+    let listing_ddl = |t: &str, location: &str| {
+        format!(
+            "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{location}' OPTIONS ('format.pushdown_filters' 'false')"
+        )
+    };
+    let listing = engine_with_tables(S3Settings::from_env(), &root, &listing_ddl).await?;
+    let glue = match (&args.s3_endpoint, &args.glue_endpoint) {
+        (Some(s3), Some(glue)) => {
+            // SAFETY: set before any other thread reads the environment (the engines above
+            // were built with their settings already read)
+            unsafe {
+                std::env::set_var("AWS_ENDPOINT_URL_GLUE", glue);
+                std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+                std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+                std::env::set_var("AWS_REGION", "us-east-1");
+            }
+            let glue_catalog: Arc<dyn Catalog> = Arc::new(GlueCatalog::from_env().await);
+            let root = format!("s3://{}/{}", args.bucket, args.prefix);
+            Some(catalog_engine(s3_settings(s3), glue_catalog, root.trim_end_matches('/')).await?)
+        }
+        _ => None,
     };
     for setting in &args.settings {
         let (key, value) = setting.split_once('=').ok_or_else(|| format!("--set {setting}: expected KEY=VALUE"))?;
-        for engine in std::iter::once(&disk).chain(&s3) {
+        for engine in [&catalog, &listing].into_iter().chain(&glue) {
             engine
                 .run(&request(&format!("SET {key} = '{value}'")))
                 .await
@@ -179,37 +289,37 @@ pub async fn run(args: Args) -> Result<(), String> {
     let duckdb = duckdb(&data, args.runs)?;
     let mut table = vec![];
     for (name, sql) in QUERIES {
-        let (mut times, mut s3_times, mut scanned, mut result) = (vec![], vec![], 0, vec![]);
-        for _ in 0..args.runs {
-            let t = Instant::now();
-            let (batches, execution) = disk.run(&request(sql)).await.map_err(|f| format!("{name}: {}", f.error))?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-            scanned = execution.statistics.data_scanned_in_bytes;
-            result = rows(&batches)?;
-            if let Some(s3) = &s3 {
-                let t = Instant::now();
-                s3.run(&request(sql)).await.map_err(|f| format!("{name} from S3: {}", f.error))?;
-                s3_times.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
+        let (catalog_ms, result, scanned) = measure(&catalog, sql, args.runs, name).await?;
+        let (listing_ms, listing_result, _) = measure(&listing, sql, args.runs, name).await?;
+        let glue_ms = match &glue {
+            Some(glue) => Some(measure(glue, sql, args.runs, name).await?.0),
+            None => None,
+        };
         let theirs = &duckdb[name];
         let their_rows: Vec<Vec<Option<String>>> =
             serde_json::from_value(theirs["rows"].clone()).map_err(|e| e.to_string())?;
         let their_ms: Vec<f64> = serde_json::from_value(theirs["ms"].clone()).map_err(|e| e.to_string())?;
-        let row = Row {
-            name,
-            disk_ms: median(times),
-            s3_ms: (!s3_times.is_empty()).then(|| median(s3_times)),
-            duckdb_ms: median(their_ms),
-            scanned,
-            check: compare(&result, &their_rows),
+        let mut check = compare(&result, &their_rows).and_then(|_| compare(&listing_result, &their_rows));
+        let cli_ms = match &args.cli {
+            Some(glaux) => {
+                let (ms, lines) = measure_cli(glaux, &args.warehouse, sql, args.runs, name)?;
+                if check.is_ok() && lines != their_rows.len() {
+                    check = Err(format!("the CLI printed {lines} rows, DuckDB gave {}", their_rows.len()));
+                }
+                Some(ms)
+            }
+            None => None,
         };
+        let row = Row { name, catalog_ms, listing_ms, glue_ms, cli_ms, duckdb_ms: median(their_ms), scanned, check };
         println!(
-            "{name}  glaux {:8.1} ms  S3 {:>8}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
-            row.disk_ms,
-            row.s3_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
+            "{name}  catalog {:8.1} ms  ListingTable {:8.1} ms ({:.2})  Glue+S3 {:>10}  CLI {:>10}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
+            row.catalog_ms,
+            row.listing_ms,
+            row.catalog_ms / row.listing_ms,
+            row.glue_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
+            row.cli_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
             row.duckdb_ms,
-            row.disk_ms / row.duckdb_ms,
+            row.catalog_ms / row.duckdb_ms,
             row.scanned,
             row.check.as_ref().map(|_| "equal".to_string()).unwrap_or_else(|e| format!("DIFFERENT: {e}"))
         );
@@ -238,48 +348,65 @@ fn duckdb(data: &Path, runs: usize) -> Result<serde_json::Value, String> {
 
 fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let total = |f: &dyn Fn(&Row) -> f64| table.iter().map(f).sum::<f64>();
-    let (g, d) = (total(&|r| r.disk_ms), total(&|r| r.duckdb_ms));
-    let s3_total = table.iter().map(|r| r.s3_ms).sum::<Option<f64>>();
+    let optional = |f: &dyn Fn(&Row) -> Option<f64>| table.iter().map(f).sum::<Option<f64>>();
+    let (c, l, d) = (total(&|r| r.catalog_ms), total(&|r| r.listing_ms), total(&|r| r.duckdb_ms));
+    let (g, cli) = (optional(&|r| r.glue_ms), optional(&|r| r.cli_ms));
     let json = serde_json::json!({
         "suite": "tpch", "scale": args.scale, "runs": args.runs, "settings": args.settings,
+        "duckdb_version": args.duckdb_version,
         "queries": table.iter().map(|r| serde_json::json!({
-            "query": r.name, "glaux_disk_ms": r.disk_ms, "glaux_s3_ms": r.s3_ms, "duckdb_ms": r.duckdb_ms,
-            "ratio": r.disk_ms / r.duckdb_ms, "scanned_bytes": r.scanned,
-            "results_equal": r.check.is_ok(), "difference": r.check.as_ref().err(),
+            "query": r.name, "glaux_catalog_ms": r.catalog_ms, "glaux_listing_ms": r.listing_ms,
+            "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.duckdb_ms,
+            "catalog_vs_listing": r.catalog_ms / r.listing_ms, "ratio": r.catalog_ms / r.duckdb_ms,
+            "scanned_bytes": r.scanned, "results_equal": r.check.is_ok(), "difference": r.check.as_ref().err(),
         })).collect::<Vec<_>>(),
-        "total_glaux_disk_ms": g, "total_glaux_s3_ms": s3_total, "total_duckdb_ms": d, "ratio": g / d,
+        "total_glaux_catalog_ms": c, "total_glaux_listing_ms": l, "total_glaux_glue_s3_ms": g,
+        "total_glaux_cli_ms": cli, "total_duckdb_ms": d, "catalog_vs_listing": c / l, "ratio": c / d,
     });
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
-    std::fs::write(args.out.join("tpch.json"), serde_json::to_string_pretty(&json).unwrap_or_default())
+    let name = format!("tpch-sf{}", args.scale);
+    std::fs::write(args.out.join(format!("{name}.json")), serde_json::to_string_pretty(&json).unwrap_or_default())
         .map_err(|e| e.to_string())?;
+    let ms = |m: Option<f64>| m.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into());
     let mut md = format!(
-        "# TPC-H SF{} — glaux vs DuckDB\n\nThe 22 queries on the same Parquet files (tpchgen-cli), median of {} runs, one \
-         process after the other in the same run. glaux reads them from disk and from a local S3 server (moto); \
-         DuckDB from disk. Ratio = glaux disk / DuckDB. Results compared cell by cell.\n\n\
-         | query | glaux disk ms | glaux S3 ms | DuckDB ms | ratio | scanned bytes | results |\n|---|---:|---:|---:|---:|---:|---|\n",
-        args.scale, args.runs
+        "# TPC-H SF{} — glaux vs DuckDB {}\n\nThe 22 queries on the same Parquet files (tpchgen-cli), median of {} runs, one \
+         engine after the other in the same run. **glaux catalog**: the tables registered in the local catalog with \
+         Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION`, run through the engine as `glaux query` and \
+         `glaux serve` run them (ratio = this / DuckDB). **ListingTable**: the same files as DataFusion's own \
+         tables in the same engine (`… OPTIONS (…)`), to show what the catalog path costs. **Glue + S3**: the \
+         tables in Glue and the files on a local S3 server (moto), which measures that server as much as glaux. \
+         **CLI**: whole `glaux query` processes on the catalog tables. DuckDB reads the files with `read_parquet`. \
+         Results compared cell by cell.\n\n\
+         | query | glaux catalog ms | ListingTable ms | catalog / ListingTable | Glue + S3 ms | CLI ms | DuckDB ms | glaux / DuckDB | scanned bytes | results |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        args.scale, args.duckdb_version, args.runs
     );
     if !args.settings.is_empty() {
         md = md.replacen("\n\n| query", &format!(" Settings: `{}`.\n\n| query", args.settings.join("`, `")), 1);
     }
     for r in table {
         md += &format!(
-            "| {} | {:.1} | {} | {:.1} | {:.2} | {} | {} |\n",
+            "| {} | {:.1} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} | {} |\n",
             r.name,
-            r.disk_ms,
-            r.s3_ms.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
+            r.catalog_ms,
+            r.listing_ms,
+            r.catalog_ms / r.listing_ms,
+            ms(r.glue_ms),
+            ms(r.cli_ms),
             r.duckdb_ms,
-            r.disk_ms / r.duckdb_ms,
+            r.catalog_ms / r.duckdb_ms,
             r.scanned,
             if r.check.is_ok() { "equal" } else { "DIFFERENT" }
         );
     }
     md += &format!(
-        "| **total** | {g:.1} | {} | {d:.1} | {:.2} | | |\n",
-        s3_total.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into()),
-        g / d
+        "| **total** | {c:.1} | {l:.1} | {:.2} | {} | {} | {d:.1} | {:.2} | | |\n",
+        c / l,
+        ms(g),
+        ms(cli),
+        c / d
     );
-    std::fs::write(args.out.join("tpch.md"), md).map_err(|e| e.to_string())
+    std::fs::write(args.out.join(format!("{name}.md")), md).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

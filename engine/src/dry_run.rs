@@ -23,7 +23,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use crate::billing::Pricing;
 use crate::error::{Error, Result};
-use crate::formats::orc::RangeReader;
+use crate::formats::orc::{RangeReader, StripePlan};
+use crate::storage::RangeMerge;
 
 /// The query of `EXPLAIN (TYPE IO) <query>`, Athena's (and Trino's) way to ask for a dry run.
 pub fn explain_io(sql: &str) -> Option<&str> {
@@ -98,59 +99,33 @@ async fn footer(store: &dyn ObjectStore, location: &Path, size: u64) -> Result<(
 async fn orc_bound(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta, columns: &HashSet<String>) -> Result<(u64, u64)> {
     use orc_rust::projection::ProjectionMask;
     use orc_rust::reader::AsyncChunkReader;
-    use prost::Message;
-    use std::io::Read;
 
     let fail = |reason: String| Error::Location { location: meta.location.to_string(), reason };
     let mut reader = RangeReader::new(Arc::clone(store), meta.clone());
     let file = orc_rust::reader::metadata::read_metadata_async(&mut reader).await.map_err(|e| fail(e.to_string()))?;
     let tail_start = reader.tail_start().unwrap_or(meta.size);
-    // a range inside the kept tail costs nothing; any other range is fetched whole
-    let fetched = |start: u64, len: u64| if start >= tail_start { 0 } else { len };
     let root = file.root_data_type();
     let names: Vec<&String> = columns.iter().collect();
-    let projected = root.project(&ProjectionMask::named_roots(root, &names));
+    let plan = StripePlan::new(&file, &ProjectionMask::named_roots(root, &names));
+    // per stripe, as the reader fetches it: its footer, then the wanted streams together, merged
+    // by the store's rule; what lies inside the kept tail costs nothing
+    let merge = RangeMerge::from_lookup(|k| std::env::var(k).ok());
     let mut data = 0;
     for stripe in file.stripe_metadatas() {
-        let bytes = reader
-            .get_bytes(stripe.footer_offset(), stripe.footer_length())
-            .await
-            .map_err(|e| fail(format!("stripe footer: {e}")))?;
-        let mut decoded = vec![];
-        orc_rust::compression::Decompressor::new(bytes, file.compression(), vec![])
-            .read_to_end(&mut decoded)
-            .map_err(|e| fail(format!("stripe footer: {e}")))?;
-        let footer = orc_rust::proto::StripeFooter::decode(decoded.as_slice())
-            .map_err(|e| fail(format!("stripe footer: {e}")))?;
-        data += fetched(stripe.footer_offset(), stripe.footer_length());
-        // streams lie one after another from the stripe's start, in the footer's order
-        let mut offset = stripe.offset();
-        for s in &footer.streams {
-            if projected.contains_column_index(s.column() as usize) {
-                data += fetched(offset, s.length());
-            }
-            offset += s.length();
+        let (offset, length) = (stripe.footer_offset(), stripe.footer_length());
+        let bytes = reader.get_bytes(offset, length).await.map_err(|e| fail(format!("stripe footer: {e}")))?;
+        if offset < tail_start {
+            data += length;
         }
+        let streams: Vec<_> = plan
+            .streams(stripe.offset(), bytes)
+            .map_err(|e| fail(format!("stripe footer: {e}")))?
+            .into_iter()
+            .filter(|r| r.start < tail_start)
+            .collect();
+        data += merge.fetched(&streams);
     }
     Ok((meta.size - tail_start, data))
-}
-
-/// Bytes read for `ranges` when reads less than `gap` apart are merged, as remote stores do.
-fn coalesced(mut ranges: Vec<Range<u64>>, gap: u64) -> u64 {
-    ranges.sort_by_key(|r| r.start);
-    let mut total = 0;
-    let mut current: Option<Range<u64>> = None;
-    for r in ranges {
-        current = match current {
-            Some(c) if r.start <= c.end + gap => Some(c.start..c.end.max(r.end)),
-            Some(c) => {
-                total += c.end - c.start;
-                Some(r)
-            }
-            None => Some(r),
-        };
-    }
-    total + current.map(|c| c.end - c.start).unwrap_or(0)
 }
 
 /// What one scan in the plan would read.
@@ -230,7 +205,7 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
                     let data = if local {
                         ranges.iter().map(|r| r.end - r.start).sum()
                     } else {
-                        coalesced(ranges, object_store::OBJECT_STORE_COALESCE_DEFAULT)
+                        RangeMerge::from_lookup(|k| std::env::var(k).ok()).fetched(&ranges)
                     };
                     // the reader fetches the footer with a size hint, possibly more than it
                     footer_len.max(hint.min(size)) * readers + data
@@ -263,15 +238,6 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearby_reads_merge_as_remote_stores_merge_them() {
-        assert_eq!(coalesced(vec![0..10, 15..20], 10), 20);
-        assert_eq!(coalesced(vec![100..110, 0..10], 10), 20);
-        assert_eq!(coalesced(vec![0..10, 5..30, 100..101], 50), 31);
-        assert_eq!(coalesced(vec![0..10, 5..30, 100..101], 70), 101);
-        assert_eq!(coalesced(vec![], 10), 0);
-    }
 
     #[test]
     fn explain_io_is_recognised() {

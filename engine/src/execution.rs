@@ -22,7 +22,7 @@ use crate::compression;
 use crate::config::EngineConfig;
 use crate::dry_run;
 use crate::error::{Error, Result};
-use crate::model::{QueryExecution, QueryExecutionState, StartQueryExecution, StatementType};
+use crate::model::{QueryExecution, StartQueryExecution, StatementType};
 use crate::query::Query;
 use crate::script;
 use crate::session::{BaseSession, CATALOG, Session, SessionChange};
@@ -166,7 +166,7 @@ impl Engine {
         }
         let mut query = Query::new(request, &self.config, origin);
         let fail = |query: &mut Query, error: Error| {
-            let execution = query.record_failure(QueryExecutionState::Failed, &error.to_string(), error.kind());
+            let execution = query.record_error(&error);
             Box::new(Failure { error, execution })
         };
         if let Some(parameters) = &request.execution_parameters {
@@ -372,6 +372,15 @@ impl Engine {
             _ => None,
         };
         let is_explain = matches!(plan, LogicalPlan::Explain(_));
+        let ctx = if is_explain {
+            // EXPLAIN reads no data, as Athena's: the plan is made without the file statistics
+            // (Parquet footers) a run reads to choose join sides; EXPLAIN ANALYZE shows those
+            let mut state = ctx.state();
+            state.config_mut().options_mut().execution.collect_statistics = false;
+            SessionContext::new_with_state(state)
+        } else {
+            ctx
+        };
         // DDL of the DataFusion kind registers into the session's own catalog list, which the
         // query's state shares: session tables and views stay with this session
         let df = ctx.execute_logical_plan(plan).await?;

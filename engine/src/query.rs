@@ -126,12 +126,18 @@ impl Query {
     /// The record of a query that failed while running. A scan limit cancels rather than fails.
     pub fn fail(mut self, error: Error) -> Failure {
         self.stream = None;
-        let execution = if self.meter.exceeded() || is_scan_limit(&error) {
+        let execution = self.record_error(&error);
+        Failure { error, execution }
+    }
+
+    /// The record of a query stopped by `error`, while planning (reading file statistics counts
+    /// as scanning) or running: the scan limit cancels it, anything else fails it.
+    pub(crate) fn record_error(&self, error: &Error) -> QueryExecution {
+        if self.meter.exceeded() || is_scan_limit(error) {
             self.record_failure(QueryExecutionState::Cancelled, CUTOFF_MESSAGE, ErrorKind::ScanLimit)
         } else {
             self.record_failure(QueryExecutionState::Failed, &error.to_string(), error.kind())
-        };
-        Failure { error, execution }
+        }
     }
 
     /// Stops the query (dropping its stream stops all reads) and returns its record.

@@ -189,7 +189,13 @@ pub fn tune(config: &mut SessionConfig, memory_limit: Option<usize>) {
     let broadcast = memory_limit.map_or(BROADCAST_JOIN_BYTES, |limit| (limit / 4).min(BROADCAST_JOIN_BYTES));
     options.optimizer.hash_join_single_partition_threshold = broadcast;
     options.optimizer.hash_join_single_partition_threshold_rows = broadcast / 10;
+    // A Parquet footer is read with one guess at its size: DataFusion guesses 512 KiB, a quarter
+    // of a 2 MB file, billed whether or not the query needs it. Footers of files with a few row
+    // groups are a few KiB; a larger one costs a second request, not more bytes.
+    options.execution.parquet.metadata_size_hint = Some(PARQUET_FOOTER_HINT);
 }
+
+const PARQUET_FOOTER_HINT: usize = 64 * 1024;
 
 const BROADCAST_JOIN_BYTES: usize = 100 * 1024 * 1024;
 

@@ -38,6 +38,11 @@ impl Counts {
         self.2.lock().unwrap().clear();
     }
 
+    /// Object GETs that were answered with data (each ranged read is one).
+    pub fn gets(&self) -> u64 {
+        self.get("gets")
+    }
+
     /// The objects read, by path (`/bucket/key`).
     pub fn objects(&self) -> Vec<String> {
         self.0.lock().unwrap().keys().filter(|k| k.starts_with('/')).cloned().collect()
@@ -68,7 +73,11 @@ pub struct CountingProxy {
     pub endpoint: String,
     pub counts: Counts,
     regions: Regions,
+    latency: Latency,
 }
+
+/// Milliseconds every request waits before it is forwarded (a far-away server's round trip).
+type Latency = Arc<std::sync::atomic::AtomicU64>;
 
 /// Buckets that live in another region than the S3 server's: requests not signed for it are
 /// answered as AWS answers them, with the bucket's region in `x-amz-bucket-region`.
@@ -83,18 +92,24 @@ impl CountingProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let counts = Counts::default();
         let regions = Regions::default();
-        let (c, r) = (counts.clone(), Arc::clone(&regions));
+        let latency = Latency::default();
+        let (c, r, l) = (counts.clone(), Arc::clone(&regions), Arc::clone(&latency));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (c, r) = (c.clone(), Arc::clone(&r));
+                let (c, r, l) = (c.clone(), Arc::clone(&r), Arc::clone(&l));
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        let _ = relay(client, server, c, r).await;
+                        let _ = relay(client, server, c, r, l).await;
                     }
                 });
             }
         });
-        Self { endpoint, counts, regions }
+        Self { endpoint, counts, regions, latency }
+    }
+
+    /// Every request from now on waits `ms` milliseconds before it goes to the server.
+    pub fn set_latency(&self, ms: u64) {
+        self.latency.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes `bucket` live in `region`: a request signed for another region gets a 301
@@ -173,8 +188,32 @@ async fn copy_exact<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     w: &mut W,
     n: u64,
 ) -> std::io::Result<u64> {
-    let copied = tokio::io::copy(&mut r.take(n), w).await?;
-    Ok(copied)
+    let mut sent = 0;
+    copy_counted(r, w, n, &mut sent).await?;
+    Ok(sent)
+}
+
+/// Copies up to `n` bytes, adding to `sent` what was passed on as it goes, so a client that
+/// hangs up part way still shows what the server had sent through by then.
+async fn copy_counted<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut BufReader<R>,
+    w: &mut W,
+    n: u64,
+    sent: &mut u64,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = n;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let got = r.read(&mut buf[..want]).await?;
+        if got == 0 {
+            return Ok(());
+        }
+        w.write_all(&buf[..got]).await?;
+        *sent += got as u64;
+        left -= got as u64;
+    }
+    Ok(())
 }
 
 /// Copies a chunked body as is, returning the payload size.
@@ -206,7 +245,13 @@ async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, counts: Counts, regions: Regions) -> std::io::Result<()> {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    counts: Counts,
+    regions: Regions,
+    latency: Latency,
+) -> std::io::Result<()> {
     let (cr, mut cw) = client.into_split();
     let (sr, mut sw) = server.into_split();
     let (mut cr, mut sr) = (BufReader::new(cr), BufReader::new(sr));
@@ -219,6 +264,10 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts, regions: Re
             cw.write_all(answer.as_bytes()).await?;
             cw.flush().await?;
             continue;
+        }
+        let wait = latency.load(std::sync::atomic::Ordering::Relaxed);
+        if wait > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         }
         sw.write_all(&head).await?;
         if let Some(key) =
@@ -246,22 +295,27 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Counts, regions: Re
         cw.write_all(&head).await?;
         let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let bodiless = method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
-        let sent = if bodiless {
-            0
-        } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-            copy_chunked(&mut sr, &mut cw).await?
-        } else if let Some(n) = headers.get("content-length").and_then(|v| v.parse().ok()) {
-            copy_exact(&mut sr, &mut cw, n).await?
-        } else {
-            tokio::io::copy(&mut sr, &mut cw).await?
-        };
-        cw.flush().await?;
         // Object reads are GETs of /bucket/key; listings carry a query string.
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
-        if method == "GET" && (200..300).contains(&status) && is_object {
+        let object_read = method == "GET" && (200..300).contains(&status) && is_object;
+        let mut sent = 0;
+        let copied = if bodiless {
+            Ok(())
+        } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+            copy_chunked(&mut sr, &mut cw).await.map(|n| sent = n)
+        } else if let Some(n) = headers.get("content-length").and_then(|v| v.parse().ok()) {
+            copy_counted(&mut sr, &mut cw, n, &mut sent).await
+        } else {
+            copy_counted(&mut sr, &mut cw, u64::MAX, &mut sent).await
+        };
+        if object_read {
+            // what went through before a client hung up counts: the server sent it
             counts.add(path, sent);
+            counts.add("gets", 1);
         }
+        copied?;
+        cw.flush().await?;
         if let Some(t) = &api_target {
             counts.add(&format!("target:{t}"), sent);
             counts.add(&format!("calls:{t}"), 1);

@@ -104,6 +104,11 @@ def wide_table(rng):
     return pa.table({f"c{j}": pa.array([rng.random() for _ in range(n)], pa.float64()) for j in range(10)})
 
 
+def columns16_table(rng):
+    n = 16_000
+    return pa.table({f"c{j}": pa.array([rng.random() for _ in range(n)], pa.float64()) for j in range(16)})
+
+
 def sales(out):
     """Partitioned by year (string) and month (int), 10 rows each: amount = month * 100 + row,
     so every answer follows from the construction. Parquet under sales/, headerless CSV.gz under
@@ -248,6 +253,11 @@ def main():
     wide = out / "wide"
     wide.mkdir(parents=True, exist_ok=True)
     pq.write_table(wide_table(rng), wide / "wide.parquet", row_group_size=50_000)
+    # a 2 MB file of sixteen columns in four row groups: one column's chunks lie about half a
+    # megabyte apart, close enough for a careless reader to fetch everything between them
+    columns16 = out / "columns16"
+    columns16.mkdir(parents=True, exist_ok=True)
+    pq.write_table(columns16_table(random.Random(16)), columns16 / "columns16.parquet", row_group_size=4_000)
     bad_objects(out, events)
     sales(out)
     daily(out)

@@ -68,7 +68,8 @@ fn dry_run_bounds_the_real_run_and_reads_only_footers() {
         &warehouse,
         &env.endpoint,
         &["--format", "csv", "--dry-run"],
-        "SELECT count(*) FROM sales WHERE year = '2024'",
+        // (not count(*): the footers' row counts answer that without a scan)
+        "SELECT sum(amount) FROM sales WHERE year = '2024'",
     );
     let (header, rows) = csv::parse(&year.assert_ok().stdout);
     assert_eq!(column(&rows, &header, "location")[0], env.s3("sales/year=2024"));

@@ -50,6 +50,44 @@ async fn parquet_column_pruning_reads_a_fraction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_column_of_sixteen_costs_about_its_chunks_in_a_small_file() {
+    // 2 MB, four row groups: each chunk of c3 is 32 KB and the next one is 480 KB further on.
+    // Merging reads less than 1 MiB apart (object_store's default) fetched the whole file.
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let sql = format!(
+        "CREATE EXTERNAL TABLE columns16 STORED AS PARQUET LOCATION '{}'; SELECT sum(c3) FROM columns16",
+        env.s3("columns16/")
+    );
+    let endpoint = proxy.endpoint.clone();
+    let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+    run.assert_ok();
+    let size = env.size_of("columns16");
+    let sent = proxy.counts.total();
+    assert!(sent > 4 * 32_000 && sent < size / 3, "one of sixteen columns: the server sent {sent} of {size} bytes");
+    assert_eq!(run.scanned(), sent, "meter vs server");
+    // the footer and one request per chunk (two when the footer needs a second read)
+    assert!(proxy.counts.gets() <= 6, "{} requests", proxy.counts.gets());
+}
+
+#[test]
+fn large_plain_text_is_read_in_byte_ranges_side_by_side() {
+    // (the byte ranges' meter is checked against the server in the test below)
+    let env = support::env();
+    let columns = "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)";
+    for (format, split) in [("csv", true), ("json", true), ("csv_gz", false), ("json_zst", false)] {
+        let sql = format!(
+            "SET datafusion.optimizer.repartition_file_min_size = 1024; {}; EXPLAIN SELECT max(name) FROM events",
+            ddl(&env, "events", columns, format)
+        );
+        let run = support::glaux(&env.endpoint, &["--format", "csv"], &sql);
+        let plan = &run.assert_ok().stdout;
+        // a file read in ranges shows as `key:start..end` in the scan's file groups
+        assert_eq!(plan.contains(":0.."), split, "{format}: {plan}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meter_equals_what_the_server_sent_in_every_format() {
     let env = support::env();
     let proxy = CountingProxy::start(&env.endpoint).await;

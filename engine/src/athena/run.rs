@@ -419,7 +419,7 @@ impl Runner<'_> {
             let (store_url, _) = crate::catalog::split_location(&location)?;
             let store = self.state.runtime_env().object_store(&store_url)?;
             let codec = crate::compression::from_extension(meta.location.as_ref());
-            let schema = format.file_format(codec)?.infer_schema(self.state, &store, &[meta]).await?;
+            let schema = format.file_format(self.state, codec)?.infer_schema(self.state, &store, &[meta]).await?;
             let keys: BTreeSet<String> = table.partition_keys.iter().map(|k| k.name.clone()).collect();
             let sd = table.storage_descriptor.get_or_insert_with(StorageDescriptor::default);
             sd.columns = schema

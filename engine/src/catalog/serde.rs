@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::config::{CsvOptions, TableParquetOptions};
+use datafusion::catalog::Session;
+use datafusion::config::CsvOptions;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -148,8 +149,10 @@ impl StorageFormat {
         })
     }
 
-    /// The DataFusion format, with `compression` (from the objects' extensions) for text.
-    pub fn file_format(&self, compression: Option<&str>) -> Result<Arc<dyn FileFormat>> {
+    /// The DataFusion format, with `compression` (from the objects' extensions) for text, and
+    /// for Parquet the session's settings (`SET datafusion.execution.parquet.…`), as DataFusion's
+    /// own tables read it.
+    pub fn file_format(&self, state: &dyn Session, compression: Option<&str>) -> Result<Arc<dyn FileFormat>> {
         let codec = |c: Option<&str>| -> Result<_> {
             Ok(match c {
                 Some(c) => c.parse().map_err(|e| Error::InvalidInput(format!("compression '{c}': {e}")))?,
@@ -157,7 +160,7 @@ impl StorageFormat {
             })
         };
         Ok(match self {
-            Self::Parquet => Arc::new(ParquetFormat::default().with_options(TableParquetOptions::default())),
+            Self::Parquet => Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone())),
             Self::Orc => Arc::new(OrcFormat),
             Self::Json => Arc::new(WrappedFormat(Arc::new(
                 JsonFormat::default().with_file_compression_type(codec(compression)?.into()),

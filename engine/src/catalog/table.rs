@@ -10,9 +10,11 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::SortColumn;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
@@ -28,6 +30,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{col, lit};
+use datafusion_datasource::compute_all_files_statistics;
 use futures::{StreamExt, TryStreamExt};
 use glaux_catalog::{Catalog, Partition, StorageDescriptor, Table};
 use object_store::path::Path;
@@ -71,12 +74,24 @@ impl CatalogTable {
                 .map_err(|e| Error::InvalidInput(format!("table {name}, column {}: {e}", c.name)))?;
             Ok(Field::new(c.name.to_ascii_lowercase(), t, true))
         };
-        let columns = sd.columns.iter().map(field).collect::<Result<Vec<_>>>()?;
+        let format = StorageFormat::of(&table)?;
+        let mut columns = sd.columns.iter().map(field).collect::<Result<Vec<_>>>()?;
+        if format == StorageFormat::Parquet {
+            // Parquet strings are read as string views (as DataFusion's own tables read them):
+            // no copy into one buffer per batch, and cheaper to hash, compare and group by.
+            for c in &mut columns {
+                let view = match c.data_type() {
+                    DataType::Utf8 => DataType::Utf8View,
+                    DataType::Binary => DataType::BinaryView,
+                    _ => continue,
+                };
+                *c = c.clone().with_data_type(view);
+            }
+        }
         let partition_fields: Vec<FieldRef> =
             table.partition_keys.iter().map(|c| field(c).map(Arc::new)).collect::<Result<_>>()?;
         let mut all = columns.clone();
         all.extend(partition_fields.iter().map(|f| f.as_ref().clone()));
-        let format = StorageFormat::of(&table)?;
         table.location().map_err(Error::Catalog)?;
         Ok(Self {
             catalog,
@@ -310,8 +325,7 @@ impl TableProvider for CatalogTable {
         // Grouped by store (a table may span buckets) and, for text, by the compression each
         // object's extension names: a partition of .gz files beside one of plain text is fine.
         let text = self.format.is_text();
-        let mut groups: BTreeMap<(String, Option<&'static str>), (ObjectStoreUrl, Vec<PartitionedFile>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, (ObjectStoreUrl, Vec<PartitionedFile>)> = BTreeMap::new();
         for (store_url, objects, values) in listed {
             for meta in objects {
                 let codec = if text { compression::from_extension(meta.location.as_ref()) } else { None };
@@ -321,6 +335,8 @@ impl TableProvider for CatalogTable {
                 entry.1.push(PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()));
             }
         }
+        // logged before statistics are read, so a scan stopped while reading them (the scan
+        // limit) is still in the query's history
         let files: Vec<&PartitionedFile> = groups.values().flat_map(|(_, f)| f).collect();
         self.log.record(TableScan {
             table: self.name(),
@@ -331,6 +347,7 @@ impl TableProvider for CatalogTable {
             files: files.len(),
             file_bytes: files.iter().map(|f| f.object_meta.size).sum(),
         });
+        let groups = self.with_statistics(state, groups, limit).await?;
         // RegexSerDe tables read whole lines, then split them with the regex (below)
         let regex = match &self.format {
             StorageFormat::Regex { regex, .. } => Some(regex.clone()),
@@ -345,17 +362,24 @@ impl TableProvider for CatalogTable {
             TableSchema::builder(read_schema).with_table_partition_cols(self.partition_fields.clone()).build();
         let target = state.config_options().execution.target_partitions.max(1);
         let mut plans = vec![];
-        for ((_, codec), (store_url, mut files)) in groups {
-            let file_format = self.format.file_format(codec)?;
-            files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
+        for (store_url, files, file_format) in groups.into_values() {
             let mut groups: Vec<Vec<PartitionedFile>> = vec![vec![]; target.min(files.len())];
             let count = groups.len();
             for (i, f) in files.into_iter().enumerate() {
                 groups[i % count].push(f);
             }
+            // the scan's statistics (row counts, column ranges) are what lets the optimizer put
+            // a join's small side on the build side and broadcast it, as it does for its own tables
+            let (groups, statistics) = compute_all_files_statistics(
+                groups.into_iter().map(FileGroup::new).collect(),
+                Arc::clone(table_schema.table_schema()),
+                state.config().collect_statistics(),
+                false,
+            )?;
             let source = file_format.file_source(table_schema.clone());
             let config = FileScanConfigBuilder::new(store_url, source)
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_file_groups(groups)
+                .with_statistics(statistics)
                 .with_projection_indices(scan_projection.clone())?
                 .with_limit(limit)
                 .build();
@@ -372,6 +396,68 @@ impl TableProvider for CatalogTable {
             1 => self.split_lines(state, regex, projection, plans.pop().expect("one plan")),
             _ => self.split_lines(state, regex, projection, UnionExec::try_new(plans)?),
         }
+    }
+}
+
+/// A group of a scan's files: one store, one compression (`None` for binary formats).
+type GroupKey = (String, Option<&'static str>);
+
+/// The files of one scan, grouped by store and compression, each group with the format that reads it.
+type FileGroups = BTreeMap<GroupKey, (ObjectStoreUrl, Vec<PartitionedFile>, Arc<dyn FileFormat>)>;
+
+impl CatalogTable {
+    /// Each file's statistics from its own metadata (a Parquet footer, kept in the session's
+    /// metadata cache so the scan does not fetch it again; nothing for formats that carry none),
+    /// as DataFusion's own tables collect them. With a LIMIT and row counts known, files past
+    /// the limit are not read at all.
+    async fn with_statistics(
+        &self,
+        state: &dyn Session,
+        groups: BTreeMap<GroupKey, (ObjectStoreUrl, Vec<PartitionedFile>)>,
+        limit: Option<usize>,
+    ) -> Result<FileGroups> {
+        let collect = state.config().collect_statistics();
+        let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
+        let mut out = BTreeMap::new();
+        let mut rows = Some(0usize);
+        for ((store_key, codec), (store_url, mut files)) in groups {
+            let file_format = self.format.file_format(state, codec)?;
+            files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
+            if collect {
+                let store = state.runtime_env().object_store(&store_url)?;
+                let schema = Arc::clone(&self.file_schema);
+                let format = Arc::clone(&file_format);
+                files = futures::stream::iter(files)
+                    .map(|file| {
+                        let (store, schema, format) = (Arc::clone(&store), Arc::clone(&schema), Arc::clone(&format));
+                        async move {
+                            let stats = format.infer_stats(state, &store, schema, &file.object_meta).await?;
+                            Ok::<_, DataFusionError>(file.with_statistics(Arc::new(stats)))
+                        }
+                    })
+                    .buffered(concurrency)
+                    .try_collect()
+                    .await?;
+                if let Some(limit) = limit {
+                    let mut kept = vec![];
+                    for file in files {
+                        if rows.is_some_and(|r| r > limit) {
+                            break;
+                        }
+                        rows = match (rows, file.statistics.as_ref().map(|s| s.num_rows)) {
+                            (Some(r), Some(Precision::Exact(n))) => Some(r + n),
+                            _ => None,
+                        };
+                        kept.push(file);
+                    }
+                    files = kept;
+                }
+            }
+            if !files.is_empty() {
+                out.insert((store_key, codec), (store_url, files, file_format));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -411,5 +497,93 @@ impl CatalogTable {
             exprs.push((state.create_physical_expr(logical, &df_schema)?, field.name().clone()));
         }
         Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::prelude::SessionContext;
+    use glaux_catalog::{Column, LocalCatalog, SerDeInfo};
+
+    /// A Parquet table of `files` files of `rows` rows each (`id` bigint, `name` string), in a
+    /// local catalog under a fresh folder.
+    fn parquet_table(tag: &str, files: usize, rows: i64) -> (Arc<dyn Catalog>, Table) {
+        let dir = std::env::temp_dir().join(format!("glaux-table-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for f in 0..files {
+            let ids: Vec<i64> = (0..rows).map(|i| f as i64 * 1000 + i).collect();
+            let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+            let batch = RecordBatch::try_from_iter([
+                ("id", Arc::new(Int64Array::from(ids)) as _),
+                ("name", Arc::new(StringArray::from(names)) as _),
+            ])
+            .unwrap();
+            let file = std::fs::File::create(data.join(format!("part-{f}.parquet"))).unwrap();
+            let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+        }
+        let column = |name: &str, t: &str| Column { name: name.into(), type_name: t.into(), comment: None };
+        let table = Table {
+            name: "t".into(),
+            storage_descriptor: Some(StorageDescriptor {
+                columns: vec![column("id", "bigint"), column("name", "string")],
+                location: Some(format!("{}/", data.display())),
+                serde_info: Some(SerDeInfo {
+                    serialization_library: Some("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        (Arc::new(LocalCatalog::open(dir.join("warehouse")).unwrap()), table)
+    }
+
+    fn scan_config(plan: &Arc<dyn ExecutionPlan>) -> &datafusion::datasource::physical_plan::FileScanConfig {
+        let exec = plan.downcast_ref::<datafusion::datasource::source::DataSourceExec>().expect("a file scan");
+        exec.data_source().downcast_ref().expect("a file scan")
+    }
+
+    #[tokio::test]
+    async fn scans_carry_the_files_row_counts_and_column_ranges() {
+        let (catalog, table) = parquet_table("stats", 3, 100);
+        let t = CatalogTable::try_new(catalog, "default", table).unwrap();
+        // Parquet strings are read as views, as DataFusion's own tables read them
+        assert_eq!(t.schema().field(1).data_type(), &DataType::Utf8View);
+        let ctx = SessionContext::new();
+        let plan = t.scan(&ctx.state(), None, &[], None).await.unwrap();
+        let stats = scan_config(&plan).statistics();
+        assert_eq!(stats.num_rows, Precision::Exact(300));
+        let id = &stats.column_statistics[0];
+        assert_eq!(id.min_value, Precision::Exact(ScalarValue::Int64(Some(0))));
+        assert_eq!(id.max_value, Precision::Exact(ScalarValue::Int64(Some(2099))));
+        // without statistics collection, nothing is known (and no footer is read)
+        let mut state = ctx.state();
+        state.config_mut().options_mut().execution.collect_statistics = false;
+        let plan = t.scan(&state, None, &[], None).await.unwrap();
+        assert_eq!(scan_config(&plan).statistics().num_rows, Precision::Absent);
+    }
+
+    #[tokio::test]
+    async fn a_limit_the_first_files_satisfy_reads_no_more_files() {
+        let (catalog, table) = parquet_table("limit", 4, 100);
+        let t = CatalogTable::try_new(catalog, "default", table).unwrap();
+        let ctx = SessionContext::new();
+        let files =
+            |plan: &Arc<dyn ExecutionPlan>| scan_config(plan).file_groups.iter().map(|g| g.len()).sum::<usize>();
+        // 150 rows: the first two files (100 rows each) hold them
+        let plan = t.scan(&ctx.state(), None, &[], Some(150)).await.unwrap();
+        assert_eq!(files(&plan), 2);
+        let rows: usize =
+            datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap().iter().map(|b| b.num_rows()).sum();
+        assert!(rows >= 150, "{rows}");
+        // no limit: every file
+        assert_eq!(files(&t.scan(&ctx.state(), None, &[], None).await.unwrap()), 4);
     }
 }

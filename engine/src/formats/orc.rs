@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,20 +38,79 @@ use orc_rust::reader::metadata::read_metadata_async;
 /// Reads byte ranges of one object; its length is the listed size. The first read that reaches
 /// the end of the file (the ORC tail, 16 KiB or the whole of a small file) is kept, and later
 /// reads inside it are served from memory, so a small file is not fetched twice.
+///
+/// Once the reader knows which columns the scan wants ([`RangeReader::plan`]), reading a
+/// stripe's footer also fetches that stripe's streams of those columns in one `get_ranges`
+/// call — merged by the store's rule and fetched side by side — rather than one request after
+/// another as the ORC reader asks for them; the reader's own reads are then served from memory.
 pub(crate) struct RangeReader {
     store: Arc<dyn ObjectStore>,
     meta: ObjectMeta,
     tail: Option<(u64, Bytes)>,
+    plan: Arc<Mutex<Option<StripePlan>>>,
+    /// Streams fetched ahead, by (offset, length), each handed out once.
+    fetched: HashMap<(u64, u64), Bytes>,
+}
+
+/// The stripes of a file and the columns a scan reads from them.
+pub(crate) struct StripePlan {
+    compression: Option<orc_rust::compression::Compression>,
+    projected: orc_rust::schema::RootDataType,
+    /// Each stripe's start, by the offset of its footer.
+    stripes: HashMap<u64, u64>,
+}
+
+impl StripePlan {
+    pub(crate) fn new(file: &orc_rust::reader::metadata::FileMetadata, mask: &ProjectionMask) -> Self {
+        Self {
+            compression: file.compression(),
+            projected: file.root_data_type().project(mask),
+            stripes: file.stripe_metadatas().iter().map(|s| (s.footer_offset(), s.offset())).collect(),
+        }
+    }
+
+    /// The byte ranges of the projected columns' streams in the stripe starting at `start`,
+    /// whose footer is `footer`.
+    pub(crate) fn streams(&self, start: u64, footer: Bytes) -> std::io::Result<Vec<std::ops::Range<u64>>> {
+        use prost::Message;
+        use std::io::Read;
+        let mut decoded = vec![];
+        orc_rust::compression::Decompressor::new(footer, self.compression, vec![]).read_to_end(&mut decoded)?;
+        let footer = orc_rust::proto::StripeFooter::decode(decoded.as_slice()).map_err(std::io::Error::other)?;
+        // streams lie one after another from the stripe's start, in the footer's order
+        let mut offset = start;
+        let mut out = vec![];
+        for s in &footer.streams {
+            if self.projected.contains_column_index(s.column() as usize) && s.length() > 0 {
+                out.push(offset..offset + s.length());
+            }
+            offset += s.length();
+        }
+        Ok(out)
+    }
 }
 
 impl RangeReader {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, meta: ObjectMeta) -> Self {
-        Self { store, meta, tail: None }
+        Self { store, meta, tail: None, plan: Arc::default(), fetched: HashMap::new() }
     }
 
     /// Where the kept tail starts, once it has been read.
     pub(crate) fn tail_start(&self) -> Option<u64> {
         self.tail.as_ref().map(|(start, _)| *start)
+    }
+
+    /// A handle through which the scan tells the reader what it will read, once it knows.
+    pub(crate) fn plan(&self) -> Arc<Mutex<Option<StripePlan>>> {
+        Arc::clone(&self.plan)
+    }
+
+    fn kept(&self, offset: u64, length: u64) -> Option<Bytes> {
+        let (start, bytes) = self.tail.as_ref()?;
+        (offset >= *start && offset + length <= start + bytes.len() as u64).then(|| {
+            let from = (offset - start) as usize;
+            bytes.slice(from..from + length as usize)
+        })
     }
 }
 
@@ -62,21 +121,38 @@ impl AsyncChunkReader for RangeReader {
     }
 
     fn get_bytes(&mut self, offset: u64, length: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
-        if let Some((start, bytes)) = &self.tail
-            && offset >= *start
-            && offset + length <= start + bytes.len() as u64
-        {
-            let from = (offset - start) as usize;
-            let kept = bytes.slice(from..from + length as usize);
-            return async move { Ok(kept) }.boxed();
+        if let Some(fetched) = self.fetched.remove(&(offset, length)) {
+            return async move { Ok(fetched) }.boxed();
         }
         let location = self.meta.location.clone();
         let size = self.meta.size;
         async move {
-            let bytes =
-                self.store.get_range(&location, offset..offset + length).await.map_err(std::io::Error::other)?;
-            if self.tail.is_none() && offset + length == size {
-                self.tail = Some((offset, bytes.clone()));
+            let bytes = match self.kept(offset, length) {
+                Some(kept) => kept,
+                None => {
+                    let bytes = self
+                        .store
+                        .get_range(&location, offset..offset + length)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    if self.tail.is_none() && offset + length == size {
+                        self.tail = Some((offset, bytes.clone()));
+                    }
+                    bytes
+                }
+            };
+            // a stripe footer: fetch the stripe's wanted streams together now
+            let ranges = {
+                let plan = self.plan.lock().map_err(|_| std::io::Error::other("stripe plan poisoned"))?;
+                match plan.as_ref().and_then(|p| Some((p, *p.stripes.get(&offset)?))) {
+                    Some((plan, start)) => plan.streams(start, bytes.clone())?,
+                    None => vec![],
+                }
+            };
+            let ranges: Vec<_> = ranges.into_iter().filter(|r| self.kept(r.start, r.end - r.start).is_none()).collect();
+            if !ranges.is_empty() {
+                let got = self.store.get_ranges(&location, &ranges).await.map_err(std::io::Error::other)?;
+                self.fetched = ranges.into_iter().map(|r| (r.start, r.end - r.start)).zip(got).collect();
             }
             Ok(bytes)
         }
@@ -247,6 +323,7 @@ impl FileOpener for OrcOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let meta = file.object_meta.clone();
         let reader = RangeReader::new(Arc::clone(&self.store), meta.clone());
+        let plan = reader.plan();
         let output = Arc::clone(&self.output_schema);
         let batch_size = self.batch_size;
         Ok(async move {
@@ -262,6 +339,9 @@ impl FileOpener for OrcOpener {
                 wanted.push(column.data_type().column_index());
             }
             let mask = ProjectionMask::roots(root, wanted);
+            if let Ok(mut plan) = plan.lock() {
+                *plan = Some(StripePlan::new(builder.file_metadata(), &mask));
+            }
             if let Some(range) = file.range.clone() {
                 builder = builder.with_file_byte_range(range.start as usize..range.end as usize);
             }

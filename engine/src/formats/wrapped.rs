@@ -1,7 +1,6 @@
 //! DataFusion's CSV and JSON scans, made to keep two promises:
 //! - errors name their object: the readers say "line 4" but not which file, so the object's
 //!   location is added to every error a file's reader raises;
-//! - the bytes a scan reads are the bytes the server sends (no byte-range splitting);
 //! - a CSV null marker (`format.null_regex`, e.g. Hive's `\N`) makes NULLs: DataFusion 55 uses it
 //!   only to infer schemas, so string columns would otherwise hold the marker as text.
 
@@ -185,11 +184,10 @@ impl FileSource for WrappedSource {
     }
 
     fn supports_repartitioning(&self) -> bool {
-        // Text files are read whole by one reader, never split into byte ranges: a range's
-        // reader finds its first line by opening a read to the end of the object and dropping
-        // it after one chunk, and what the server had already sent of it would be billed by S3
-        // but never seen by the meter. Files still spread across partitions.
-        false
+        // Large uncompressed text is read in byte ranges side by side, as DataFusion reads it.
+        // Each range's reader reads a little past its end to finish its last line and drops
+        // the rest of that read; the meter counts that remainder, which the server has sent.
+        self.inner.supports_repartitioning()
     }
 
     fn try_pushdown_filters(

@@ -20,6 +20,8 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
+use super::ranges::RangeMerge;
+
 /// One query's byte counter, with an optional cutoff past which reads fail.
 #[derive(Debug, Default)]
 pub struct ScanMeter {
@@ -107,13 +109,20 @@ pub fn is_scan_limit(error: &(dyn std::error::Error + 'static)) -> bool {
 pub struct MeteredStore {
     inner: Arc<dyn ObjectStore>,
     meter: Arc<ScanMeter>,
-    /// Local disk reads exactly the ranges asked for; remote stores coalesce them.
+    /// Local disk reads exactly the ranges asked for; remote stores merge nearby ones.
     local: bool,
+    merge: RangeMerge,
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn ObjectStore>, meter: Arc<ScanMeter>) -> Self {
-        Self { inner, meter, local: false }
+        Self { inner, meter, local: false, merge: RangeMerge::default() }
+    }
+
+    /// How nearby reads of a remote object merge into one request.
+    pub fn merge(mut self, merge: RangeMerge) -> Self {
+        self.merge = merge;
+        self
     }
 
     /// A store over local files, whose own `get_ranges` reads each range from one open file.
@@ -134,6 +143,28 @@ struct MeteredStream {
     inner: BoxStream<'static, Result<Bytes>>,
     meter: Arc<ScanMeter>,
     location: Path,
+    /// Bytes of the response not yet passed on.
+    unread: u64,
+    failed: bool,
+    /// The last poll found nothing arrived yet.
+    waiting: bool,
+    /// Some of the body was passed on.
+    started: bool,
+}
+
+/// What is left of a response its reader dropped, having taken part of it, that the server
+/// has already sent: the connection's buffers hold more than this, so it left the server and
+/// counts. (A text range reader reads past its range to the end of a line, 16 KiB ahead, and
+/// drops the rest.) A larger remainder, or one dropped while waiting for the server (a cancel,
+/// a timeout), counts only as far as it arrived.
+const SENT_BEFORE_DROP: u64 = 64 * 1024;
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        if self.started && !self.failed && !self.waiting && self.unread > 0 && self.unread <= SENT_BEFORE_DROP {
+            self.meter.bytes.fetch_add(self.unread, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Stream for MeteredStream {
@@ -141,10 +172,19 @@ impl Stream for MeteredStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled
-            && let Err(e) = self.meter.count(chunk.len() as u64, &self.location)
-        {
-            return Poll::Ready(Some(Err(e)));
+        self.waiting = polled.is_pending();
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.started = true;
+                self.unread = self.unread.saturating_sub(chunk.len() as u64);
+                if let Err(e) = self.meter.count(chunk.len() as u64, &self.location) {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.failed = true,
+            Poll::Ready(None) => self.unread = 0,
+            Poll::Pending => {}
         }
         polled
     }
@@ -176,14 +216,22 @@ impl ObjectStore for MeteredStore {
                 return Ok(GetResult { payload: file, meta, range, attributes });
             }
         };
-        let body = MeteredStream { inner: body, meter: Arc::clone(&self.meter), location: location.clone() };
+        let body = MeteredStream {
+            inner: body,
+            meter: Arc::clone(&self.meter),
+            location: location.clone(),
+            unread: range.end - range.start,
+            failed: false,
+            waiting: false,
+            started: false,
+        };
         Ok(GetResult { payload: GetResultPayload::Stream(body.boxed()), meta, range, attributes })
     }
 
-    /// Ranges are coalesced as the stores themselves do, and each coalesced range is fetched as
-    /// a ranged GET whose body is counted chunk by chunk as it arrives: gap bytes the server
-    /// sends for a coalesced range count too, and so does the part of a range that arrived
-    /// before the query was cancelled or cut off.
+    /// Ranges are merged by the store's rule ([`RangeMerge`]), and each request is a ranged GET
+    /// whose body is counted chunk by chunk as it arrives: gap bytes the server sends for a
+    /// merged request count too, and so does the part of a range that arrived before the
+    /// query was cancelled or cut off.
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         if self.local {
             self.meter.check(location)?;
@@ -191,15 +239,12 @@ impl ObjectStore for MeteredStore {
             self.meter.count(out.iter().map(|b| b.len() as u64).sum(), location)?;
             return Ok(out);
         }
-        object_store::coalesce_ranges(
-            ranges,
-            |range| async move {
+        self.merge
+            .fetch(ranges, |range| async move {
                 let options = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
                 self.get_opts(location, options).await?.bytes().await
-            },
-            object_store::OBJECT_STORE_COALESCE_DEFAULT,
-        )
-        .await
+            })
+            .await
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
@@ -232,6 +277,13 @@ mod tests {
     use super::*;
     use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
+
+    impl MeteredStore {
+        async fn get_range_stream(&self, path: &Path, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
+            let options = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
+            self.get_opts(path, options).await.unwrap().into_stream()
+        }
+    }
 
     async fn store_with(bytes: usize) -> (Arc<dyn ObjectStore>, Path) {
         let mem: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -267,8 +319,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_small_unread_remainder_was_served_and_counts() {
+        // bodies that send 10 bytes, then wait
+        let (mem, path) = store_with(1 << 20).await;
+        let stalling: Arc<dyn ObjectStore> = Arc::new(Stalling(mem));
+        let meter = Arc::new(ScanMeter::new());
+        let store = MeteredStore::new(Arc::clone(&stalling), Arc::clone(&meter));
+        // a range reader takes one chunk of a 20 KiB lookahead and drops the rest
+        let mut body = store.get_range_stream(&path, 0..20 * 1024).await;
+        assert_eq!(body.next().await.unwrap().unwrap().len(), 10);
+        drop(body);
+        assert_eq!(meter.bytes(), 20 * 1024);
+        // a large remainder (a cancelled scan) counts only what arrived
+        let meter = Arc::new(ScanMeter::new());
+        let store = MeteredStore::new(Arc::clone(&stalling), Arc::clone(&meter));
+        let mut body = store.get_range_stream(&path, 0..1 << 20).await;
+        assert_eq!(body.next().await.unwrap().unwrap().len(), 10);
+        drop(body);
+        assert_eq!(meter.bytes(), 10);
+        // and so does a small one dropped while waiting for the server
+        let meter = Arc::new(ScanMeter::new());
+        let store = MeteredStore::new(stalling, Arc::clone(&meter));
+        let mut body = store.get_range_stream(&path, 0..20 * 1024).await;
+        body.next().await.unwrap().unwrap();
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), body.next()).await.is_err());
+        drop(body);
+        assert_eq!(meter.bytes(), 10);
+    }
+
+    #[tokio::test]
     async fn ranges_count_what_each_store_reads() {
-        // a remote store coalesces nearby ranges: the gap travels and counts
+        // a remote store merges nearby ranges: the gap travels and counts
         let (mem, path) = store_with(1000).await;
         let meter = Arc::new(ScanMeter::new());
         let remote = MeteredStore::new(mem, Arc::clone(&meter));
@@ -307,13 +388,14 @@ mod tests {
         }
         async fn get_opts(&self, l: &Path, o: GetOptions) -> Result<GetResult> {
             let got = self.0.get_opts(l, o).await?;
+            let range = got.range.clone();
             let all = got.bytes().await?;
             let first = futures::stream::once(async move { Ok(all.slice(0..10)) });
             let body = first.chain(futures::stream::pending()).boxed();
             Ok(GetResult {
                 payload: GetResultPayload::Stream(body),
                 meta: got_meta(&self.0, l).await?,
-                range: 0..0,
+                range,
                 attributes: Default::default(),
             })
         }

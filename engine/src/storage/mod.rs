@@ -4,11 +4,13 @@ mod credentials;
 mod fenced;
 pub(crate) mod meter;
 mod profile;
+pub mod ranges;
 mod region;
 
 pub use credentials::ChainCredentials;
 pub use fenced::FencedStore;
 pub use meter::{MeteredStore, ScanMeter};
+pub use ranges::RangeMerge;
 pub use region::RegionalStore;
 
 use std::collections::HashMap;
@@ -46,6 +48,8 @@ pub struct S3Settings {
     /// Upper bound on the time spent retrying one request.
     pub retry_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Which nearby reads of one object are fetched as one request.
+    pub range_merge: RangeMerge,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -94,6 +98,7 @@ impl S3Settings {
             max_retries: number("GLAUX_S3_MAX_RETRIES", 3) as usize,
             retry_timeout: Duration::from_secs(number("GLAUX_S3_RETRY_TIMEOUT_SECS", 15)),
             connect_timeout: Duration::from_secs(number("GLAUX_S3_CONNECT_TIMEOUT_SECS", 5)),
+            range_merge: RangeMerge::from_lookup(&var),
         }
     }
 
@@ -241,7 +246,8 @@ impl ObjectStoreRegistry for MeteredRegistry {
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         let store = self.inner.get_store(url)?;
-        Ok(Arc::new(MeteredStore::new(store, Arc::clone(&self.meter)).local(url.scheme() == "file")))
+        let store = MeteredStore::new(store, Arc::clone(&self.meter)).merge(self.inner.s3.range_merge);
+        Ok(Arc::new(store.local(url.scheme() == "file")))
     }
 }
 
