@@ -37,7 +37,9 @@ glaux:
 """)
     env = dict(os.environ, AWS_ENDPOINT_URL_ATHENA=URL, AWS_ENDPOINT_URL_GLUE=S3, AWS_ENDPOINT_URL_S3=S3,
                AWS_ENDPOINT_URL_STS=S3, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", GLAUX_DBT_TARGET=str(work / "target"), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+               AWS_DEFAULT_REGION="us-east-1", GLAUX_DBT_TARGET=str(work / "target"), DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+               # dbt does not render env_var() in log-path: its logs go to the test's folder this way
+               DBT_LOG_PATH=str(work / "logs"))
     env.pop("AWS_ENDPOINT_URL", None)
     out = subprocess.run([os.environ["GLAUX_DBT"], *args, "--project-dir", str(PROJECT), "--profiles-dir", str(work)],
                          env=env, capture_output=True, text=True, timeout=600)
