@@ -47,7 +47,7 @@ const SETTINGS: &[Setting] = &[
     plain("s3.retry_timeout_secs", "GLAUX_S3_RETRY_TIMEOUT_SECS", Some("15")),
     plain("s3.connect_timeout_secs", "GLAUX_S3_CONNECT_TIMEOUT_SECS", Some("5")),
     plain("s3.merge_gap", "GLAUX_S3_MERGE_GAP", Some("16384")),
-    plain("s3.merge_ratio", "GLAUX_S3_MERGE_RATIO", Some("0.125")),
+    plain("s3.merge_ratio", "GLAUX_S3_MERGE_RATIO", Some("0.03125")),
     plain("s3.merge_max_gap", "GLAUX_S3_MERGE_MAX_GAP", Some("1048576")),
     plain("aws.endpoint", "AWS_ENDPOINT_URL", None),
     plain("aws.glue_endpoint", "AWS_ENDPOINT_URL_GLUE", None),

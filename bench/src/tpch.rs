@@ -289,12 +289,22 @@ pub async fn run(args: Args) -> Result<(), String> {
     let duckdb = duckdb(&data, args.runs)?;
     let mut table = vec![];
     for (name, sql) in QUERIES {
-        let (catalog_ms, result, scanned) = measure(&catalog, sql, args.runs, name).await?;
-        let (listing_ms, listing_result, _) = measure(&listing, sql, args.runs, name).await?;
-        let glue_ms = match &glue {
-            Some(glue) => Some(measure(glue, sql, args.runs, name).await?.0),
-            None => None,
-        };
+        // the engines take turns, run by run, so neither gains from going second
+        let (mut catalog_runs, mut listing_runs, mut glue_runs) = (vec![], vec![], vec![]);
+        let (mut result, mut listing_result, mut scanned) = (vec![], vec![], 0);
+        for _ in 0..args.runs {
+            let (ms, rows, bytes) = measure(&catalog, sql, 1, name).await?;
+            (result, scanned) = (rows, bytes);
+            catalog_runs.push(ms);
+            let (ms, rows, _) = measure(&listing, sql, 1, name).await?;
+            listing_result = rows;
+            listing_runs.push(ms);
+            if let Some(glue) = &glue {
+                glue_runs.push(measure(glue, sql, 1, name).await?.0);
+            }
+        }
+        let (catalog_ms, listing_ms) = (median(catalog_runs), median(listing_runs));
+        let glue_ms = (!glue_runs.is_empty()).then(|| median(glue_runs));
         let theirs = &duckdb[name];
         let their_rows: Vec<Vec<Option<String>>> =
             serde_json::from_value(theirs["rows"].clone()).map_err(|e| e.to_string())?;
