@@ -164,7 +164,10 @@ fn write_reports(args: &Args, rows: &[Row]) -> Result<(), String> {
          S3 server (s3s-fs), read through a proxy that counts the object bytes and GET requests the server answered \
          and adds a round trip to every request. Each run is cold: a new glaux engine with the table in its local \
          catalog, a new DuckDB connection reading `read_parquet('s3://…')`. Time is the median of {} runs; bytes and \
-         requests are the server's count (glaux's DataScannedInBytes equals it in every run).\n\n\
+         requests are the server's count (glaux's DataScannedInBytes equals it in every run). s3s-fs is slow to answer \
+         ranged reads (seconds for a few megabytes), so times measure the server as much as the two clients; \
+         requests and bytes do not depend on it. glaux's extra bytes on whole-column reads are its footer reads: \
+         one 64 KiB request per file where the footer is smaller.\n\n\
          | added latency | query | glaux ms | DuckDB ms | time ratio | glaux requests | DuckDB requests | glaux bytes | DuckDB bytes | bytes ratio |\n\
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         args.duckdb_version, args.scale, args.runs
