@@ -11,6 +11,8 @@ mod dry_run;
 mod error;
 mod execution;
 mod formats;
+#[cfg(test)]
+mod fuzz;
 mod gate;
 mod history;
 mod model;

@@ -120,3 +120,65 @@ mod tests {
         assert_eq!(split("SELECT 'open; SELECT 2"), vec!["SELECT 'open; SELECT 2"]);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{config, nested, shaped};
+    use proptest::prelude::*;
+
+    const SQL: &[&str] = &[
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "(",
+        ")",
+        "'",
+        "''",
+        "\"",
+        ";",
+        "--",
+        "\n",
+        "/*",
+        "*/",
+        ",",
+        "*",
+        "1",
+        "t",
+        "CREATE EXTERNAL TABLE",
+        "PARTITIONED BY",
+        "LOCATION",
+        "WITH",
+        "AS",
+        "$$",
+        "E'",
+        "\\",
+        "[",
+        "]",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_text_splits_and_parses_or_says_why(sql in "\\PC{0,200}") {
+            let pieces = split(&sql);
+            prop_assert!(pieces.iter().all(|p| !p.trim().is_empty() && p == p.trim()));
+            let _ = parse(&sql);
+        }
+
+        #[test]
+        fn sql_shaped_text_splits_and_parses_or_says_why(sql in shaped(SQL, 40)) {
+            let _ = split(&sql);
+            let _ = parse(&sql);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for depth in [100, 10_000, 200_000] {
+            let sql = format!("SELECT {}", nested("(", "1", ")", depth));
+            assert!(parse(&sql).is_err(), "depth {depth}");
+        }
+    }
+}

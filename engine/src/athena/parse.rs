@@ -667,3 +667,96 @@ mod tests {
         assert!(e.contains("Expected: ("), "{e}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{config, nested, shaped};
+    use proptest::prelude::*;
+
+    const DDL: &[&str] = &[
+        "CREATE",
+        "EXTERNAL",
+        "TABLE",
+        "DATABASE",
+        "VIEW",
+        "OR REPLACE",
+        "IF NOT EXISTS",
+        "ALTER",
+        "ADD",
+        "DROP",
+        "PARTITION",
+        "PARTITIONED BY",
+        "(",
+        ")",
+        ",",
+        "'",
+        "=",
+        "LOCATION",
+        "'s3://b/p/'",
+        "STORED AS",
+        "PARQUET",
+        "ORC",
+        "TEXTFILE",
+        "ROW FORMAT",
+        "DELIMITED",
+        "FIELDS TERMINATED BY",
+        "SERDE",
+        "WITH SERDEPROPERTIES",
+        "TBLPROPERTIES",
+        "MSCK REPAIR TABLE",
+        "SHOW",
+        "PARTITIONS",
+        "COLUMNS",
+        "DESCRIBE",
+        "t",
+        "db.t",
+        "a int",
+        "b string",
+        "array<int>",
+        "struct<",
+        ">",
+        "AS",
+        "SELECT 1",
+        "PREPARE",
+        "EXECUTE",
+        "USING",
+        "?",
+        "UNLOAD",
+        "TO",
+        "INSERT INTO",
+        "VALUES",
+        "`",
+        "\"",
+        ";",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_text_is_parsed_or_refused(sql in "\\PC{0,200}") {
+            let _ = parse(&sql);
+        }
+
+        /// DDL-shaped text: a statement, DataFusion's to read, or an error that says where.
+        #[test]
+        fn ddl_shaped_text_is_parsed_or_refused_with_a_position(sql in shaped(DDL, 30)) {
+            if let Err(Error::Syntax(message)) = parse(&sql) {
+                prop_assert!(
+                    ["Line:", "end of statement", "position"].iter().any(|w| message.contains(w)),
+                    "{sql}: {message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let column =
+            format!("CREATE EXTERNAL TABLE t (a {}) LOCATION 's3://b/t/'", nested("array<", "int", ">", 100_000));
+        assert!(parse(&column).is_err());
+        let partition = format!("ALTER TABLE t ADD PARTITION {}", nested("(", "k='v'", ")", 100_000));
+        let _ = parse(&partition);
+    }
+}

@@ -568,3 +568,25 @@ mod tests {
         assert_eq!(percent_decode("a%é1"), "a%é1", "a multi-byte character after % is kept");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::config;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Decoding never fails, and what Hive escapes comes back as it was.
+        #[test]
+        fn percent_decoding_undoes_escaping_and_takes_anything(text in "\\PC{0,40}", raw in "%?[0-9a-fA-FgG%]{0,6}\\PC{0,6}") {
+            let escaped: String = text
+                .chars()
+                .map(|c| if "%/=#?:\\'\"".contains(c) || c.is_control() { c.to_string().bytes().map(|b| format!("%{b:02X}")).collect() } else { c.to_string() })
+                .collect();
+            prop_assert_eq!(percent_decode(&escaped), text);
+            let _ = percent_decode(&raw);
+        }
+    }
+}

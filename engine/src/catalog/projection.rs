@@ -571,3 +571,53 @@ mod tests {
         assert_eq!(injected("k", &[ors]), Some(vec!["x".to_string(), "y".to_string()]));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{config, shaped};
+    use proptest::prelude::*;
+
+    const PATTERNS: &[&str] =
+        &["yyyy", "yy", "MM", "M", "dd", "d", "HH", "H", "mm", "ss", "SSS", "-", "/", "'", "''", "%", "T", " ", "u"];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A Java pattern glaux takes formats any date (chrono panics on a bad format string).
+        #[test]
+        fn any_date_pattern_is_refused_or_formats(pattern in prop_oneof![shaped(PATTERNS, 12), "\\PC{0,20}".boxed()]) {
+            if let Ok(format) = java_to_chrono(&pattern) {
+                let t = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_opt(13, 5, 9).unwrap();
+                let text = format!("{}", t.format(&format));
+                let _ = parse_in_format(&text, &format);
+            }
+        }
+
+        /// Projection properties of any shape: a projection, or an error naming what is wrong.
+        #[test]
+        fn any_projection_properties_are_read_or_refused(
+            kind in proptest::sample::select(&["integer", "date", "enum", "injected", "bogus", ""][..]),
+            range in "\\PC{0,30}",
+            extra in proptest::collection::vec(("(format|interval|interval.unit|digits|values)", "\\PC{0,12}"), 0..4),
+        ) {
+            let mut props = vec![
+                ("projection.enabled".to_string(), "true".to_string()),
+                ("projection.k.type".to_string(), kind.to_string()),
+                ("projection.k.range".to_string(), range),
+            ];
+            props.extend(extra.into_iter().map(|(k, v)| (format!("projection.k.{k}"), v)));
+            let table = Table {
+                name: "t".into(),
+                partition_keys: vec![glaux_catalog::Column { name: "k".into(), type_name: "string".into(), comment: None }],
+                parameters: props.into_iter().collect(),
+                ..Default::default()
+            };
+            if let Ok(Some(p)) = Projection::of("db", &table) {
+                for (_, kind) in &p.kinds {
+                    let _ = generate(kind);
+                }
+            }
+        }
+    }
+}

@@ -184,3 +184,33 @@ fn literal(value: &ScalarValue, key: &FieldRef) -> Option<String> {
         Some(format!("'{}'", text.replace('\'', "''")))
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::config;
+    use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Partition values as the catalog holds them (any text) become typed values or an
+        /// error that names the table — never a panic.
+        #[test]
+        fn any_partition_value_is_typed_or_refused(values in proptest::collection::vec("\\PC{0,24}|-?[0-9]{1,30}(\\.[0-9]{0,10})?|[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9:.]{0,15})?", 1..4)) {
+            let types = [
+                DataType::Int32, DataType::Int64, DataType::Int8, DataType::Float64, DataType::Boolean,
+                DataType::Date32, DataType::Timestamp(TimeUnit::Microsecond, None), DataType::Decimal128(10, 2),
+                DataType::Utf8,
+            ];
+            for t in types {
+                let fields = vec![Arc::new(Field::new("k", t.clone(), true))];
+                let rows: Vec<Vec<String>> = values.iter().map(|v| vec![v.clone()]).collect();
+                if let Err(e) = typed_columns("db.t", &fields, &rows) {
+                    prop_assert!(e.to_string().contains("db.t"), "{t}: {e}");
+                }
+            }
+        }
+    }
+}

@@ -213,3 +213,63 @@ mod tests {
         assert!(hive_to_arrow("struct<a:int").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{config, nested, shaped};
+    use proptest::prelude::*;
+
+    const TYPES: &[&str] = &[
+        "array<",
+        "map<",
+        "struct<",
+        ">",
+        ",",
+        ":",
+        "int",
+        "bigint",
+        "string",
+        "decimal(",
+        ")",
+        "38",
+        "0",
+        "10,2",
+        "varchar(",
+        "char(",
+        "timestamp",
+        "date",
+        "double",
+        "boolean",
+        "binary",
+        "a",
+        "b",
+    ];
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_text_is_a_type_or_an_error(text in "\\PC{0,80}") {
+            let _ = hive_to_arrow(&text);
+        }
+
+        /// What parses prints back as a name that parses to the same type.
+        #[test]
+        fn type_shaped_text_parses_or_says_why_and_round_trips(text in shaped(TYPES, 16)) {
+            if let Ok(t) = hive_to_arrow(&text) {
+                let again = hive_to_arrow(&arrow_to_hive(&t));
+                prop_assert!(again.is_ok(), "{text} -> {} does not parse", arrow_to_hive(&t));
+                prop_assert_eq!(arrow_to_hive(&again.unwrap()), arrow_to_hive(&t));
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for depth in [65, 100_000] {
+            assert!(hive_to_arrow(&nested("array<", "int", ">", depth)).is_err());
+            assert!(hive_to_arrow(&nested("struct<a:", "int", ">", depth)).is_err());
+        }
+    }
+}
