@@ -202,22 +202,12 @@ struct Row {
     check: Result<(), String>,
 }
 
-/// Runs `sql` `runs` times; the median time, the last result's rows and bytes scanned.
-async fn measure(
-    engine: &Engine,
-    sql: &str,
-    runs: usize,
-    what: &str,
-) -> Result<(f64, Vec<Vec<Option<String>>>, u64), String> {
-    let (mut times, mut result, mut scanned) = (vec![], vec![], 0);
-    for _ in 0..runs {
-        let t = Instant::now();
-        let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| format!("{what}: {}", f.error))?;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
-        scanned = execution.statistics.data_scanned_in_bytes;
-        result = rows(&batches)?;
-    }
-    Ok((median(times), result, scanned))
+/// Runs `sql` once: its time in ms, its rows and the bytes it scanned.
+async fn measure(engine: &Engine, sql: &str, what: &str) -> Result<(f64, Vec<Vec<Option<String>>>, u64), String> {
+    let t = Instant::now();
+    let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| format!("{what}: {}", f.error))?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    Ok((ms, rows(&batches)?, execution.statistics.data_scanned_in_bytes))
 }
 
 /// Times `glaux query` processes on the warehouse's tables: the median wall time and the rows
@@ -293,14 +283,14 @@ pub async fn run(args: Args) -> Result<(), String> {
         let (mut catalog_runs, mut listing_runs, mut glue_runs) = (vec![], vec![], vec![]);
         let (mut result, mut listing_result, mut scanned) = (vec![], vec![], 0);
         for _ in 0..args.runs {
-            let (ms, rows, bytes) = measure(&catalog, sql, 1, name).await?;
+            let (ms, rows, bytes) = measure(&catalog, sql, name).await?;
             (result, scanned) = (rows, bytes);
             catalog_runs.push(ms);
-            let (ms, rows, _) = measure(&listing, sql, 1, name).await?;
+            let (ms, rows, _) = measure(&listing, sql, name).await?;
             listing_result = rows;
             listing_runs.push(ms);
             if let Some(glue) = &glue {
-                glue_runs.push(measure(glue, sql, 1, name).await?.0);
+                glue_runs.push(measure(glue, sql, name).await?.0);
             }
         }
         let (catalog_ms, listing_ms) = (median(catalog_runs), median(listing_runs));

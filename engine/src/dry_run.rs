@@ -96,7 +96,12 @@ async fn footer(store: &dyn ObjectStore, location: &Path, size: u64) -> Result<(
 /// tail (read here the same way, so its size is what this read fetched), then per stripe its
 /// footer and the streams of the projected columns, less what the kept tail already holds.
 /// Each stripe footer is read to learn the streams. Returns (tail bytes, the rest).
-async fn orc_bound(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta, columns: &HashSet<String>) -> Result<(u64, u64)> {
+async fn orc_bound(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    columns: &HashSet<String>,
+    merge: &RangeMerge,
+) -> Result<(u64, u64)> {
     use orc_rust::projection::ProjectionMask;
     use orc_rust::reader::AsyncChunkReader;
 
@@ -109,7 +114,6 @@ async fn orc_bound(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta, columns: &Ha
     let plan = StripePlan::new(&file, &ProjectionMask::named_roots(root, &names));
     // per stripe, as the reader fetches it: its footer, then the wanted streams together, merged
     // by the store's rule; what lies inside the kept tail costs nothing
-    let merge = RangeMerge::from_lookup(|k| std::env::var(k).ok());
     let mut data = 0;
     for stripe in file.stripe_metadatas() {
         let (offset, length) = (stripe.footer_offset(), stripe.footer_length());
@@ -184,6 +188,8 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
         let file_bytes: u64 = files.iter().map(|f| f.object_meta.size).sum();
         let local = config.object_store_url.as_str().starts_with("file://");
         let hint = state.config_options().execution.parquet.metadata_size_hint.map(|h| h as u64).unwrap_or(0);
+        // the rule remote stores merge nearby reads by (settings as the stores read them)
+        let merge = RangeMerge::from_lookup(|k| std::env::var(k).ok());
         let mut bound = 0;
         for f in &files {
             let size = f.object_meta.size;
@@ -202,16 +208,13 @@ pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Re
                         })
                         .collect();
                     // local disk reads exactly the chunks; remote stores merge nearby reads
-                    let data = if local {
-                        ranges.iter().map(|r| r.end - r.start).sum()
-                    } else {
-                        RangeMerge::from_lookup(|k| std::env::var(k).ok()).fetched(&ranges)
-                    };
+                    let data =
+                        if local { ranges.iter().map(|r| r.end - r.start).sum() } else { merge.fetched(&ranges) };
                     // the reader fetches the footer with a size hint, possibly more than it
                     footer_len.max(hint.min(size)) * readers + data
                 }
                 ("orc", Some(columns)) => {
-                    let (tail, data) = orc_bound(&store, &f.object_meta, columns).await?;
+                    let (tail, data) = orc_bound(&store, &f.object_meta, columns, &merge).await?;
                     tail * readers + data
                 }
                 _ => size,

@@ -15,6 +15,7 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::transform_schema_to_view;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
@@ -75,29 +76,22 @@ impl CatalogTable {
             Ok(Field::new(c.name.to_ascii_lowercase(), t, true))
         };
         let format = StorageFormat::of(&table)?;
-        let mut columns = sd.columns.iter().map(field).collect::<Result<Vec<_>>>()?;
+        let mut file_schema = Schema::new(sd.columns.iter().map(field).collect::<Result<Vec<_>>>()?);
         if format == StorageFormat::Parquet {
-            // Parquet strings are read as string views (as DataFusion's own tables read them):
+            // Parquet strings are read as string views, as DataFusion's own tables read them:
             // no copy into one buffer per batch, and cheaper to hash, compare and group by.
-            for c in &mut columns {
-                let view = match c.data_type() {
-                    DataType::Utf8 => DataType::Utf8View,
-                    DataType::Binary => DataType::BinaryView,
-                    _ => continue,
-                };
-                *c = c.clone().with_data_type(view);
-            }
+            file_schema = transform_schema_to_view(&file_schema);
         }
         let partition_fields: Vec<FieldRef> =
             table.partition_keys.iter().map(|c| field(c).map(Arc::new)).collect::<Result<_>>()?;
-        let mut all = columns.clone();
+        let mut all: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         all.extend(partition_fields.iter().map(|f| f.as_ref().clone()));
         table.location().map_err(Error::Catalog)?;
         Ok(Self {
             catalog,
             database: database.to_string(),
             format,
-            file_schema: Arc::new(Schema::new(columns)),
+            file_schema: Arc::new(file_schema),
             partition_fields,
             schema: Arc::new(Schema::new(all)),
             table,
