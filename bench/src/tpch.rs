@@ -140,13 +140,14 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, String>
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
+        // logical nulls: a NullArray (`SELECT NULL`) has no null buffer, yet every value is NULL
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         for r in 0..batch.num_rows() {
             out.push(
-                batch
-                    .columns()
+                nulls
                     .iter()
                     .zip(&formatters)
-                    .map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string()))
+                    .map(|(n, f)| n.as_ref().is_none_or(|n| n.is_valid(r)).then(|| f.value(r).to_string()))
                     .collect(),
             );
         }
@@ -156,7 +157,7 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, String>
 
 /// Two cells agree: both NULL, the same text, or numbers equal to within rounding of the
 /// engines' decimal and float arithmetic.
-fn same_cell(a: &Option<String>, b: &Option<String>) -> bool {
+pub fn same_cell(a: &Option<String>, b: &Option<String>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) if a == b => true,

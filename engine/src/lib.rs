@@ -15,6 +15,8 @@ mod formats;
 mod fuzz;
 mod gate;
 mod history;
+mod integer_casts;
+mod merged_topk;
 mod model;
 mod output;
 mod prepared;

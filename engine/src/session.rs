@@ -193,6 +193,11 @@ pub fn tune(config: &mut SessionConfig, memory_limit: Option<usize>) {
     // of a 2 MB file, billed whether or not the query needs it. Footers of files with a few row
     // groups are a few KiB; a larger one costs a second request, not more bytes.
     options.execution.parquet.metadata_size_hint = Some(PARQUET_FOOTER_HINT);
+    // DataFusion proves some CASE expressions non-nullable in the logical plan but not in the
+    // physical one, and then refuses the aggregate of an EXCEPT or DISTINCT over them ("Physical
+    // input schema should be the same …", tests/known-differences.md). A column the physical plan
+    // calls nullable is only more permissive; the check is skipped, as DataFusion's option allows.
+    options.execution.skip_physical_aggregate_schema_check = true;
 }
 
 const PARQUET_FOOTER_HINT: usize = 64 * 1024;
@@ -225,6 +230,8 @@ impl BaseSession {
             .with_config(config)
             .with_runtime_env(Arc::clone(&runtime))
             .with_default_features()
+            .with_analyzer_rule(Arc::new(crate::integer_casts::RoundingIntegerCasts))
+            .with_physical_optimizer_rule(Arc::new(crate::merged_topk::FullOrderingTopK))
             .build();
         if std::env::var_os("GLAUX_TEST_PANIC_FUNCTION").is_some() {
             // a test hook: a function that panics when run, to show that a panic fails only its

@@ -74,6 +74,87 @@ pub struct CountingProxy {
     pub counts: Counts,
     regions: Regions,
     latency: Latency,
+    faults: Faults,
+}
+
+/// A storage failure the proxy can inject into an object read (a GET of `/bucket/key`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 503 SlowDown, as S3 answers when a prefix is read too fast.
+    SlowDown,
+    /// 500 InternalError.
+    ServerError,
+    /// Half the body, then a TCP reset.
+    ResetMidBody,
+    /// The answer starts a while late (the proxy's `slow_ms`).
+    SlowFirstByte,
+    /// Half the body, then the connection closes.
+    CutShort,
+    /// A Content-Length of half the body, and that half: a response that looks complete.
+    ShortLength,
+    /// A Content-Length larger than the body, then the connection closes.
+    LongLength,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 7] = [
+        Fault::SlowDown,
+        Fault::ServerError,
+        Fault::ResetMidBody,
+        Fault::SlowFirstByte,
+        Fault::CutShort,
+        Fault::ShortLength,
+        Fault::LongLength,
+    ];
+}
+
+/// Which reads fail and how: `percent` of the object GETs under `prefix` (`/bucket/key…`), picked
+/// by a seeded sequence so a run can be repeated, each fault the next of `kinds` in turn (so a
+/// run with as many faults as kinds has injected every kind).
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    pub percent: u64,
+    pub kinds: Vec<Fault>,
+    pub prefix: String,
+    pub seed: u64,
+    /// How late a [`Fault::SlowFirstByte`] answer starts.
+    pub slow_ms: u64,
+}
+
+type Faults = Arc<Mutex<(FaultPlan, u64, usize)>>;
+
+/// The fault for the next object GET of `path`, if the plan picks one.
+fn pick_fault(faults: &Faults, path: &str) -> Option<(Fault, u64)> {
+    let mut state = faults.lock().unwrap();
+    let (plan, n, injected) = &mut *state;
+    if plan.percent == 0 || plan.kinds.is_empty() || !path.starts_with(&plan.prefix) {
+        return None;
+    }
+    *n += 1;
+    // splitmix64 of (seed, n): the same sequence of decisions on every run
+    let mut z = plan.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    if z % 100 >= plan.percent {
+        return None;
+    }
+    *injected += 1;
+    Some((plan.kinds[(*injected - 1) % plan.kinds.len()], plan.slow_ms))
+}
+
+/// The head of a response with its Content-Length replaced by `n`.
+fn with_content_length(head: &[u8], n: u64) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split_inclusive("\r\n") {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(&format!("Content-Length: {n}\r\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
 }
 
 /// Milliseconds every request waits before it is forwarded (a far-away server's round trip).
@@ -93,18 +174,25 @@ impl CountingProxy {
         let counts = Counts::default();
         let regions = Regions::default();
         let latency = Latency::default();
-        let (c, r, l) = (counts.clone(), Arc::clone(&regions), Arc::clone(&latency));
+        let faults = Faults::default();
+        let (c, r, l, f) = (counts.clone(), Arc::clone(&regions), Arc::clone(&latency), Arc::clone(&faults));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (c, r, l) = (c.clone(), Arc::clone(&r), Arc::clone(&l));
+                let (c, r, l, f) = (c.clone(), Arc::clone(&r), Arc::clone(&l), Arc::clone(&f));
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        let _ = relay(client, server, c, r, l).await;
+                        let _ = relay(client, server, c, r, l, f).await;
                     }
                 });
             }
         });
-        Self { endpoint, counts, regions, latency }
+        Self { endpoint, counts, regions, latency, faults }
+    }
+
+    /// Object reads fail from now on as `plan` says; `faults:<Kind>` counts the injected ones
+    /// and `faults` all of them. `FaultPlan::default()` stops injecting.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *self.faults.lock().unwrap() = (plan, 0, 0);
     }
 
     /// Every request from now on waits `ms` milliseconds before it goes to the server.
@@ -251,6 +339,7 @@ async fn relay(
     counts: Counts,
     regions: Regions,
     latency: Latency,
+    faults: Faults,
 ) -> std::io::Result<()> {
     let (cr, mut cw) = client.into_split();
     let (sr, mut sw) = server.into_split();
@@ -264,6 +353,38 @@ async fn relay(
             cw.write_all(answer.as_bytes()).await?;
             cw.flush().await?;
             continue;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, target) =
+            (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        // Object reads are GETs of /bucket/key; listings carry a query string.
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
+        let fault = if method == "GET" && is_object { pick_fault(&faults, path) } else { None };
+        if let Some((kind, _)) = fault {
+            counts.add(&format!("faults:{kind:?}"), 1);
+            counts.add("faults", 1);
+        }
+        if let Some((kind @ (Fault::SlowDown | Fault::ServerError), _)) = fault {
+            copy_exact(&mut cr, &mut tokio::io::sink(), request_body).await?;
+            let (status, code) = match kind {
+                Fault::SlowDown => ("503 Slow Down", "SlowDown"),
+                _ => ("500 Internal Server Error", "InternalError"),
+            };
+            let body = format!("<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>");
+            cw.write_all(
+                format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await?;
+            cw.flush().await?;
+            continue;
+        }
+        if let Some((Fault::SlowFirstByte, ms)) = fault {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         let wait = latency.load(std::sync::atomic::Ordering::Relaxed);
         if wait > 0 {
@@ -286,25 +407,45 @@ async fn relay(
         }
         sw.flush().await?;
         let api_target = headers.get("x-amz-target").cloned();
-        let mut parts = request_line.split_whitespace();
-        let (method, target) =
-            (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
 
         let mut head = vec![];
         let Some((status_line, headers)) = read_head(&mut sr, &mut head).await? else { return Ok(()) };
-        cw.write_all(&head).await?;
         let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let bodiless = method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
-        // Object reads are GETs of /bucket/key; listings carry a query string.
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
         let object_read = method == "GET" && (200..300).contains(&status) && is_object;
+        let length: Option<u64> = headers.get("content-length").and_then(|v| v.parse().ok());
+        if let (true, Some((kind, _)), Some(n)) = (object_read, fault, length) {
+            let half = n / 2;
+            let (announced, body) = match kind {
+                Fault::ShortLength => (half, half),
+                Fault::LongLength => (n + 100, n),
+                Fault::ResetMidBody | Fault::CutShort => (n, half),
+                _ => (n, n),
+            };
+            if announced != n || body != n {
+                cw.write_all(&with_content_length(&head, announced)).await?;
+                let mut sent = 0;
+                let copied = copy_counted(&mut sr, &mut cw, body, &mut sent).await;
+                counts.add(path, sent);
+                counts.add("gets", 1);
+                copied?;
+                cw.flush().await?;
+                if kind == Fault::ResetMidBody {
+                    // a reset, not a close: the client loses what was still in flight
+                    #[allow(deprecated)]
+                    let _ = cw.as_ref().set_linger(Some(std::time::Duration::ZERO));
+                }
+                // the server's connection holds the rest of the body: both are dropped
+                return Ok(());
+            }
+        }
+        cw.write_all(&head).await?;
         let mut sent = 0;
         let copied = if bodiless {
             Ok(())
         } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
             copy_chunked(&mut sr, &mut cw).await.map(|n| sent = n)
-        } else if let Some(n) = headers.get("content-length").and_then(|v| v.parse().ok()) {
+        } else if let Some(n) = length {
             copy_counted(&mut sr, &mut cw, n, &mut sent).await
         } else {
             copy_counted(&mut sr, &mut cw, u64::MAX, &mut sent).await

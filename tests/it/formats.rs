@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use crate::support::{self, Env, csv};
 
-const EVENTS_COLUMNS: &str = "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)";
-const USERS_COLUMNS: &str = "(id BIGINT, country VARCHAR)";
+pub const EVENTS_COLUMNS: &str = "(id BIGINT, user_id BIGINT, name VARCHAR, category VARCHAR, amount DOUBLE, quantity BIGINT, day VARCHAR, flag BOOLEAN)";
+pub const USERS_COLUMNS: &str = "(id BIGINT, country VARCHAR)";
 
 /// `CREATE EXTERNAL TABLE` for `table` stored in `format` (a folder name of the data set).
 pub fn ddl(env: &Env, table: &str, columns: &str, format: &str) -> String {
@@ -26,7 +26,7 @@ pub fn ddl(env: &Env, table: &str, columns: &str, format: &str) -> String {
     }
 }
 
-fn expected(env: &Env, group: &str) -> Vec<Value> {
+pub fn expected(env: &Env, group: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(env.data.join("expected.json")).expect("expected.json from generate.py");
     let all: Value = serde_json::from_str(&text).unwrap();
     all[group].as_array().unwrap().clone()
@@ -47,7 +47,7 @@ fn same(expected: &Value, actual: &Option<String>) -> bool {
     }
 }
 
-fn check(answer: &Value, format: &str, stdout: &str) -> Result<(), String> {
+pub fn check(answer: &Value, format: &str, stdout: &str) -> Result<(), String> {
     let name = answer["name"].as_str().unwrap();
     let want = answer["rows"].as_array().unwrap();
     let (_, got) = csv::parse(stdout);

@@ -5,6 +5,7 @@ mod catalog;
 mod credentials;
 mod dry_run;
 mod errors;
+mod faults;
 mod formats;
 mod glue;
 mod history;

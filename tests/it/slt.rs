@@ -116,7 +116,9 @@ macro_rules! slt_files {
 
 slt_files! {
     alter => "alter.slt",
+    casts => "casts.slt",
     catalog => "catalog.slt",
+    found => "found.slt",
     partitions => "partitions.slt",
     projection => "projection.slt",
     session => "session.slt",

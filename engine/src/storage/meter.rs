@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::{BoxStream, Stream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
@@ -143,6 +143,8 @@ struct MeteredStream {
     inner: BoxStream<'static, Result<Bytes>>,
     meter: Arc<ScanMeter>,
     location: Path,
+    /// Where the rest of a body that ended early is asked for again.
+    resume: Resume,
     /// Bytes of the response not yet passed on.
     unread: u64,
     failed: bool,
@@ -150,6 +152,50 @@ struct MeteredStream {
     waiting: bool,
     /// Some of the body was passed on.
     started: bool,
+}
+
+/// What a body that ends before its range does is needed to ask for the rest: a response whose
+/// Content-Length disagrees with its Content-Range looks complete to HTTP, and would otherwise
+/// hand the engine a short object as if it were whole.
+struct Resume {
+    store: Arc<dyn ObjectStore>,
+    range: Range<u64>,
+    e_tag: Option<String>,
+    attempts: u32,
+}
+
+/// Requests for the rest of one body before its read fails.
+const RESUME_ATTEMPTS: u32 = 3;
+
+impl MeteredStream {
+    /// The body ended `self.unread` bytes short: a stream of the rest of it (of the same object
+    /// version), or the error that names the object.
+    fn rest(&mut self) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let r = &mut self.resume;
+        let start = r.range.end - self.unread;
+        if r.attempts >= RESUME_ATTEMPTS {
+            return Err(object_store::Error::Generic {
+                store: "S3",
+                source: format!(
+                    "{}: the response ended after {} of {} bytes, {} times",
+                    self.location,
+                    start - r.range.start,
+                    r.range.end - r.range.start,
+                    r.attempts + 1
+                )
+                .into(),
+            });
+        }
+        r.attempts += 1;
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(start..r.range.end)),
+            if_match: r.e_tag.clone(),
+            ..Default::default()
+        };
+        let (store, location) = (Arc::clone(&r.store), self.location.clone());
+        let rest = async move { store.get_opts(&location, options).await.map(GetResult::into_stream) };
+        Ok(futures::stream::once(rest).try_flatten().boxed())
+    }
 }
 
 /// What is left of a response its reader dropped, having taken part of it, that the server
@@ -171,7 +217,31 @@ impl Stream for MeteredStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.inner.poll_next_unpin(cx);
+        if self.started && self.unread == 0 {
+            // The whole range is here: whatever the connection does next (a Content-Length
+            // that promised more, then a close) is not the engine's concern, and a retry of an
+            // empty range would fetch the object again.
+            return Poll::Ready(None);
+        }
+        let mut polled = self.inner.poll_next_unpin(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &mut polled
+            && chunk.len() as u64 > self.unread
+        {
+            // never more than the range: bytes past it are not the object's
+            chunk.truncate(self.unread as usize);
+        }
+        while matches!(polled, Poll::Ready(None)) && self.unread > 0 && !self.failed {
+            match self.rest() {
+                Ok(rest) => {
+                    self.inner = rest;
+                    polled = self.inner.poll_next_unpin(cx);
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
         self.waiting = polled.is_pending();
         match &polled {
             Poll::Ready(Some(Ok(chunk))) => {
@@ -206,7 +276,18 @@ impl ObjectStore for MeteredStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.meter.check(location)?;
-        let GetResult { payload, meta, range, attributes } = self.inner.get_opts(location, options).await?;
+        // A whole object is asked for as `bytes=0-`: the server then states the object's size
+        // in Content-Range, so a body cut short behind a Content-Length that agrees with it is
+        // caught (a plain GET learns the size from that Content-Length alone). An empty object
+        // has no byte 0 (416): it is asked for plainly.
+        let whole = options.range.is_none() && !options.head && !self.local;
+        let ranged =
+            GetOptions { range: whole.then_some(GetRange::Offset(0)).or(options.range.clone()), ..options.clone() };
+        let got = match self.inner.get_opts(location, ranged).await {
+            Err(e) if whole && e.to_string().contains("416") => self.inner.get_opts(location, options).await,
+            got => got,
+        };
+        let GetResult { payload, meta, range, attributes } = got?;
         let body = match payload {
             GetResultPayload::Stream(body) => body,
             // A local file is handed over as a file handle and read whole by its consumer
@@ -216,10 +297,13 @@ impl ObjectStore for MeteredStore {
                 return Ok(GetResult { payload: file, meta, range, attributes });
             }
         };
+        let resume =
+            Resume { store: Arc::clone(&self.inner), range: range.clone(), e_tag: meta.e_tag.clone(), attempts: 0 };
         let body = MeteredStream {
             inner: body,
             meter: Arc::clone(&self.meter),
             location: location.clone(),
+            resume,
             unread: range.end - range.start,
             failed: false,
             waiting: false,
@@ -457,5 +541,65 @@ mod tests {
         let store = MeteredStore::new(store_with(100).await.0, Arc::clone(&meter));
         let err = store.get_ranges(&path, &[0..30, 30..60]).await.unwrap_err();
         assert!(err.to_string().contains(CUTOFF_MESSAGE), "{err}");
+    }
+
+    /// Answers the first `short` reads with half their body, ending cleanly: a response whose
+    /// Content-Length was half its Content-Range looks like this.
+    #[derive(Debug)]
+    struct ShortBodies(Arc<dyn ObjectStore>, AtomicU64);
+
+    impl fmt::Display for ShortBodies {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "ShortBodies")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for ShortBodies {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.0.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(&self, l: &Path, o: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+            self.0.put_multipart_opts(l, o).await
+        }
+        async fn get_opts(&self, l: &Path, o: GetOptions) -> Result<GetResult> {
+            let got = self.0.get_opts(l, o).await?;
+            let (range, meta) = (got.range.clone(), got.meta.clone());
+            let mut all = got.bytes().await?;
+            let short = self.1.load(Ordering::Relaxed);
+            if short > 0 {
+                self.1.store(short - 1, Ordering::Relaxed);
+                all = all.slice(0..all.len() / 2);
+            }
+            let body = futures::stream::once(async move { Ok(all) }).boxed();
+            Ok(GetResult { payload: GetResultPayload::Stream(body), meta, range, attributes: Default::default() })
+        }
+        fn delete_stream(&self, l: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+            self.0.delete_stream(l)
+        }
+        fn list(&self, p: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.0.list(p)
+        }
+        async fn list_with_delimiter(&self, p: Option<&Path>) -> Result<ListResult> {
+            self.0.list_with_delimiter(p).await
+        }
+        async fn copy_opts(&self, f: &Path, t: &Path, o: CopyOptions) -> Result<()> {
+            self.0.copy_opts(f, t, o).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_early_is_completed_or_fails_naming_the_object() {
+        let (mem, path) = store_with(1000).await;
+        let want = mem.get_range(&path, 100..900).await.unwrap();
+        // twice short, then whole: the rest is asked for and the bytes are the object's
+        let meter = Arc::new(ScanMeter::new());
+        let store = MeteredStore::new(Arc::new(ShortBodies(Arc::clone(&mem), AtomicU64::new(2))), Arc::clone(&meter));
+        assert_eq!(store.get_range(&path, 100..900).await.unwrap(), want);
+        assert_eq!(meter.bytes(), 800, "each byte that arrived counts once");
+        // always short: an error that names the object, never a short object taken as whole
+        let store = MeteredStore::new(Arc::new(ShortBodies(mem, AtomicU64::new(u64::MAX))), Arc::new(ScanMeter::new()));
+        let err = store.get_range(&path, 100..900).await.unwrap_err().to_string();
+        assert!(err.contains("t/data.bin") && err.contains("ended after"), "{err}");
     }
 }
