@@ -109,6 +109,7 @@ impl RangeMerge {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // a plan of one merged range is what these tests expect
 mod tests {
     use super::*;
 
