@@ -46,9 +46,9 @@ TABLES = {
         FROM range(1, 301) t(i)""",
     "nested": """
         SELECT i::INT AS id,
-               CASE WHEN i % 10 = 0 THEN NULL ELSE list_transform(range(i % 4), x -> chr((97 + (i + x) % 5)::INT)) END AS tags,
+               CASE WHEN i % 10 = 0 THEN NULL ELSE list_transform(range(i % 4), lambda x: chr((97 + (i + x) % 5)::INT)) END AS tags,
                CASE WHEN i % 9 = 0 THEN NULL ELSE {'a': (i % 13)::INT, 'b': chr((65 + i % 6)::INT)} END AS attrs,
-               list_transform(range(i % 3), x -> ((i * x) % 17)::INT) AS scores
+               list_transform(range(i % 3), lambda x: ((i * x) % 17)::INT) AS scores
         FROM range(1, 151) t(i)""",
     "part": """
         SELECT i::INT AS p_id, ((i * 19) % 500) / 4.0 AS p_val, 'p' || (i % 17)::VARCHAR AS p_name,
@@ -95,7 +95,7 @@ def text(v):
     return str(v)
 
 
-def run(data: Path, queries: Path):
+def connect(data: Path):
     con = duckdb.connect()
     for name in TABLES:
         keys = PARTITIONS.get(name)
@@ -104,13 +104,23 @@ def run(data: Path, queries: Path):
         else:
             source = f"read_parquet('{data / name}/*.parquet')"
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
+    return con
+
+
+def run(data: Path, queries: Path):
+    con = connect(data)
     out = []
     for sql in json.loads(queries.read_text()):
         try:
             rows = con.execute(sql).fetchall()
             out.append({"rows": [[text(v) for v in r] for r in rows]})
         except duckdb.Error as e:
-            out.append({"error": str(e).splitlines()[0]})
+            message = str(e).splitlines()[0]
+            # DuckDB's own bugs: an internal error invalidates the database; start afresh
+            internal = message.startswith(("INTERNAL Error", "FATAL Error"))
+            out.append({"error": message, "internal": internal})
+            if internal:
+                con = connect(data)
     json.dump(out, sys.stdout)
 
 

@@ -63,7 +63,30 @@ fn read(mut event: Value) -> Result<LambdaRequest, String> {
     {
         return Err(format!("bad Host header {host:?}"));
     }
+    check_url(&event)?;
     serde_json::from_value(event).map_err(|e| format!("not an HTTP event glaux can read: {e}"))
+}
+
+/// Refuses a path or query string that lambda_http would build into a URL and then panic on
+/// (it unwraps the URL it makes of them).
+fn check_url(event: &Value) -> Result<(), String> {
+    for field in ["rawPath", "path"] {
+        if let Some(path) = event.get(field).and_then(Value::as_str) {
+            let url = (path.is_empty() || path.starts_with('/'))
+                .then(|| url::Url::parse(&format!("http://localhost{path}")).ok())
+                .flatten();
+            let Some(url) = url else { return Err(format!("bad {field} {path:?}")) };
+            if url.path().parse::<axum::http::Uri>().is_err() {
+                return Err(format!("bad {field} {path:?}"));
+            }
+        }
+    }
+    if let Some(query) = event.get("rawQueryString").and_then(Value::as_str)
+        && format!("/?{query}").parse::<axum::http::Uri>().is_err()
+    {
+        return Err(format!("bad rawQueryString {query:?}"));
+    }
+    Ok(())
 }
 
 /// One request through the router: the path as the client sent it (a REST API's stage is
@@ -186,6 +209,20 @@ mod tests {
         assert_eq!(seen["uri"], "/health");
         assert_eq!(seen["accept"], json!(["text/csv", "application/json"]));
         assert_eq!(reply["multiValueHeaders"]["set-cookie"], json!(["a=1", "b=2"]));
+    }
+
+    #[tokio::test]
+    async fn urls_lambda_http_would_panic_on_are_refused() {
+        // found by the generated events (fuzz.rs): lambda_http unwraps the URL it builds
+        for (field, value) in
+            [("rawPath", "no-slash"), ("rawPath", "/a b\u{1}"), ("rawQueryString", "a b"), ("path", "x")]
+        {
+            let mut event = json!({"requestContext": {"http": {"method": "GET"}}, "rawPath": "/"});
+            event[field] = json!(value);
+            let reply = call(echo(), event, Context::default()).await;
+            assert_eq!(reply["statusCode"], 400, "{field} {value:?}: {reply}");
+            assert!(reply["body"].as_str().unwrap().contains("bad "), "{reply}");
+        }
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 
 mod error;
 mod function;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod settings;
 

@@ -4,6 +4,8 @@
 mod athena;
 mod auth;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod inline;
 mod metrics;
 mod results;
@@ -228,7 +230,21 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})).into_response() }))
         .merge(protected)
+        // a request that matches nothing is told what it asked for, not answered with silence
+        .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            unrouted(axum::http::StatusCode::NOT_FOUND, format!("there is no {method} {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            unrouted(axum::http::StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()))
+        })
         .with_state(server)
+}
+
+/// An answer in Athena's error shape with an HTTP status of its own (404, 405).
+fn unrouted(status: axum::http::StatusCode, message: String) -> Response {
+    let mut response = Error::InvalidRequest(message).athena();
+    *response.status_mut() = status;
+    response
 }
 
 /// Whether `addr` may be bound with `auth`: anything beyond loopback needs credentials, and

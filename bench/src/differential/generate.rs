@@ -121,10 +121,10 @@ pub fn athena_type(ty: Ty) -> &'static str {
 }
 
 /// An expression's text without its casts: what DataFusion names it after.
-fn cast_free(sql: &str) -> String {
-    let mut out = sql.replace("CAST(", "(");
+pub(super) fn cast_free(sql: &str) -> String {
+    let mut out = sql.replace("CAST(", "");
     for ty in ["VARCHAR", "DATE", "DOUBLE", "INTEGER", "DECIMAL(8, 2)"] {
-        out = out.replace(&format!(" AS {ty})"), ")");
+        out = out.replace(&format!(" AS {ty})"), "");
     }
     out
 }
