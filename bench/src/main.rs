@@ -1,5 +1,6 @@
 //! glaux's benchmarks, each run side by side with a peer in the same process and reported as ratios.
 
+mod crash;
 mod differential;
 mod lambda;
 mod meter;
@@ -27,6 +28,8 @@ enum Suite {
     Tpch(tpch::Args),
     /// Reported bytes vs bytes the S3 server sent, for every TPC-H query and format.
     Meter(meter::Args),
+    /// SIGKILL at random moments of writes, then a check that the warehouse is whole.
+    Crash(crash::Args),
     /// Generated queries through glaux's catalog and DuckDB on the same files, answers compared.
     Differential(differential::Args),
     /// The Lambda function: cold start, first query, package size, peak memory of 1 GB scans.
@@ -43,6 +46,7 @@ async fn main() {
         Suite::Partitions(args) => partitions::run(args).await,
         Suite::Tpch(args) => tpch::run(args).await,
         Suite::Meter(args) => meter::run(args).await,
+        Suite::Crash(args) => crash::run(args).await,
         Suite::Differential(args) => differential::run(args).await,
         Suite::Lambda(args) => lambda::run(args).await,
         Suite::S3(args) => s3::run(args).await,

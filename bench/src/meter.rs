@@ -1,13 +1,17 @@
 //! The meter: for every TPC-H query and format, the bytes glaux reports as scanned against the
 //! object bytes the S3 server sent, counted by a proxy between them. They must be equal.
+//!
+//! With `--faults PERCENT` (`bench/run faults`), each query runs a second time with that share
+//! of its object reads failing as S3 fails (503, 500, resets, cuts, late first bytes, lying
+//! Content-Lengths): the answer must be the same and the bytes billed the same as without.
 
 use std::path::PathBuf;
 
 use glaux_engine::arrow::datatypes::DataType;
 
-use crate::tpch::{QUERIES, TABLES, engine_with_tables, request, s3_settings};
+use crate::tpch::{QUERIES, TABLES, compare, engine_with_tables, request, rows, s3_settings};
 
-use glaux_testkit::proxy;
+use glaux_testkit::proxy::{self, Fault, FaultPlan};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,6 +28,9 @@ pub struct Args {
     scale: String,
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Also run every query with this percentage of its object reads failing; report faults.md.
+    #[arg(long)]
+    faults: Option<u64>,
 }
 
 /// SQL type of an Arrow type, for the column lists of text formats.
@@ -44,6 +51,8 @@ struct Check {
     query: &'static str,
     reported: u64,
     served: u64,
+    /// With faults: how many were injected, and whether answer and bill came out the same.
+    faulted: Option<(u64, Result<(), String>)>,
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
@@ -80,25 +89,59 @@ pub async fn run(args: Args) -> Result<(), String> {
             _ => format!("CREATE EXTERNAL TABLE {t} ({}) STORED AS JSON LOCATION '{location}'", columns[t]),
         };
         let engine = engine_with_tables(s3_settings(&proxy.endpoint), &root(format), &ddl).await?;
-        for (query, sql) in QUERIES {
+        for (n, (query, sql)) in (0u64..).zip(QUERIES) {
             proxy.counts.reset();
-            let (_, execution) =
+            let (batches, execution) =
                 engine.run(&request(sql)).await.map_err(|f| format!("{format} {query}: {}", f.error))?;
-            let check = Check {
-                format: format.clone(),
-                query,
-                reported: execution.statistics.data_scanned_in_bytes,
-                served: proxy.counts.total(),
+            let reported = execution.statistics.data_scanned_in_bytes;
+            let served = proxy.counts.total();
+            let faulted = match args.faults {
+                None => None,
+                Some(percent) => {
+                    let plan = FaultPlan {
+                        percent,
+                        kinds: Fault::ALL.to_vec(),
+                        prefix: format!("/{}/", args.bucket),
+                        seed: 20261129 + n,
+                        slow_ms: 300,
+                    };
+                    proxy.set_faults(plan);
+                    proxy.counts.reset();
+                    let outcome = engine.run(&request(sql)).await;
+                    proxy.set_faults(FaultPlan::default());
+                    let injected = proxy.counts.get("faults");
+                    let check = match outcome {
+                        Err(f) => Err(format!("failed: {}", f.error)),
+                        Ok((faulty, e)) => compare(&rows(&faulty)?, &rows(&batches)?).and_then(|_| {
+                            let billed = e.statistics.data_scanned_in_bytes;
+                            if billed == reported {
+                                Ok(())
+                            } else {
+                                Err(format!("billed {billed}, {reported} without faults"))
+                            }
+                        }),
+                    };
+                    Some((injected, check))
+                }
             };
+            let check = Check { format: format.clone(), query, reported, served, faulted };
             println!(
-                "{:8} {query}  reported {:>12}  served {:>12}  {}",
+                "{:8} {query}  reported {:>12}  served {:>12}  {}{}",
                 check.format,
                 check.reported,
                 check.served,
-                if check.reported == check.served { "equal" } else { "DIFFERENT" }
+                if check.reported == check.served { "equal" } else { "DIFFERENT" },
+                match &check.faulted {
+                    None => String::new(),
+                    Some((n, Ok(()))) => format!("  {n} faults: same answer and bill"),
+                    Some((n, Err(e))) => format!("  {n} faults: {e}"),
+                }
             );
             checks.push(check);
         }
+    }
+    if args.faults.is_some() {
+        return write_fault_report(&args, &checks);
     }
     write_reports(&args, &checks)?;
     let wrong = checks.iter().filter(|c| c.reported != c.served).count();
@@ -138,4 +181,36 @@ fn write_reports(args: &Args, checks: &[Check]) -> Result<(), String> {
         );
     }
     std::fs::write(args.out.join("meter.md"), md).map_err(|e| e.to_string())
+}
+
+fn write_fault_report(args: &Args, checks: &[Check]) -> Result<(), String> {
+    let faulted: Vec<(&Check, u64, &Result<(), String>)> =
+        checks.iter().filter_map(|c| c.faulted.as_ref().map(|(n, r)| (c, *n, r))).collect();
+    let injected: u64 = faulted.iter().map(|(_, n, _)| n).sum();
+    let held = faulted.iter().filter(|(_, _, r)| r.is_ok()).count();
+    let mut md = format!(
+        "# S3 faults: every TPC-H query in every format\n\nTPC-H SF{}, each query run once as is and once with {}% of its object \
+         reads failing as S3 fails (503 SlowDown, 500, a reset or a cut in the middle of a body, a first byte 300 ms late, \
+         Content-Lengths that lie either way), through testkit's fault proxy in front of a local S3 server (moto), \
+         glaux's default retry policy (3 retries, 15 s). {injected} faults injected; {held} of {} queries gave the same \
+         answer and the same bill as without faults.\n\n| format | query | faults | same answer and bill |\n|---|---|---:|---|\n",
+        args.scale,
+        args.faults.unwrap_or(0),
+        faulted.len()
+    );
+    for (c, n, r) in &faulted {
+        md += &format!(
+            "| {} | {} | {n} | {} |\n",
+            c.format,
+            c.query,
+            r.as_ref().map_or_else(|e| format!("**no**: {e}"), |_| "yes".into())
+        );
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
+    std::fs::write(args.out.join("faults.md"), md).map_err(|e| e.to_string())?;
+    if held == faulted.len() {
+        Ok(())
+    } else {
+        Err(format!("{} of {} queries did not hold", faulted.len() - held, faulted.len()))
+    }
 }

@@ -49,30 +49,44 @@ mod corrupted_files {
     use super::config;
     use crate::{Engine, EngineConfig, S3Settings, StartQueryExecution};
 
-    const FORMATS: [&str; 3] = ["parquet", "csv", "json"];
+    const FORMATS: [&str; 5] = ["parquet", "orc", "csv", "csv.gz", "json"];
 
     /// A valid file of each format: a few hundred rows of a number and a text column.
     fn base(format: &str) -> Vec<u8> {
         let ids: Vec<i64> = (0..300).collect();
         let names: Vec<String> = ids.iter().map(|i| format!("name-{i}")).collect();
+        let csv = ids.iter().zip(&names).map(|(i, n)| format!("{i},{n}\n")).collect::<String>().into_bytes();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(ids.clone())), Arc::new(StringArray::from(names.clone()))],
+        )
+        .unwrap();
         match format {
             "parquet" => {
-                let schema = Arc::new(Schema::new(vec![
-                    Field::new("id", DataType::Int64, false),
-                    Field::new("name", DataType::Utf8, false),
-                ]));
-                let batch = RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))],
-                )
-                .unwrap();
                 let mut out = vec![];
                 let mut writer = ArrowWriter::try_new(&mut out, schema, None).unwrap();
                 writer.write(&batch).unwrap();
                 writer.close().unwrap();
                 out
             }
-            "csv" => ids.iter().zip(&names).map(|(i, n)| format!("{i},{n}\n")).collect::<String>().into_bytes(),
+            "orc" => {
+                let mut out = vec![];
+                let mut writer = orc_rust::arrow_writer::ArrowWriterBuilder::new(&mut out, schema).try_build().unwrap();
+                writer.write(&batch).unwrap();
+                writer.close().unwrap();
+                out
+            }
+            "csv.gz" => {
+                use std::io::Write;
+                let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+                gz.write_all(&csv).unwrap();
+                gz.finish().unwrap()
+            }
+            "csv" => csv,
             _ => ids
                 .iter()
                 .zip(&names)
@@ -80,6 +94,11 @@ mod corrupted_files {
                 .collect::<String>()
                 .into_bytes(),
         }
+    }
+
+    /// The table of a format: `csv.gz` → `t_csv_gz`.
+    fn table(format: &str) -> String {
+        format.replace('.', "_")
     }
 
     struct Fixture {
@@ -105,15 +124,26 @@ mod corrupted_files {
                 std::fs::write(dir.join(format).join(format!("data.{format}")), base(format)).unwrap();
                 let (stored, options) = match format {
                     "csv" => ("CSV", " OPTIONS ('format.has_header' 'false')"),
+                    "csv.gz" => ("CSV", " OPTIONS ('format.has_header' 'false', 'format.compression' 'gzip')"),
                     "json" => ("JSON", ""),
+                    "orc" => ("ORC", ""),
                     _ => ("PARQUET", ""),
                 };
                 let ddl = format!(
-                    "CREATE EXTERNAL TABLE t_{format} (id BIGINT, name VARCHAR) STORED AS {stored} LOCATION '{}/'{options}",
+                    "CREATE EXTERNAL TABLE t_{} (id BIGINT, name VARCHAR) STORED AS {stored} LOCATION '{}/'{options}",
+                    table(format),
                     dir.join(format).display()
                 );
                 let request = StartQueryExecution { query_string: ddl, ..Default::default() };
                 runtime.block_on(engine.run(&request)).map_err(|f| f.error.to_string()).unwrap();
+                // whole, the file reads: what the cases break is a file that works
+                let count = StartQueryExecution {
+                    query_string: format!("SELECT count(*) FROM t_{}", table(format)),
+                    ..Default::default()
+                };
+                let (batches, _) = runtime.block_on(engine.run(&count)).map_err(|f| f.error.to_string()).unwrap();
+                let n = datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
+                assert_eq!(n, "300", "{format}");
             }
             Fixture { runtime, engine, dir, bases: FORMATS.iter().map(|f| base(f)).collect() }
         })
@@ -141,7 +171,7 @@ mod corrupted_files {
             let file = f.dir.join(name).join(format!("data.{name}"));
             std::fs::write(&file, &bytes).unwrap();
             let request = StartQueryExecution {
-                query_string: format!("SELECT count(*), max(id), max(name) FROM t_{name}"),
+                query_string: format!("SELECT count(*), max(id), max(name) FROM t_{}", table(name)),
                 ..Default::default()
             };
             let outcome = f.runtime.block_on(async {

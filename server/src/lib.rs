@@ -290,3 +290,70 @@ pub async fn serve(mut server: Arc<Server>, addr: SocketAddr) -> Result<()> {
 pub fn auth_from(path: Option<PathBuf>) -> Result<Auth> {
     path.map(|p| Auth::from_file(&p)).transpose().map(Option::unwrap_or_default)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use glaux_engine::{Engine, EngineConfig, QueryHistory, S3Settings};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(router: &Router, operation: &str, body: Value) -> Value {
+        let request = Request::post("/")
+            .header("host", "localhost")
+            .header("x-amz-target", format!("AmazonAthena.{operation}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Found by `bench/run load`: a query cancelled while it waited for a slot was ended by the
+    /// server, not the engine, and never reached the history, so it vanished from
+    /// ListQueryExecutions once the server let go of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_cancelled_in_the_queue_stays_in_the_history() {
+        let warehouse = std::env::temp_dir().join(format!("glaux-it-queue-{}", std::process::id()));
+        let history = Arc::new(QueryHistory::open(&warehouse, None).unwrap());
+        let engine = Engine::new(EngineConfig {
+            s3: S3Settings::from_lookup(|_| None),
+            history: Some(Arc::clone(&history)),
+            ..Default::default()
+        })
+        .unwrap();
+        let limits = runs::Limits { max_concurrent: 1, spill_dir: warehouse.join("spill"), ..Default::default() };
+        let config = ServerConfig {
+            limits,
+            auth: Auth::default(),
+            default_output_location: None,
+            local_root: None,
+            s3: S3Settings::from_lookup(|_| None),
+            history: Some(Arc::clone(&history)),
+            workgroups: None,
+        };
+        let router = router(Server::new(engine, config).unwrap());
+        let long = json!({"QueryString": "SELECT count(*) FROM generate_series(1, 20000000000)"});
+        let running = call(&router, "StartQueryExecution", long.clone()).await["QueryExecutionId"].clone();
+        let queued = call(&router, "StartQueryExecution", long).await["QueryExecutionId"].clone();
+        for id in [&queued, &running] {
+            call(&router, "StopQueryExecution", json!({"QueryExecutionId": id})).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let states = call(&router, "BatchGetQueryExecution", json!({"QueryExecutionIds": [&running, &queued]})).await;
+        for e in states["QueryExecutions"].as_array().unwrap() {
+            assert_eq!(e["Status"]["State"], "CANCELLED", "{e}");
+        }
+        let recorded: Vec<String> =
+            history.entries().unwrap().into_iter().map(|e| e.execution.query_execution_id).collect();
+        for id in [&running, &queued] {
+            assert!(recorded.contains(&id.as_str().unwrap().to_string()), "{id} is not in the history: {recorded:?}");
+        }
+        let _ = std::fs::remove_dir_all(&warehouse);
+    }
+}

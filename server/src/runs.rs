@@ -281,7 +281,11 @@ impl Runs {
             // the same token from the same principal is the same query (Athena's idempotency)
             return Ok(run);
         }
-        if self.metrics.queued.load(Ordering::Relaxed) >= self.limits.max_queued as i64 {
+        // the place in the queue is taken in the same step as the bound is checked: two
+        // submissions at once cannot both take the last place (`bench/run load` saw 33 of 32)
+        let max = self.limits.max_queued as i64;
+        if self.metrics.queued.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < max).then_some(q + 1)).is_err()
+        {
             return Err(QueueFull(self.limits.max_queued));
         }
         if request.result_configuration.as_ref().and_then(|r| r.output_location.as_ref()).is_none()
@@ -317,7 +321,6 @@ impl Runs {
             guard.1.push_back(run.id.clone());
             self.forget_old(&mut guard);
         }
-        self.metrics.queued.fetch_add(1, Ordering::Relaxed);
         self.queries.spawn(Arc::clone(self).execute(Arc::clone(&run)));
         Ok(run)
     }
@@ -361,7 +364,7 @@ impl Runs {
         self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
         let Some(_permit) = permit else {
             // cancelled while waiting: it never ran and read nothing
-            let (execution, _) = ended(&run, "Query was cancelled before it ran", ErrorKind::Cancelled);
+            let (execution, _) = self.ended(&run, "Query was cancelled before it ran", ErrorKind::Cancelled);
             self.metrics.finished(QueryExecutionState::Cancelled, 0, run.received.elapsed().as_secs_f64());
             run.finish(execution, None);
             return;
@@ -380,7 +383,7 @@ impl Runs {
                     .unwrap_or_default();
                 eprintln!("glaux serve: query {} panicked: {what}", run.id);
                 let reason = format!("internal error (query {}); the server's log has the details", run.id);
-                ended(&run, &reason, ErrorKind::Internal)
+                self.ended(&run, &reason, ErrorKind::Internal)
             }
         };
         self.metrics.running.fetch_sub(1, Ordering::Relaxed);
@@ -439,15 +442,15 @@ impl Runs {
                 Ok(s) => s,
                 Err(e) => {
                     let reason = format!("the session sent with the query is not valid: {e}");
-                    return Err(ended(run, &reason, ErrorKind::InvalidInput).0);
+                    return Err(self.ended(run, &reason, ErrorKind::InvalidInput).0);
                 }
             };
             self.engine.start_in(&mut session, &run.request, origin).await.map_err(|f| f.execution)
         };
         let started = tokio::select! {
             started = prepared => started,
-            _ = run.cancelled() => return ended(run, "Query was cancelled by its user", ErrorKind::Cancelled),
-            _ = tokio::time::sleep_until(deadline) => return ended(run, &timed_out().to_string(), ErrorKind::Timeout),
+            _ = run.cancelled() => return self.ended(run, "Query was cancelled by its user", ErrorKind::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => return self.ended(run, &timed_out().to_string(), ErrorKind::Timeout),
         };
         let mut query = match started {
             Ok(q) => q,
@@ -669,14 +672,31 @@ impl ResultFile {
     }
 }
 
-/// The record of a run the server ended itself (before the engine had a query, or after a
-/// panic): CANCELLED for a cancel, FAILED otherwise, with the kind of failure.
-fn ended(run: &Run, reason: &str, kind: ErrorKind) -> (QueryExecution, Option<Arc<Results>>) {
-    let mut execution = run.execution();
-    execution.status.state =
-        if kind == ErrorKind::Cancelled { QueryExecutionState::Cancelled } else { QueryExecutionState::Failed };
-    execution.status.state_change_reason = Some(reason.to_string());
-    execution.status.completion_date_time = Some(now());
-    execution.status.athena_error = Some(glaux_engine::AthenaError::new(kind, reason));
-    (execution, None)
+impl Runs {
+    /// The record of a run the server ended itself (before the engine had a query, or after a
+    /// panic): CANCELLED for a cancel, FAILED otherwise, with the kind of failure. The engine
+    /// writes the history of the queries it ran; these the server writes, so that a query
+    /// cancelled in the queue is not lost from ListQueryExecutions and `system.query_history`.
+    fn ended(&self, run: &Run, reason: &str, kind: ErrorKind) -> (QueryExecution, Option<Arc<Results>>) {
+        let mut execution = run.execution();
+        execution.status.state =
+            if kind == ErrorKind::Cancelled { QueryExecutionState::Cancelled } else { QueryExecutionState::Failed };
+        execution.status.state_change_reason = Some(reason.to_string());
+        execution.status.completion_date_time = Some(now());
+        execution.status.athena_error = Some(glaux_engine::AthenaError::new(kind, reason));
+        let config = self.engine.config();
+        if let Some(history) = &config.history {
+            let entry = glaux_engine::HistoryEntry {
+                execution: execution.clone(),
+                source: config.source.clone(),
+                user: Some(run.owner.name.clone()),
+                database: execution.query_execution_context.as_ref().and_then(|c| c.database.clone()),
+                tables: vec![],
+            };
+            if let Err(e) = history.record(&entry) {
+                eprintln!("warning: query {} was not recorded in the history: {e}", execution.query_execution_id);
+            }
+        }
+        (execution, None)
+    }
 }

@@ -5,6 +5,7 @@
 pub mod child;
 pub mod env;
 pub mod proxy;
+pub mod rng;
 pub mod runtime_api;
 
 pub use child::{Guarded, free_port, output_within};

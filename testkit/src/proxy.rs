@@ -131,12 +131,8 @@ fn pick_fault(faults: &Faults, path: &str) -> Option<(Fault, u64)> {
         return None;
     }
     *n += 1;
-    // splitmix64 of (seed, n): the same sequence of decisions on every run
-    let mut z = plan.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    if z % 100 >= plan.percent {
+    // the same sequence of decisions on every run
+    if !crate::rng::Rng::new(plan.seed, *n).chance(plan.percent) {
         return None;
     }
     *injected += 1;

@@ -8,6 +8,8 @@
 
 use Ty::*;
 
+pub use glaux_testkit::rng::Rng;
+
 /// A column's or expression's type.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Ty {
@@ -131,35 +133,6 @@ pub(super) fn cast_free(sql: &str) -> String {
 
 fn table(name: &str) -> &'static Table {
     TABLES.iter().find(|t| t.name == name).expect("a table of the schema")
-}
-
-/// splitmix64: small, fast, and the same on every platform.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64, n: u64) -> Self {
-        Rng(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
 }
 
 /// A column in scope: its SQL (`t1.c_id`) and type.
