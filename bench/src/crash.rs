@@ -1,6 +1,6 @@
-//! Crashes at every write: `glaux query` and `glaux workgroup` processes killed with SIGKILL at
-//! random moments while they create databases and tables (CTAS), insert, alter and drop, append
-//! to the history and update workgroups. After each kill a fresh process checks the warehouse:
+//! Crashes at every write: `glaux query`, `glaux serve` and `glaux workgroup` processes killed
+//! with SIGKILL at random moments while they create databases and tables (CTAS), insert, alter
+//! and drop, append to the history and update workgroups. After each kill a fresh process checks the warehouse:
 //! the catalog loads, every change a killed process reported as done is there, nothing
 //! half-written is visible (an INSERT's rows are all there or none), the history and the
 //! workgroups read.
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use glaux_testkit::free_port;
 use glaux_testkit::rng::Rng;
 
 #[derive(clap::Args)]
@@ -50,9 +51,13 @@ struct Ledger {
 
 pub struct Outcome {
     pub kills: u64,
+    /// Of them, kills of `glaux serve`.
+    pub servers: u64,
     /// Kills that landed after the process had reported at least one change.
     pub mid_write: u64,
     pub inserts_checked: usize,
+    /// Result files found whole at the end.
+    pub results_checked: usize,
     pub seconds: f64,
 }
 
@@ -95,6 +100,64 @@ fn script(i: u64, data: &Path) -> String {
     s
 }
 
+/// One Athena API call to a `glaux serve` on loopback (HTTP/1.1, no credentials): its JSON.
+fn athena_call(port: u16, operation: &str, body: &serde_json::Value) -> std::io::Result<serde_json::Value> {
+    use std::net::TcpStream;
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: AmazonAthena.{operation}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let json = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(json).map_err(|e| std::io::Error::other(format!("{e}: {response}")))
+}
+
+/// Rows of the result a server writes to its output location in each of its scripts.
+const RESULT_ROWS: u64 = 20_000;
+
+/// Sends the script's statements one by one to a server — and a query whose result the server
+/// writes to its output location — and writes, for each that SUCCEEDED, its record as `glaux
+/// query --stats` would have printed it (the server may die at any point).
+fn serve_client(port: u16, sql: String) -> String {
+    let sql = format!("{sql}SELECT x FROM generate_series(1, {RESULT_ROWS}) AS t(x);\n");
+    let mut reported = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // wait for the server to listen
+    while athena_call(port, "ListWorkGroups", &serde_json::json!({})).is_err() {
+        if Instant::now() > deadline {
+            return reported;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let Ok(started) = athena_call(port, "StartQueryExecution", &serde_json::json!({"QueryString": statement}))
+        else {
+            return reported;
+        };
+        let id = started["QueryExecutionId"].clone();
+        loop {
+            let Ok(got) = athena_call(port, "GetQueryExecution", &serde_json::json!({"QueryExecutionId": id})) else {
+                return reported;
+            };
+            let execution = &got["QueryExecution"];
+            match execution["Status"]["State"].as_str() {
+                Some("QUEUED" | "RUNNING") => std::thread::sleep(Duration::from_millis(5)),
+                Some("SUCCEEDED") => {
+                    reported += &format!("{execution}\n");
+                    break;
+                }
+                _ => return reported,
+            }
+        }
+    }
+    reported
+}
+
 /// Reads what a killed process reported: one Athena QueryExecution record per finished statement.
 fn record(ledger: &mut Ledger, i: u64, stderr: &str) -> u64 {
     let mut done = 0;
@@ -119,7 +182,7 @@ fn record(ledger: &mut Ledger, i: u64, stderr: &str) -> u64 {
 }
 
 /// Checks the warehouse after a kill against what was reported done.
-fn verify(bin: &Path, warehouse: &Path, ledger: &mut Ledger, in_flight: u64) -> Result<usize, String> {
+fn verify(bin: &Path, warehouse: &Path, ledger: &mut Ledger, in_flight: u64) -> Result<(usize, usize), String> {
     let tables: BTreeSet<String> =
         check_query(bin, warehouse, "SHOW TABLES")?.lines().skip(1).map(str::to_string).collect();
     // the killed script's DROP may have landed without being reported
@@ -159,6 +222,23 @@ fn verify(bin: &Path, warehouse: &Path, ledger: &mut Ledger, in_flight: u64) -> 
     if logged < ledger.statements {
         return Err(format!("the history holds {logged} runs, {} were reported done", ledger.statements));
     }
+    // a result file is whole or absent: the CSV appears complete, its metadata after it
+    let results = warehouse.parent().map(|w| w.join("data").join("results")).unwrap_or_default();
+    let mut whole = 0;
+    for entry in std::fs::read_dir(&results).into_iter().flatten().flatten() {
+        let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
+        if let Some(id) = name.strip_suffix(".csv.metadata") {
+            if !results.join(format!("{id}.csv")).exists() {
+                return Err(format!("result metadata {name} without its CSV"));
+            }
+        } else if name.ends_with(".csv") {
+            let lines = std::fs::read_to_string(&path).map_err(|e| e.to_string())?.lines().count() as u64;
+            if lines != RESULT_ROWS + 1 {
+                return Err(format!("result {name} is half written: {lines} lines"));
+            }
+            whole += 1;
+        }
+    }
     let out = glaux(bin, warehouse).args(["workgroup", "list"]).output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!("workgroups: {}", String::from_utf8_lossy(&out.stderr)));
@@ -178,7 +258,7 @@ fn verify(bin: &Path, warehouse: &Path, ledger: &mut Ledger, in_flight: u64) -> 
             return Err(format!("workgroup description {seen:?}, {want:?} was reported set"));
         }
     }
-    Ok(present.len())
+    Ok((present.len(), whole))
 }
 
 /// Kills `kills` processes from `seed` in a fresh warehouse under `work` and checks after each.
@@ -208,14 +288,34 @@ pub fn campaign(bin: &Path, work: &Path, kills: u64, seed: u64) -> Result<Outcom
     let span = t.elapsed().as_millis().max(50) as usize;
     let mut ledger = Ledger::default();
     record(&mut ledger, 0, &String::from_utf8_lossy(&out.stderr));
-    let (mut mid_write, mut checked) = (0, 0);
+    let (mut mid_write, mut checked, mut servers) = (0, (0, 0), 0);
     for k in 0..kills {
         let i = k + 1;
         let mut rng = Rng::new(seed, i);
         let delay = Duration::from_millis(rng.below(span + span / 4) as u64);
-        // one kill in five lands on a workgroup update, the rest on a script of writes
+        // one kill in five lands on a workgroup update, one in four on a server running a
+        // script of writes for a client, the rest on `glaux query` running one
         let workgroup = rng.chance(20);
-        let mut child = if workgroup {
+        let serve = !workgroup && rng.chance(30);
+        let mut client = None;
+        let mut child = if serve {
+            let port = free_port();
+            let child = glaux(bin, &warehouse)
+                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+                .arg("--output-location")
+                .arg(data.join("results"))
+                .arg("--allow-local-files")
+                .arg(&data)
+                .arg("--allow-write")
+                .arg(&data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            let sql = script(i, &data);
+            client = Some(std::thread::spawn(move || serve_client(port, sql)));
+            child
+        } else if workgroup {
             let description = format!("iteration {i}");
             glaux(bin, &warehouse)
                 .args(["workgroup", "update", "primary", "--description", &description])
@@ -235,12 +335,18 @@ pub fn campaign(bin: &Path, work: &Path, kills: u64, seed: u64) -> Result<Outcom
             });
             child
         };
-        std::thread::sleep(delay);
+        // a server also needs its start-up time before the writes begin
+        std::thread::sleep(if serve { delay + Duration::from_millis(rng.below(300) as u64) } else { delay });
         let _ = child.kill();
         let status = child.wait().map_err(|e| e.to_string())?;
         let mut stderr = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
+        match client.take() {
+            Some(client) => stderr = client.join().unwrap_or_default(),
+            None => {
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut stderr);
+                }
+            }
         }
         if workgroup {
             if status.success() {
@@ -249,22 +355,39 @@ pub fn campaign(bin: &Path, work: &Path, kills: u64, seed: u64) -> Result<Outcom
         } else if record(&mut ledger, i, &stderr) > 0 {
             mid_write += 1;
         }
+        servers += u64::from(serve);
         checked = verify(bin, &warehouse, &mut ledger, i)
             .map_err(|e| format!("after kill {} (iteration {i}, {delay:?} in): {e}", k + 1))?;
     }
-    Ok(Outcome { kills, mid_write, inserts_checked: checked, seconds: started.elapsed().as_secs_f64() })
+    Ok(Outcome {
+        kills,
+        servers,
+        mid_write,
+        inserts_checked: checked.0,
+        results_checked: checked.1,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
     let outcome = campaign(&args.glaux, &args.work, args.kills, args.seed)?;
     let md = format!(
         "# Crashes: SIGKILL at random moments of writes\n\n\
-         `bench/run crash {}` (seed {}): {} `glaux query` and `glaux workgroup` processes killed at random moments of \
-         CREATE DATABASE, CTAS, INSERT (5,000 rows each), ALTER TABLE, DROP TABLE, history appends and workgroup \
-         updates in a local warehouse; {} of the kills landed after the process had reported a change done. After \
+         `bench/run crash {}` (seed {}): {} `glaux query`, `glaux serve` ({} of them) and `glaux workgroup` processes \
+         killed at random moments of \
+         CREATE DATABASE, CTAS, INSERT (5,000 rows each), ALTER TABLE, DROP TABLE, result files, history appends \
+         and workgroup updates in a local warehouse; {} of the kills landed after the process had reported a change done. After \
          each kill a fresh process found the catalog loading, every reported change there, no INSERT or CTAS half \
-         there ({} inserts checked at the end), the history and the workgroups readable. {:.0} s.\n",
-        args.kills, args.seed, outcome.kills, outcome.mid_write, outcome.inserts_checked, outcome.seconds
+         there ({} inserts checked at the end), no result file half written ({} whole at the end), the history and the \
+         workgroups readable. {:.0} s.\n",
+        args.kills,
+        args.seed,
+        outcome.kills,
+        outcome.servers,
+        outcome.mid_write,
+        outcome.inserts_checked,
+        outcome.results_checked,
+        outcome.seconds
     );
     println!("{md}");
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
@@ -287,5 +410,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&work);
         assert_eq!(outcome.kills, 20);
         assert!(outcome.mid_write > 0, "no kill landed in the middle of the writes");
+        assert!(outcome.servers > 0, "no server was killed");
     }
 }

@@ -149,8 +149,15 @@ mod corrupted_files {
         })
     }
 
+    /// A query per case makes this the slowest target: `GLAUX_FUZZ_FILE_CASES` sets its own
+    /// count (`bench/run fuzz` runs it at a tenth of the others').
+    fn file_config() -> proptest::test_runner::Config {
+        let cases = std::env::var("GLAUX_FUZZ_FILE_CASES").ok().and_then(|v| v.trim().parse().ok());
+        proptest::test_runner::Config { cases: cases.unwrap_or(config().cases), ..config() }
+    }
+
     proptest! {
-        #![proptest_config(config())]
+        #![proptest_config(file_config())]
 
         #[test]
         fn a_broken_file_reads_or_fails_cleanly(

@@ -1,4 +1,5 @@
 //! File formats glaux adds to DataFusion's own (CSV, JSON and Parquet come with DataFusion).
 
+mod contained;
 pub mod orc;
 pub mod wrapped;

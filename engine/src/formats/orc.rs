@@ -327,7 +327,9 @@ impl FileOpener for OrcOpener {
         let output = Arc::clone(&self.output_schema);
         let batch_size = self.batch_size;
         Ok(async move {
-            let mut builder = ArrowReaderBuilder::try_new_async(reader).await.map_err(|e| orc_error(&meta, e))?;
+            let error = |reason: String| orc_error(&meta, reason);
+            let opened = async { ArrowReaderBuilder::try_new_async(reader).await.map_err(|e| orc_error(&meta, e)) };
+            let mut builder = super::contained::future(opened, error).await?;
             let root = builder.file_metadata().root_data_type();
             let mut wanted = Vec::with_capacity(output.fields().len());
             for field in output.fields() {
@@ -346,12 +348,12 @@ impl FileOpener for OrcOpener {
                 builder = builder.with_file_byte_range(range.start as usize..range.end as usize);
             }
             let stream = builder.with_batch_size(batch_size).with_projection(mask).build_async();
-            let location = meta.clone();
+            let (location, named) = (meta.clone(), meta.clone());
             let stream = stream.map_err(move |e| orc_error(&location, e)).and_then(move |batch| {
                 let output = Arc::clone(&output);
                 async move { reshape(&batch, &output).map_err(DataFusionError::from) }
             });
-            Ok(stream.boxed())
+            Ok(super::contained::Contained::new(stream, move |reason| orc_error(&named, reason)).boxed())
         }
         .boxed())
     }
