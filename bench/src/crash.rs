@@ -117,7 +117,8 @@ fn athena_call(port: u16, operation: &str, body: &serde_json::Value) -> std::io:
     serde_json::from_str(json).map_err(|e| std::io::Error::other(format!("{e}: {response}")))
 }
 
-/// Rows of the result a server writes to its output location in each of its scripts.
+/// Rows of a result each server's script has it write to its output location (a result file
+/// being written for long enough to be killed in the middle).
 const RESULT_ROWS: u64 = 20_000;
 
 /// Sends the script's statements one by one to a server — and a query whose result the server
@@ -222,22 +223,25 @@ fn verify(bin: &Path, warehouse: &Path, ledger: &mut Ledger, in_flight: u64) -> 
     if logged < ledger.statements {
         return Err(format!("the history holds {logged} runs, {} were reported done", ledger.statements));
     }
-    // a result file is whole or absent: the CSV appears complete, its metadata after it
+    // a result is whole or absent: its CSV appears complete, and its metadata (the row count)
+    // only after it
     let results = warehouse.parent().map(|w| w.join("data").join("results")).unwrap_or_default();
     let mut whole = 0;
     for entry in std::fs::read_dir(&results).into_iter().flatten().flatten() {
-        let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
-        if let Some(id) = name.strip_suffix(".csv.metadata") {
-            if !results.join(format!("{id}.csv")).exists() {
-                return Err(format!("result metadata {name} without its CSV"));
-            }
-        } else if name.ends_with(".csv") {
-            let lines = std::fs::read_to_string(&path).map_err(|e| e.to_string())?.lines().count() as u64;
-            if lines != RESULT_ROWS + 1 {
-                return Err(format!("result {name} is half written: {lines} lines"));
-            }
-            whole += 1;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".csv.metadata") else { continue };
+        let csv = std::fs::read_to_string(results.join(format!("{id}.csv")))
+            .map_err(|e| format!("result metadata {name} without its CSV: {e}"))?;
+        let metadata: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.path()).map_err(|e| e.to_string())?)
+                .map_err(|e| format!("result metadata {name} is half written: {e}"))?;
+        let rows = metadata["Rows"].as_u64().ok_or_else(|| format!("result metadata {name}: no Rows"))?;
+        // the header, then a line per row (no value here holds a line break)
+        let lines = csv.lines().count() as u64;
+        if lines != rows + 1 {
+            return Err(format!("result {id}.csv is half written: {lines} lines for {rows} rows"));
         }
+        whole += 1;
     }
     let out = glaux(bin, warehouse).args(["workgroup", "list"]).output().map_err(|e| e.to_string())?;
     if !out.status.success() {
