@@ -208,6 +208,12 @@ const SENT_BEFORE_DROP: u64 = 64 * 1024;
 impl Drop for MeteredStream {
     fn drop(&mut self) {
         if self.started && !self.failed && !self.waiting && self.unread > 0 && self.unread <= SENT_BEFORE_DROP {
+            // A body that has already ended (a server whose Content-Length was shorter than the
+            // range it stated) sent no remainder: one look, without waiting, tells.
+            let mut look = Context::from_waker(futures::task::noop_waker_ref());
+            if matches!(self.inner.poll_next_unpin(&mut look), Poll::Ready(None)) {
+                return;
+            }
             self.meter.bytes.fetch_add(self.unread, Ordering::Relaxed);
         }
     }
