@@ -64,6 +64,32 @@ impl Counts {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 
+    /// Whether `billed` bytes for a run under faults hold against `clean`, the bill of the same
+    /// run without faults, and what the server sent meanwhile: each byte the engine received
+    /// once, so never more than `clean` (less only where a reader let go of a body that had
+    /// ended early), and never more than was sent. With no body broken off (only 503s, 500s and
+    /// late first bytes) it is exactly both. When bodies broke off, the server sent more than was
+    /// billed (a reset loses what is in flight), or up to 64 KiB per broken body less: the meter
+    /// counts the unread end of a body a reader let go of as sent, and cannot tell one whose
+    /// connection had died.
+    pub fn bill_holds(&self, billed: u64, clean: u64) -> Result<(), String> {
+        let served = self.total();
+        let broken: u64 = [Fault::ResetMidBody, Fault::CutShort, Fault::ShortLength, Fault::LongLength]
+            .iter()
+            .map(|k| self.get(&format!("faults:{k:?}")))
+            .sum();
+        let holds = if broken == 0 {
+            billed == clean && billed == served
+        } else {
+            billed <= clean && billed <= served + broken * 64 * 1024
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(format!("billed {billed}, {clean} without faults, served {served}, {broken} broken bodies"))
+        }
+    }
+
     fn add(&self, path: &str, n: u64) {
         *self.0.lock().unwrap().entry(path.to_string()).or_default() += n;
     }

@@ -1,7 +1,7 @@
 //! Storage that fails as S3 does: a proxy injects 503 SlowDown, 500, resets and cuts in the
 //! middle of bodies, late first bytes and lying Content-Lengths into object reads. Queries in
 //! every format still give the right answers within the retry policy, each byte the engine
-//! received is billed once (see `bill_holds`), a fault that outlasts the retries fails the query
+//! received is billed once (see `Counts::bill_holds`), a fault that outlasts the retries fails the query
 //! naming the object, and a prefix that answers only 503 is met with backoff, not a hammering.
 
 use std::time::{Duration, Instant};
@@ -23,31 +23,6 @@ async fn glaux(endpoint: &str, sql: String, vars: &'static [(&'static str, &'sta
     })
     .await
     .unwrap()
-}
-
-/// The bill under faults, against a run without them (`clean`) and what the proxy saw the
-/// server send: each byte the engine received once, so never more than `clean` (less only where
-/// a reader let go of a body that had ended early), and never more than was sent. With no body
-/// broken off (only 503s, 500s and late first bytes), it is exactly both. When bodies broke off,
-/// the server sent more than was billed (a reset loses what is in flight), or up to 64 KiB per
-/// broken body less: the meter counts the unread end of a body a reader let go of as sent, and
-/// cannot tell one whose connection had died.
-fn bill_holds(proxy: &CountingProxy, billed: u64, clean: u64) -> Result<(), String> {
-    let served = proxy.counts.total();
-    let broken: u64 = [Fault::ResetMidBody, Fault::CutShort, Fault::ShortLength, Fault::LongLength]
-        .iter()
-        .map(|k| proxy.counts.get(&format!("faults:{k:?}")))
-        .sum();
-    let holds = if broken == 0 {
-        billed == clean && billed == served
-    } else {
-        billed <= clean && billed <= served + broken * 64 * 1024
-    };
-    if holds {
-        Ok(())
-    } else {
-        Err(format!("billed {billed}, {clean} without faults, served {served}, {broken} broken bodies"))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +58,7 @@ async fn every_format_gives_the_right_answer_and_bill_through_faults_at_ten_perc
             if let Err(e) = check(answer, format, &run.stdout) {
                 failures.push(e);
             }
-            if let Err(e) = bill_holds(&proxy, run.scanned(), clean.scanned()) {
+            if let Err(e) = proxy.counts.bill_holds(run.scanned(), clean.scanned()) {
                 failures.push(format!("{what}: {e}"));
             }
         }
@@ -118,7 +93,10 @@ async fn each_kind_of_fault_is_ridden_out() {
             run.assert_ok();
             check(answer, format, &run.stdout).unwrap();
             assert!(proxy.counts.get(&format!("faults:{kind:?}")) > 0, "{kind:?} on {format}: none injected");
-            bill_holds(&proxy, run.scanned(), clean.scanned()).unwrap_or_else(|e| panic!("{kind:?} on {format}: {e}"));
+            proxy
+                .counts
+                .bill_holds(run.scanned(), clean.scanned())
+                .unwrap_or_else(|e| panic!("{kind:?} on {format}: {e}"));
         }
     }
     proxy.set_faults(FaultPlan::default());
