@@ -1,5 +1,6 @@
 //! The `glaux` command: run SQL over files in S3 or on disk.
 
+mod cluster;
 mod config;
 mod query;
 mod repl;
@@ -41,6 +42,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// The settings in effect: `glaux config show`.
     Config(config::ConfigArgs),
+    /// Run the parts of large queries that coordinators (`--workers`) send here.
+    Worker(cluster::WorkerArgs),
 }
 
 /// A command that failed: what to print, and the exit status that says what kind of failure it
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report::run(args).map_err(Failure::from),
             Command::Serve(args) => serve::run(args).await.map_err(Failure::from),
             Command::Config(args) => config::run(args, &loaded).map_err(Failure::from),
+            Command::Worker(args) => cluster::run_worker(args).await.map_err(Failure::from),
         }
     });
     match outcome {

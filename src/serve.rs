@@ -58,6 +58,8 @@ pub struct ServeArgs {
     /// Days of query history kept (default: all).
     #[arg(long, env = "GLAUX_HISTORY_RETENTION_DAYS")]
     history_retention_days: Option<u32>,
+    #[command(flatten)]
+    cluster: crate::cluster::ClusterArgs,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -89,6 +91,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         allow_local_files: local_root.is_some(),
         local_root: local_root.clone(),
         allow_url_tables: local_root.is_some(),
+        cluster: args.cluster.cluster().await?,
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;

@@ -51,6 +51,8 @@ pub struct SessionArgs {
     /// otherwise credentials come from the AWS default chain.
     #[arg(long, env = "GLAUX_S3_ANONYMOUS")]
     pub no_sign_request: bool,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 impl SessionArgs {
@@ -69,6 +71,7 @@ impl SessionArgs {
             database: self.database.clone(),
             work_group: self.workgroup.clone(),
             catalog: Some(warehouse.catalog),
+            cluster: self.cluster.cluster().await?,
             ..Default::default()
         };
         Ok((Engine::new(config).map_err(|e| e.to_string())?, catalog))

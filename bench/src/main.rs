@@ -2,6 +2,7 @@
 
 mod crash;
 mod differential;
+mod distributed;
 mod lambda;
 mod meter;
 mod overhead;
@@ -36,6 +37,8 @@ enum Suite {
     Lambda(lambda::Args),
     /// Parquet from S3: requests, bytes and time beside DuckDB's httpfs, with added latency.
     S3(s3::Args),
+    /// TPC-H on one process and on a coordinator with 1, 2, 4 `glaux worker` processes.
+    Distributed(distributed::Args),
 }
 
 #[tokio::main]
@@ -50,6 +53,7 @@ async fn main() {
         Suite::Differential(args) => differential::run(args).await,
         Suite::Lambda(args) => lambda::run(args).await,
         Suite::S3(args) => s3::run(args).await,
+        Suite::Distributed(args) => distributed::bench(args).await,
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

@@ -105,13 +105,19 @@ async fn register(engine: &Engine, root: &str, ddl: &dyn Fn(&str, &str) -> Strin
 
 /// An engine over `catalog` with database `tpch` holding the eight tables, registered as users
 /// register them: Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` (columns read
-/// from the files).
-async fn catalog_engine(s3: S3Settings, catalog: Arc<dyn Catalog>, root: &str) -> Result<Engine, String> {
+/// from the files). With `cluster`, large plans go to its workers.
+pub async fn catalog_engine(
+    s3: S3Settings,
+    catalog: Arc<dyn Catalog>,
+    root: &str,
+    cluster: Option<glaux_engine::Cluster>,
+) -> Result<Engine, String> {
     let engine = Engine::new(EngineConfig {
         s3,
         catalog: Some(catalog),
         database: DATABASE.into(),
         allow_local_files: true,
+        cluster,
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
@@ -238,13 +244,20 @@ fn measure_cli(glaux: &Path, warehouse: &Path, sql: &str, runs: usize, what: &st
     Ok((median(times), lines))
 }
 
-pub async fn run(args: Args) -> Result<(), String> {
-    let data = args.data.canonicalize().map_err(|e| format!("{}: {e}", args.data.display()))?;
+/// The data folder as a location, and an engine with its tables in a new local catalog at
+/// `warehouse` (made afresh) — the catalog too, for more engines over the same tables.
+pub async fn local_tables(data: &Path, warehouse: &Path) -> Result<(String, Arc<dyn Catalog>, Engine), String> {
+    let data = data.canonicalize().map_err(|e| format!("{}: {e}", data.display()))?;
     let root = data.display().to_string();
-    let _ = std::fs::remove_dir_all(&args.warehouse);
+    let _ = std::fs::remove_dir_all(warehouse);
     let local: Arc<dyn Catalog> =
-        Arc::new(LocalCatalog::open(&args.warehouse).map_err(|e| format!("{}: {e}", args.warehouse.display()))?);
-    let catalog = catalog_engine(S3Settings::from_env(), local, &root).await?;
+        Arc::new(LocalCatalog::open(warehouse).map_err(|e| format!("{}: {e}", warehouse.display()))?);
+    let engine = catalog_engine(S3Settings::from_env(), Arc::clone(&local), &root, None).await?;
+    Ok((root, local, engine))
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    let (root, _, catalog) = local_tables(&args.data, &args.warehouse).await?;
     // DataFusion's own tables on the same files, in the same engine
     let listing_ddl = |t: &str, location: &str| {
         format!(
@@ -264,7 +277,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
             let glue_catalog: Arc<dyn Catalog> = Arc::new(GlueCatalog::from_env().await);
             let root = format!("s3://{}/{}", args.bucket, args.prefix);
-            Some(catalog_engine(s3_settings(s3), glue_catalog, root.trim_end_matches('/')).await?)
+            Some(catalog_engine(s3_settings(s3), glue_catalog, root.trim_end_matches('/'), None).await?)
         }
         _ => None,
     };
@@ -277,7 +290,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 .map_err(|f| format!("--set {setting}: {}", f.error))?;
         }
     }
-    let duckdb = duckdb(&data, args.runs)?;
+    let duckdb = duckdb(Path::new(&root), args.runs)?;
     let mut table = vec![];
     for (name, sql) in QUERIES {
         // the engines take turns, run by run, so neither gains from going second
@@ -332,7 +345,7 @@ pub async fn run(args: Args) -> Result<(), String> {
 }
 
 /// Runs DuckDB on the same files (bench/tpch_duckdb.py): per query its times and rows.
-fn duckdb(data: &Path, runs: usize) -> Result<serde_json::Value, String> {
+pub fn duckdb(data: &Path, runs: usize) -> Result<serde_json::Value, String> {
     let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new("python3")
         .arg(bench.join("tpch_duckdb.py"))

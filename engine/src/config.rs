@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub memory_limit: Option<usize>,
     /// Where spilled data goes (the OS temporary folder if `None`; `/tmp` on Lambda).
     pub spill_dir: Option<std::path::PathBuf>,
+    /// The workers large plans are spread over; `None` runs every query in this process.
+    pub cluster: Option<crate::distributed::Cluster>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +68,7 @@ impl Default for EngineConfig {
             policy: StatementPolicy::default(),
             memory_limit: None,
             spill_dir: None,
+            cluster: None,
         }
     }
 }

@@ -6,9 +6,11 @@ use std::sync::{Arc, RwLock};
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as DfStatement};
 use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::prelude::SessionContext;
@@ -20,6 +22,7 @@ use crate::athena;
 use crate::catalog;
 use crate::compression;
 use crate::config::EngineConfig;
+use crate::distributed;
 use crate::dry_run;
 use crate::error::{Error, Result};
 use crate::model::{QueryExecution, StartQueryExecution, StatementType};
@@ -384,9 +387,14 @@ impl Engine {
         // DDL of the DataFusion kind registers into the session's own catalog list, which the
         // query's state shares: session tables and views stay with this session
         let df = ctx.execute_logical_plan(plan).await?;
-        let mut stream = in_own_task(df.execute_stream().await?);
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        // a distributed plan's workers report what they read once their parts have ended
+        let spread = distributed::Spread::of(&physical, meter, self.config.cluster.as_ref());
+        let mut stream = in_own_task(execute_stream(physical, task)?, spread);
         if is_explain {
-            stream = with_scan_lines(stream, scans).await?;
+            let workers = self.config.cluster.as_ref().map(|c| c.workers.live());
+            stream = with_scan_lines(stream, scans, workers).await?;
         }
         Ok(Planned { statement_type, stream, changes: view_change.into_iter().collect(), written: None })
     }
@@ -476,22 +484,38 @@ fn as_session_view(statement: &mut Statement) {
 }
 
 /// EXPLAIN's rows plus one `glaux_catalog_scans` row: for each catalog table, the partitions it
-/// keeps of those considered and the files it reads (planning already listed them).
+/// keeps of those considered and the files it reads (planning already listed them); and, for a
+/// plan spread over `workers`, a `glaux_workers` row naming them (each stage's tasks are handed
+/// to them when the query runs, round the list).
 async fn with_scan_lines(
     stream: SendableRecordBatchStream,
     scans: &catalog::ScanLog,
+    workers: Option<Vec<url::Url>>,
 ) -> Result<SendableRecordBatchStream> {
     let schema = stream.schema();
     let mut batches: Vec<RecordBatch> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    if schema.fields().len() != 2 {
+        return Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?));
+    }
+    let spread = batches.iter().any(|b| {
+        b.column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .is_some_and(|plans| plans.iter().flatten().any(|p| p.contains("DistributedExec")))
+    });
     let lines: Vec<String> = scans.scans().iter().map(catalog::TableScan::describe).collect();
-    if !lines.is_empty() && schema.fields().len() == 2 {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec!["glaux_catalog_scans"])),
-            Arc::new(StringArray::from(vec![lines.join("\n")])),
-        ];
-        batches.push(
-            RecordBatch::try_new(Arc::clone(&schema), columns).map_err(datafusion::error::DataFusionError::from)?,
-        );
+    let mut rows = vec![];
+    if !lines.is_empty() {
+        rows.push(("glaux_catalog_scans", lines.join("\n")));
+    }
+    if let Some(workers) = workers.filter(|_| spread) {
+        let names: Vec<&str> = workers.iter().map(url::Url::as_str).collect();
+        rows.push(("glaux_workers", format!("the stages' tasks run on {} workers: {}", names.len(), names.join(", "))));
+    }
+    for (kind, text) in rows {
+        let columns: Vec<ArrayRef> =
+            vec![Arc::new(StringArray::from(vec![kind])), Arc::new(StringArray::from(vec![text]))];
+        batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?);
     }
     Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?))
 }
@@ -511,14 +535,29 @@ fn statement_type(plan: &LogicalPlan) -> StatementType {
 /// compute inside a poll (a nested loop join, say) then never hold up the front end waiting on
 /// the query, so Ctrl-C, progress lines and timeouts are seen at once; dropping the stream
 /// aborts the task.
-fn in_own_task(mut stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+/// With `spread` (a plan run on workers), the end of the stream waits for the workers' bytes,
+/// and an error names the workers that stopped answering.
+fn in_own_task(
+    mut stream: SendableRecordBatchStream,
+    spread: Option<distributed::Spread>,
+) -> SendableRecordBatchStream {
     let mut builder = RecordBatchReceiverStream::builder(stream.schema(), 2);
     let tx = builder.tx();
     builder.spawn(async move {
         while let Some(batch) = stream.next().await {
-            if tx.send(batch).await.is_err() {
-                break;
+            let failed = batch.is_err();
+            let batch = match (batch, spread.as_ref()) {
+                (Err(e), Some(spread)) => Err(spread.failed(e).await),
+                (batch, _) => batch,
+            };
+            if tx.send(batch).await.is_err() || failed {
+                return Ok(());
             }
+        }
+        if let Some(spread) = spread
+            && let Err(e) = spread.finished().await
+        {
+            let _ = tx.send(Err(e)).await;
         }
         Ok(())
     });

@@ -7,6 +7,7 @@ mod bucketing;
 mod catalog;
 mod compression;
 mod config;
+mod distributed;
 mod dry_run;
 mod error;
 mod execution;
@@ -34,6 +35,10 @@ pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
+pub use distributed::{
+    Cluster, DEFAULT_DISTRIBUTE_ABOVE, GlauxCodec, SECRET_HEADER, SECRET_VARIABLE, WorkerConfig, WorkerSource, Workers,
+    cluster_secret, new_worker, serve_worker,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use execution::{Engine, Failure, Origin};
 pub use formats::orc::{OrcFormat, OrcFormatFactory};

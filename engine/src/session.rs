@@ -42,6 +42,7 @@ pub(crate) struct BaseSession {
     pub stores: Arc<StoreRegistry>,
     history: Option<Arc<QueryHistory>>,
     allow_url_tables: bool,
+    cluster: Option<crate::distributed::Cluster>,
 }
 
 /// What one client has changed — settings (SET), its database (USE), session tables and views,
@@ -249,7 +250,7 @@ impl BaseSession {
         // CSV and JSON parse errors name the object they came from.
         state.register_file_format(Arc::new(WrappedFactory(Arc::new(CsvFormatFactory::new()))), true)?;
         state.register_file_format(Arc::new(WrappedFactory(Arc::new(JsonFormatFactory::new()))), true)?;
-        Ok(Self { state, runtime, stores, history, allow_url_tables })
+        Ok(Self { state, runtime, stores, history, allow_url_tables, cluster: engine.cluster.clone() })
     }
 
     /// A new session on this base: a catalog list of its own (so its tables and views are seen
@@ -278,7 +279,10 @@ impl BaseSession {
         let registry = Arc::new(MeteredRegistry::new(Arc::clone(&self.stores), Arc::clone(meter)));
         let runtime =
             RuntimeEnvBuilder::from_runtime_env(&self.runtime).with_object_store_registry(registry).build_arc()?;
-        let state = SessionStateBuilder::new_from_existing(state.clone()).with_runtime_env(runtime).build();
+        let mut state = SessionStateBuilder::new_from_existing(state.clone()).with_runtime_env(runtime).build();
+        if let Some(cluster) = &self.cluster {
+            state = cluster.coordinate(state, meter)?;
+        }
         if !self.allow_url_tables {
             return Ok(SessionContext::new_with_state(state));
         }

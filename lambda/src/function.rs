@@ -44,6 +44,14 @@ impl Function {
             Some(dir) => Some(dir.canonicalize().map_err(|e| open(&format!("folder {}", dir.display()), &e))?),
         };
         let s3 = S3Settings::from_env();
+        let cluster = match &settings.workers {
+            Some(source) => Some(glaux_engine::Cluster {
+                workers: glaux_engine::Workers::start(source.clone()).await.map_err(|e| open("workers", &e))?,
+                secret: settings.cluster_secret.clone(),
+                distribute_above: settings.distribute_above,
+            }),
+            None => None,
+        };
         let engine = Engine::new(EngineConfig {
             s3: s3.clone(),
             database: settings.database.clone(),
@@ -59,6 +67,7 @@ impl Function {
             memory_limit: settings.memory_limit,
             spill_dir: Some(settings.spill_dir.clone()),
             policy: StatementPolicy::only(&settings.allow_write)?,
+            cluster,
             ..Default::default()
         })?;
         let server = Server::new(

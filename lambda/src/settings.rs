@@ -40,6 +40,11 @@ pub struct Settings {
     /// GLAUX_FUNCTION_URL_AUTH=iam: the Function URL checks callers with IAM, so HTTP events
     /// may be served without an auth file. Otherwise they need one.
     pub function_url_iam: bool,
+    /// GLAUX_WORKERS: `glaux worker` processes the function can reach (in its VPC), to spread
+    /// plans larger than GLAUX_DISTRIBUTE_ABOVE bytes over; requests carry GLAUX_CLUSTER_SECRET.
+    pub workers: Option<glaux_engine::WorkerSource>,
+    pub distribute_above: u64,
+    pub cluster_secret: Option<String>,
 }
 
 impl Settings {
@@ -70,7 +75,21 @@ impl Settings {
             .map(|mb| mb as usize * 1024 * 1024)
             .or(number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?
                 .map(|mb| ((mb as f64 * 1024.0 * 1024.0 * POOL_SHARE) as usize).max(POOL_MIN)));
+        let setting = |name: &'static str, value: &str, e: &dyn std::fmt::Display| Error::Setting {
+            name,
+            value: value.to_string(),
+            reason: e.to_string(),
+        };
+        let workers = match var("GLAUX_WORKERS").filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(glaux_engine::WorkerSource::parse(&v).map_err(|e| setting("GLAUX_WORKERS", &v, &e))?),
+            None => None,
+        };
+        let cluster_secret = glaux_engine::cluster_secret(var("GLAUX_CLUSTER_SECRET"))
+            .map_err(|e| setting("GLAUX_CLUSTER_SECRET", "…", &e))?;
         Ok(Self {
+            workers,
+            distribute_above: number("GLAUX_DISTRIBUTE_ABOVE")?.unwrap_or(glaux_engine::DEFAULT_DISTRIBUTE_ABOVE),
+            cluster_secret,
             catalog,
             warehouse: var("GLAUX_WAREHOUSE").map(PathBuf::from).unwrap_or_else(|| "/tmp/glaux/warehouse".into()),
             database: var("GLAUX_DATABASE").unwrap_or_else(|| "default".into()),
@@ -125,5 +144,26 @@ mod tests {
         assert!(e.starts_with("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=lots"), "{e}");
         let e = with(&[("GLAUX_CATALOG", "hive")]).unwrap_err().to_string();
         assert!(e.starts_with("GLAUX_CATALOG=hive"), "{e}");
+    }
+
+    #[test]
+    fn workers_and_the_secret_come_from_the_environment() {
+        let s = with(&[
+            ("GLAUX_WORKERS", "dns:glaux-worker.glaux.svc:9090"),
+            ("GLAUX_CLUSTER_SECRET", "s3cret"),
+            ("GLAUX_DISTRIBUTE_ABOVE", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.workers,
+            Some(glaux_engine::WorkerSource::Dns { name: "glaux-worker.glaux.svc".into(), port: 9090 })
+        );
+        assert_eq!((s.cluster_secret.as_deref(), s.distribute_above), (Some("s3cret"), 1000));
+        let none = with(&[]).unwrap();
+        assert_eq!((none.workers, none.cluster_secret), (None, None));
+        let e = with(&[("GLAUX_WORKERS", "dns:glaux-worker")]).unwrap_err().to_string();
+        assert!(e.starts_with("GLAUX_WORKERS=dns:glaux-worker"), "{e}");
+        let e = with(&[("GLAUX_CLUSTER_SECRET", "two words")]).unwrap_err().to_string();
+        assert!(e.starts_with("GLAUX_CLUSTER_SECRET") && !e.contains("two words"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! started by scripts/test. Expected answers come from DuckDB (tests/data/generate.py).
 
 mod catalog;
+mod cluster;
 mod credentials;
 mod dry_run;
 mod errors;

@@ -19,7 +19,7 @@ use datafusion::common::{GetExt, Statistics};
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::physical_plan::{CsvSource, FileOpenFuture, FileOpener, FileScanConfig, FileSource};
 use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -380,4 +380,38 @@ fn reshape(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arrow
         columns,
         &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )
+}
+
+/// An ORC scan as a CSV scan of the same files, columns and projection — a plan DataFusion can
+/// send to a worker — or `None` if `plan` is not an ORC scan. [`orc_scan`] turns it back.
+pub(crate) fn carried_scan(plan: &dyn ExecutionPlan) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Ok(None) };
+    let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Ok(None) };
+    let Some(orc) = config.file_source.downcast_ref::<OrcSource>() else { return Ok(None) };
+    let carrier = CsvSource::new(orc.table_schema.clone());
+    let carrier: Arc<dyn FileSource> = match carrier.try_pushdown_projection(&orc.projection.source)? {
+        Some(projected) => projected,
+        None => return Err(DataFusionError::Internal("an ORC scan's projection cannot travel".into())),
+    };
+    let config =
+        datafusion::datasource::physical_plan::FileScanConfigBuilder::from(config.clone()).with_source(carrier).build();
+    Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// The ORC scan that [`carried_scan`] carried.
+pub(crate) fn orc_scan(carried: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(config) =
+        carried.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+    else {
+        return Err(DataFusionError::Internal(format!("an ORC scan arrived as {}", carried.name())));
+    };
+    let mut source: Arc<dyn FileSource> = Arc::new(OrcSource::new(config.file_source.table_schema().clone()));
+    if let Some(projection) = config.file_source.projection()
+        && let Some(projected) = source.try_pushdown_projection(projection)?
+    {
+        source = projected;
+    }
+    let config =
+        datafusion::datasource::physical_plan::FileScanConfigBuilder::from(config.clone()).with_source(source).build();
+    Ok(DataSourceExec::from_data_source(config))
 }

@@ -264,3 +264,32 @@ fn apply_null_marker(batch: RecordBatch, marker: &Regex) -> Result<RecordBatch> 
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     Ok(RecordBatch::try_new_with_options(batch.schema(), columns, &options)?)
 }
+
+/// A wrapped scan as the inner format's own plan (which DataFusion can send to a worker) and its
+/// null marker; `None` if `plan` is not a wrapped scan.
+pub(crate) fn unwrap_scan(plan: &dyn ExecutionPlan) -> Option<(Arc<dyn ExecutionPlan>, Option<String>)> {
+    let exec = plan.downcast_ref::<DataSourceExec>()?;
+    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    let wrapped = config.file_source.downcast_ref::<WrappedSource>()?;
+    let inner = FileScanConfigBuilder::from(config.clone()).with_source(Arc::clone(&wrapped.inner)).build();
+    Some((DataSourceExec::from_data_source(inner), wrapped.null_marker.as_ref().map(|r| r.as_str().to_string())))
+}
+
+/// [`unwrap_scan`] undone: the inner format's scan wrapped again.
+pub(crate) fn rewrap_scan(plan: Arc<dyn ExecutionPlan>, null_marker: Option<&str>) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(config) =
+        plan.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+    else {
+        return Err(DataFusionError::Internal(format!("a wrapped scan arrived as {}", plan.name())));
+    };
+    let null_marker = null_marker
+        .map(Regex::new)
+        .transpose()
+        .map_err(|e| DataFusionError::Internal(format!("a wrapped scan's null marker: {e}")))?;
+    let source = Arc::new(WrappedSource {
+        inner: Arc::clone(&config.file_source),
+        null_marker,
+        store_url: config.object_store_url.as_str().trim_end_matches('/').to_string(),
+    });
+    Ok(DataSourceExec::from_data_source(FileScanConfigBuilder::from(config.clone()).with_source(source).build()))
+}

@@ -8,11 +8,11 @@ use std::fmt;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use datafusion::physical_plan::metrics::Count;
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
@@ -22,10 +22,12 @@ use object_store::{
 
 use super::ranges::RangeMerge;
 
-/// One query's byte counter, with an optional cutoff past which reads fail.
+/// One query's byte counter, with an optional cutoff past which reads fail. The counter is a
+/// DataFusion metric, so a worker's meter travels back to the coordinator with the plan's
+/// metrics.
 #[derive(Debug, Default)]
 pub struct ScanMeter {
-    bytes: AtomicU64,
+    bytes: Count,
     cutoff: Option<u64>,
 }
 
@@ -39,21 +41,34 @@ impl ScanMeter {
 
     /// A meter that fails further reads once more than `cutoff` bytes were scanned.
     pub fn with_cutoff(cutoff: Option<u64>) -> Self {
-        Self { bytes: AtomicU64::new(0), cutoff }
+        Self { bytes: Count::new(), cutoff }
     }
 
     /// Bytes scanned so far.
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes.value() as u64
+    }
+
+    /// The scan limit, if there is one.
+    pub fn cutoff(&self) -> Option<u64> {
+        self.cutoff
+    }
+
+    /// The counter itself, shared: what a worker reports as its scan metric.
+    pub fn counter(&self) -> Count {
+        self.bytes.clone()
+    }
+
+    /// Counts bytes other processes read for this query (its workers), reported when their part
+    /// ended: past the cutoff, the query fails.
+    pub fn add_remote(&self, n: u64, what: &str) -> Result<()> {
+        self.bytes.add(n as usize);
+        if self.exceeded() { Err(cutoff_error(&Path::from(what))) } else { Ok(()) }
     }
 
     /// Whether the cutoff has been passed.
     pub fn exceeded(&self) -> bool {
-        self.past_cutoff(self.bytes())
-    }
-
-    fn past_cutoff(&self, bytes: u64) -> bool {
-        self.cutoff.is_some_and(|c| bytes > c)
+        self.cutoff.is_some_and(|c| self.bytes() > c)
     }
 
     /// Before a read: fails once the cutoff has been passed.
@@ -66,8 +81,8 @@ impl ScanMeter {
     /// though its data is here: reads running side by side can all start under the limit, and
     /// the query must stop at the first to finish past it rather than succeed.
     fn count(&self, n: u64, location: &Path) -> Result<()> {
-        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
-        if self.past_cutoff(total) { Err(cutoff_error(location)) } else { Ok(()) }
+        self.bytes.add(n as usize);
+        if self.exceeded() { Err(cutoff_error(location)) } else { Ok(()) }
     }
 }
 
@@ -214,7 +229,7 @@ impl Drop for MeteredStream {
             if matches!(self.inner.poll_next_unpin(&mut look), Poll::Ready(None)) {
                 return;
             }
-            self.meter.bytes.fetch_add(self.unread, Ordering::Relaxed);
+            self.meter.bytes.add(self.unread as usize);
         }
     }
 }
@@ -367,6 +382,7 @@ mod tests {
     use super::*;
     use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     impl MeteredStore {
         async fn get_range_stream(&self, path: &Path, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
