@@ -149,8 +149,8 @@ mod corrupted_files {
         })
     }
 
-    /// A query per case makes this the slowest target: `GLAUX_FUZZ_FILE_CASES` sets its own
-    /// count (`bench/run fuzz` runs it at a tenth of the others').
+    /// A query per case makes this the slowest target (about 45 minutes for a million on two
+    /// cores): `GLAUX_FUZZ_FILE_CASES` sets its own count, for shorter runs.
     fn file_config() -> proptest::test_runner::Config {
         let cases = std::env::var("GLAUX_FUZZ_FILE_CASES").ok().and_then(|v| v.trim().parse().ok());
         proptest::test_runner::Config { cases: cases.unwrap_or(config().cases), ..config() }
