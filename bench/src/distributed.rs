@@ -32,6 +32,9 @@ pub struct Args {
     warehouse: PathBuf,
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// The cargo profile the binaries were built with (for the report).
+    #[arg(long, default_value = "release")]
+    profile: String,
 }
 
 /// One query on one configuration: median time, bytes scanned, bytes between processes.
@@ -100,12 +103,13 @@ fn write_report(args: &Args, columns: &[(String, Vec<Measured>)]) -> Result<(), 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut md = format!(
         "# Scale-out: TPC-H SF{} on one process and on a coordinator with workers\n\n\
-         {} on {cores} cores, {} run(s) a query (median), catalog tables (local catalog, Parquet on local disk), \
-         workers are `glaux worker` processes on the same machine: the figures show the cost of \
+         {} on {cores} cores, {} build, {} run(s) a query (median), catalog tables (local catalog, Parquet on \
+         local disk), workers are `glaux worker` processes on the same machine: the figures show the cost of \
          distribution (planning stages, Arrow Flight, shuffles), not a speedup. \"moved\" is what the \
          plan's network boundaries carried between processes (EXPLAIN ANALYZE's bytes_transferred).\n\n",
         args.scale,
         chrono_date(),
+        args.profile,
         args.runs
     );
     md.push_str("| query |");

@@ -263,8 +263,8 @@ fn key_only_credentials_stay_on_loopback() {
 fn a_server_with_workers_spreads_plans_over_them() {
     let env = support::env();
     let glaux = Path::new(env!("CARGO_BIN_EXE_glaux"));
-    let workers = glaux_testkit::WorkerProcesses::start(glaux, 2, &env.endpoint, glaux_testkit::TEST_SECRET)
-        .expect("workers");
+    let workers =
+        glaux_testkit::WorkerProcesses::start(glaux, 2, &env.endpoint, glaux_testkit::TEST_SECRET).expect("workers");
     let list = workers.list();
     let args = ["--workers", list.as_str(), "--distribute-above", "0"];
     let served = serve_with(
