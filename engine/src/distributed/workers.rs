@@ -87,7 +87,14 @@ impl Workers {
     /// fresh from a background task for as long as this process runs.
     pub async fn start(source: WorkerSource) -> Result<Self> {
         let workers = Self { source, live: Arc::default(), named: Arc::default(), file: Arc::default() };
-        workers.refresh().await?;
+        match workers.refresh().await {
+            Ok(()) => {}
+            // a Service with no ready workers has no records yet: queries run here until it has
+            Err(e) if matches!(workers.source, WorkerSource::Dns { .. }) => {
+                eprintln!("glaux: no workers yet ({e}); queries run on this process until some answer");
+            }
+            Err(e) => return Err(e),
+        }
         let background = workers.clone();
         tokio::spawn(async move {
             loop {
@@ -215,5 +222,14 @@ mod tests {
         let error = workers.refresh().await.unwrap_err().to_string();
         assert!(error.contains("'not a url'") && error.contains("workers file"), "{error}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_name_without_records_yet_is_no_workers_not_an_error() {
+        let source = WorkerSource::Dns { name: "no-such-worker.invalid".into(), port: 9090 };
+        let workers = Workers::start(source).await.unwrap();
+        assert!(workers.get_urls().unwrap().is_empty());
+        let error = Workers::start(WorkerSource::File("/nonexistent/workers".into())).await.unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/workers"), "{error}");
     }
 }
