@@ -391,7 +391,11 @@ impl Engine {
         let physical = df.create_physical_plan().await?;
         // a distributed plan's workers report what they read once their parts have ended
         let spread = distributed::Spread::of(&physical, meter, self.config.cluster.as_ref());
-        let mut stream = in_own_task(execute_stream(physical, task)?, spread);
+        let started = match (execute_stream(physical, task), &spread) {
+            (Err(e), Some(spread)) => Err(spread.failed(e).await),
+            (started, _) => started,
+        };
+        let mut stream = in_own_task(started?, spread);
         if is_explain {
             let workers = self.config.cluster.as_ref().map(|c| c.workers.live());
             stream = with_scan_lines(stream, scans, workers).await?;

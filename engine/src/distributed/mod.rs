@@ -149,7 +149,12 @@ impl Spread {
     /// `error`, naming the workers that no longer answer: a worker that died mid-query ends it
     /// with a broken stream that does not say whose.
     pub(crate) async fn failed(&self, error: DataFusionError) -> DataFusionError {
-        let down = self.workers.unreachable().await;
+        let mut down = self.workers.unreachable().await;
+        if down.is_empty() {
+            // a worker being killed resets its connections a moment before its port closes
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            down = self.workers.unreachable().await;
+        }
         if down.is_empty() {
             return error;
         }
