@@ -60,11 +60,7 @@ pub async fn run_worker(args: WorkerArgs) -> Result<(), String> {
             args.bind
         ));
     }
-    let local_root = args
-        .allow_local_files
-        .as_ref()
-        .map(|dir| dir.canonicalize().map_err(|e| format!("--allow-local-files {}: {e}", dir.display())))
-        .transpose()?;
+    let local_root = crate::serve::local_root(args.allow_local_files.as_deref())?;
     let mut s3 = S3Settings::from_env();
     s3.anonymous |= args.no_sign_request;
     let config = WorkerConfig { s3, allow_local_files: local_root.is_some(), local_root, secret: secret.clone() };

@@ -65,12 +65,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let auth = glaux_server::auth_from(args.auth_file.clone()).map_err(|e| e.to_string())?;
     glaux_server::check_bind(&args.bind, &auth).map_err(|e| e.to_string())?;
-    // the real folder, so that symlinks and `..` in the setting cannot widen it
-    let local_root = args
-        .allow_local_files
-        .as_ref()
-        .map(|dir| dir.canonicalize().map_err(|e| format!("--allow-local-files {}: {e}", dir.display())))
-        .transpose()?;
+    let local_root = local_root(args.allow_local_files.as_deref())?;
     let warehouse = Warehouse::open(&args.catalog, &args.warehouse, args.history_retention_days).await?;
     let s3 = S3Settings::from_env();
     let memory_limit = match &args.memory_limit {
@@ -116,6 +111,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     glaux_server::serve(server, args.bind).await.map_err(|e| e.to_string())
+}
+
+/// `--allow-local-files DIR` as the real folder, so that symlinks and `..` in the setting cannot
+/// widen it.
+pub fn local_root(dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>, String> {
+    dir.map(|dir| dir.canonicalize().map_err(|e| format!("--allow-local-files {}: {e}", dir.display()))).transpose()
 }
 
 /// `512M`, `2G`, `1048576`: a size in bytes.

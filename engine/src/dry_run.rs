@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::SessionState;
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use datafusion::physical_expr::utils::collect_columns;
@@ -150,9 +149,7 @@ pub struct ScanEstimate {
 pub async fn estimate(plan: &Arc<dyn ExecutionPlan>, state: &SessionState) -> Result<Vec<ScanEstimate>> {
     let mut scans: Vec<(FileScanConfig, String, Option<HashSet<String>>)> = vec![];
     plan.apply(|node| {
-        if let Some(exec) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<DataSourceExec>()
-            && let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>()
-        {
+        if let Some(config) = crate::formats::file_scan(node.as_ref()) {
             let source = config.file_source();
             // the columns the scan outputs or filters on; None = all
             let needed = source.projection().map(|p| {

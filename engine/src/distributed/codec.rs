@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::common::parsers::CompressionTypeVariant;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::physical_plan::FileScanConfigBuilder;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -16,7 +16,7 @@ use datafusion_proto::bytes::{
 };
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use crate::formats::{orc, wrapped};
+use crate::formats::{file_scan, orc, wrapped};
 
 const WRAPPED: u8 = 1;
 const ORC: u8 = 2;
@@ -93,17 +93,13 @@ fn take_text(bytes: &[u8]) -> Option<(&str, &[u8])> {
     Some((std::str::from_utf8(text).ok()?, rest))
 }
 
-fn scan_config(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
-    plan.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()
-}
-
 /// A file scan's compression, if it has one.
 fn compression(plan: &dyn ExecutionPlan) -> Option<FileCompressionType> {
-    scan_config(plan).map(|c| c.file_compression_type).filter(|c| c.is_compressed())
+    file_scan(plan).map(|c| c.file_compression_type).filter(|c| c.is_compressed())
 }
 
 fn with_compression(plan: Arc<dyn ExecutionPlan>, codec: FileCompressionType) -> Result<Arc<dyn ExecutionPlan>> {
-    let config = scan_config(plan.as_ref())
+    let config = file_scan(plan.as_ref())
         .ok_or_else(|| DataFusionError::Internal(format!("a compressed scan arrived as {}", plan.name())))?;
     Ok(DataSourceExec::from_data_source(
         FileScanConfigBuilder::from(config.clone()).with_file_compression_type(codec).build(),

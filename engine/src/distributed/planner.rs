@@ -8,7 +8,6 @@ use datafusion::catalog::Session;
 use datafusion::common::display::{PlanType, StringifiedPlan};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileGroup;
-use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
@@ -91,9 +90,7 @@ impl QueryPlanner for Planned {
 pub(crate) fn scan_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64> {
     let mut total = 0;
     plan.apply(|node| {
-        if let Some(config) =
-            node.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-        {
+        if let Some(config) = crate::formats::file_scan(node.as_ref()) {
             for file in config.file_groups.iter().flat_map(|group| group.iter()) {
                 total += match &file.range {
                     Some(range) => (range.end - range.start).max(0) as u64,
@@ -110,7 +107,7 @@ pub(crate) fn scan_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64> {
 /// datafusion-distributed 4.0 cuts every scan's files into ranges, and a reader that starts in
 /// the middle of a gzip object finds no rows in it.
 pub(crate) fn whole_files(event: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
-    let scan = event.plan.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()?;
+    let scan = crate::formats::file_scan(event.plan.as_ref())?;
     if !scan.file_compression_type.is_compressed() && scan.file_source.supports_repartitioning() {
         return None;
     }

@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -117,10 +115,7 @@ impl WorkerSessionBuilder for TaskSessions {
 fn report_scanned(event: WorkerPlanRewriteEvent) -> DfResult<WorkerPlanRewriteEventResponse> {
     if let Some(meter) = event.session_config.get_extension::<TaskMeter>() {
         event.plan.apply(|node| {
-            let Some(config) = node
-                .downcast_ref::<DataSourceExec>()
-                .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-            else {
+            let Some(config) = crate::formats::file_scan(node.as_ref()) else {
                 return Ok(TreeNodeRecursion::Continue);
             };
             MetricBuilder::new(config.file_source.metrics())

@@ -117,8 +117,7 @@ impl Workers {
     pub async fn refresh(&self) -> Result<()> {
         let candidates = self.candidates().await?;
         *self.named.write().unwrap_or_else(|p| p.into_inner()) = candidates.clone();
-        let probes = candidates.into_iter().map(|url| async move { probe(&url).await.then_some(url) });
-        let live: Vec<Url> = futures::future::join_all(probes).await.into_iter().flatten().collect();
+        let (live, _) = answering(candidates).await;
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = live;
         Ok(())
     }
@@ -127,8 +126,7 @@ impl Workers {
     /// the list of live ones may already have dropped a worker that died under it).
     pub async fn unreachable(&self) -> Vec<Url> {
         let named = self.named.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let probes = named.into_iter().map(|url| async move { (!probe(&url).await).then_some(url) });
-        futures::future::join_all(probes).await.into_iter().flatten().collect()
+        answering(named).await.1
     }
 
     async fn candidates(&self) -> Result<Vec<Url>> {
@@ -161,6 +159,13 @@ impl Workers {
             }
         }
     }
+}
+
+/// `urls` probed at once: those that answer, and those that do not, each in the given order.
+async fn answering(urls: Vec<Url>) -> (Vec<Url>, Vec<Url>) {
+    let answers = futures::future::join_all(urls.iter().map(probe)).await;
+    let (up, down): (Vec<_>, Vec<_>) = urls.into_iter().zip(answers).partition(|(_, up)| *up);
+    (up.into_iter().map(|(url, _)| url).collect(), down.into_iter().map(|(url, _)| url).collect())
 }
 
 /// Whether the worker at `url` accepts a connection.

@@ -385,8 +385,7 @@ fn reshape(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arrow
 /// An ORC scan as a CSV scan of the same files, columns and projection — a plan DataFusion can
 /// send to a worker — or `None` if `plan` is not an ORC scan. [`orc_scan`] turns it back.
 pub(crate) fn carried_scan(plan: &dyn ExecutionPlan) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let Some(exec) = plan.downcast_ref::<DataSourceExec>() else { return Ok(None) };
-    let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Ok(None) };
+    let Some(config) = super::file_scan(plan) else { return Ok(None) };
     let Some(orc) = config.file_source.downcast_ref::<OrcSource>() else { return Ok(None) };
     let carrier = CsvSource::new(orc.table_schema.clone());
     let carrier: Arc<dyn FileSource> = match carrier.try_pushdown_projection(&orc.projection.source)? {
@@ -400,9 +399,7 @@ pub(crate) fn carried_scan(plan: &dyn ExecutionPlan) -> Result<Option<Arc<dyn Ex
 
 /// The ORC scan that [`carried_scan`] carried.
 pub(crate) fn orc_scan(carried: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    let Some(config) =
-        carried.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-    else {
+    let Some(config) = super::file_scan(carried.as_ref()) else {
         return Err(DataFusionError::Internal(format!("an ORC scan arrived as {}", carried.name())));
     };
     let mut source: Arc<dyn FileSource> = Arc::new(OrcSource::new(config.file_source.table_schema().clone()));

@@ -268,8 +268,7 @@ fn apply_null_marker(batch: RecordBatch, marker: &Regex) -> Result<RecordBatch> 
 /// A wrapped scan as the inner format's own plan (which DataFusion can send to a worker) and its
 /// null marker; `None` if `plan` is not a wrapped scan.
 pub(crate) fn unwrap_scan(plan: &dyn ExecutionPlan) -> Option<(Arc<dyn ExecutionPlan>, Option<String>)> {
-    let exec = plan.downcast_ref::<DataSourceExec>()?;
-    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    let config = super::file_scan(plan)?;
     let wrapped = config.file_source.downcast_ref::<WrappedSource>()?;
     let inner = FileScanConfigBuilder::from(config.clone()).with_source(Arc::clone(&wrapped.inner)).build();
     Some((DataSourceExec::from_data_source(inner), wrapped.null_marker.as_ref().map(|r| r.as_str().to_string())))
@@ -277,9 +276,7 @@ pub(crate) fn unwrap_scan(plan: &dyn ExecutionPlan) -> Option<(Arc<dyn Execution
 
 /// [`unwrap_scan`] undone: the inner format's scan wrapped again.
 pub(crate) fn rewrap_scan(plan: Arc<dyn ExecutionPlan>, null_marker: Option<&str>) -> Result<Arc<dyn ExecutionPlan>> {
-    let Some(config) =
-        plan.downcast_ref::<DataSourceExec>().and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-    else {
+    let Some(config) = super::file_scan(plan.as_ref()) else {
         return Err(DataFusionError::Internal(format!("a wrapped scan arrived as {}", plan.name())));
     };
     let null_marker = null_marker

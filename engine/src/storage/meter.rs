@@ -62,8 +62,7 @@ impl ScanMeter {
     /// Counts bytes other processes read for this query (its workers), reported when their part
     /// ended: past the cutoff, the query fails.
     pub fn add_remote(&self, n: u64, what: &str) -> Result<()> {
-        self.bytes.add(n as usize);
-        if self.exceeded() { Err(cutoff_error(&Path::from(what))) } else { Ok(()) }
+        self.count(n, &Path::from(what))
     }
 
     /// Whether the cutoff has been passed.
