@@ -340,8 +340,9 @@ mod tests {
         assert_eq!(rows.len(), 4);
     }
 
-    /// A cancelled query stops reading on every worker, and a scan limit smaller than one
-    /// worker's share stops the query on all of them: the S3 server sees the reads stop.
+    /// A cancelled query stops reading on every worker, and a scan limit stops the query on all
+    /// of them — one smaller than a worker's share, and one that only the workers' total passes:
+    /// the S3 server sees the reads stop.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancel_and_the_scan_limit_stop_the_reads_on_every_worker() {
         let f = fixture("cluster-cancel", 3).await;
@@ -382,7 +383,7 @@ mod tests {
         assert!(proxy.counts.total() < whole, "a cancelled query read everything");
 
         // the scan limit: each worker's share is larger than the limit
-        let mut config = coordinator_config(f.s3.clone(), Arc::clone(&f.catalog), cluster);
+        let mut config = coordinator_config(f.s3.clone(), Arc::clone(&f.catalog), cluster.clone());
         config.bytes_scanned_cutoff = Some(whole / 10);
         let engine = Engine::new(config).unwrap();
         proxy.counts.reset();
@@ -391,5 +392,24 @@ mod tests {
         let (before, after) = quiet().await;
         assert_eq!(before, after, "the workers went on reading past the limit");
         assert!(proxy.counts.total() < whole, "the limit did not stop the reads: {} of {whole}", proxy.counts.total());
+
+        // a limit no worker's share passes alone, but their total does: the coordinator adds up
+        // the workers' running counts while the query runs and stops it on all of them
+        let mut config = coordinator_config(f.s3.clone(), Arc::clone(&f.catalog), cluster);
+        let limit = whole * 6 / 10;
+        config.bytes_scanned_cutoff = Some(limit);
+        let engine = Engine::new(config).unwrap();
+        // over a slow link, so the bytes come in over a few seconds and not all at once
+        proxy.set_pace(1 << 20);
+        proxy.counts.reset();
+        let error = run(&engine, sql).await.expect_err("a query past its scan limit succeeded");
+        assert!(error.contains("Bytes scanned limit was exceeded"), "{error}");
+        let (before, after) = quiet().await;
+        proxy.set_pace(0);
+        let served = proxy.counts.total();
+        println!("limit {limit} of {whole}: the workers were stopped after {served} bytes: {error}");
+        assert_eq!(before, after, "the workers went on reading past the limit");
+        assert!(served > limit, "the query stopped before its limit: {served} of {limit}");
+        assert!(served < whole, "the workers' total did not stop the reads: {served} of {whole}");
     }
 }

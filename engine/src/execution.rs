@@ -390,7 +390,7 @@ impl Engine {
         let task = Arc::new(df.task_ctx());
         let physical = df.create_physical_plan().await?;
         // a distributed plan's workers report what they read once their parts have ended
-        let spread = distributed::Spread::of(&physical, meter, self.config.cluster.as_ref());
+        let spread = distributed::Spread::of(&physical, task.session_config(), meter, self.config.cluster.as_ref());
         let started = match (execute_stream(physical, task), &spread) {
             (Err(e), Some(spread)) => Err(spread.failed(e).await),
             (started, _) => started,
@@ -540,15 +540,34 @@ fn statement_type(plan: &LogicalPlan) -> StatementType {
 /// the query, so Ctrl-C, progress lines and timeouts are seen at once; dropping the stream
 /// aborts the task.
 /// With `spread` (a plan run on workers), the end of the stream waits for the workers' bytes,
-/// and an error names the workers that stopped answering.
+/// an error names the workers that stopped answering, and a scan limit is checked against the
+/// workers' running total while the query runs.
 fn in_own_task(
     mut stream: SendableRecordBatchStream,
-    spread: Option<distributed::Spread>,
+    mut spread: Option<distributed::Spread>,
 ) -> SendableRecordBatchStream {
     let mut builder = RecordBatchReceiverStream::builder(stream.schema(), 2);
     let tx = builder.tx();
     builder.spawn(async move {
-        while let Some(batch) = stream.next().await {
+        // the workers' running total against the scan limit, watched for as long as batches come
+        let limit_passed = spread.as_mut().map(distributed::Spread::limit_passed);
+        let limit_passed = async move {
+            match limit_passed {
+                Some(passed) => passed.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(limit_passed);
+        loop {
+            let batch = tokio::select! {
+                batch = stream.next() => batch,
+                error = &mut limit_passed => {
+                    // dropping the stream (on return) cancels the tasks on every worker
+                    let _ = tx.send(Err(error)).await;
+                    return Ok(());
+                }
+            };
+            let Some(batch) = batch else { break };
             let failed = batch.is_err();
             let batch = match (batch, spread.as_ref()) {
                 (Err(e), Some(spread)) => Err(spread.failed(e).await),

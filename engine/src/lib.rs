@@ -36,8 +36,8 @@ pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
 pub use distributed::{
-    Cluster, DEFAULT_DISTRIBUTE_ABOVE, GlauxCodec, SECRET_HEADER, SECRET_VARIABLE, WorkerConfig, WorkerSource, Workers,
-    cluster_secret, new_worker, serve_worker,
+    Cluster, DEFAULT_DISTRIBUTE_ABOVE, GlauxCodec, GlauxWorker, SECRET_HEADER, SECRET_VARIABLE, WorkerConfig,
+    WorkerSource, Workers, cluster_secret, new_worker, serve_worker,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use execution::{Engine, Failure, Origin};

@@ -180,7 +180,9 @@ fn with_content_length(head: &[u8], n: u64) -> Vec<u8> {
 }
 
 /// Milliseconds every request waits before it is forwarded (a far-away server's round trip).
-type Latency = Arc<std::sync::atomic::AtomicU64>;
+/// The wait before each request (ms) and the pace of each response body (bytes a second, 0 for
+/// as fast as it comes).
+type Latency = Arc<[std::sync::atomic::AtomicU64; 2]>;
 
 /// Buckets that live in another region than the S3 server's: requests not signed for it are
 /// answered as AWS answers them, with the bucket's region in `x-amz-bucket-region`.
@@ -219,7 +221,13 @@ impl CountingProxy {
 
     /// Every request from now on waits `ms` milliseconds before it goes to the server.
     pub fn set_latency(&self, ms: u64) {
-        self.latency.store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.latency[0].store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every response body from now on comes at no more than `bytes_per_second` on its
+    /// connection (0: as fast as the server sends it), as over a slow link.
+    pub fn set_pace(&self, bytes_per_second: u64) {
+        self.latency[1].store(bytes_per_second, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes `bucket` live in `region`: a request signed for another region gets a 301
@@ -299,7 +307,7 @@ async fn copy_exact<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     n: u64,
 ) -> std::io::Result<u64> {
     let mut sent = 0;
-    copy_counted(r, w, n, &mut sent).await?;
+    copy_counted(r, w, n, &mut sent, 0).await?;
     Ok(sent)
 }
 
@@ -310,8 +318,9 @@ async fn copy_counted<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     w: &mut W,
     n: u64,
     sent: &mut u64,
+    pace: u64,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; if pace > 0 { 16 * 1024 } else { 64 * 1024 }];
     let mut left = n;
     while left > 0 {
         let want = buf.len().min(left as usize);
@@ -322,6 +331,10 @@ async fn copy_counted<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         w.write_all(&buf[..got]).await?;
         *sent += got as u64;
         left -= got as u64;
+        if pace > 0 {
+            w.flush().await?;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(got as f64 / pace as f64)).await;
+        }
     }
     Ok(())
 }
@@ -408,7 +421,7 @@ async fn relay(
         if let Some((Fault::SlowFirstByte, ms)) = fault {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        let wait = latency.load(std::sync::atomic::Ordering::Relaxed);
+        let wait = latency[0].load(std::sync::atomic::Ordering::Relaxed);
         if wait > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         }
@@ -447,7 +460,7 @@ async fn relay(
             if announced != n || body != n {
                 cw.write_all(&with_content_length(&head, announced)).await?;
                 let mut sent = 0;
-                let copied = copy_counted(&mut sr, &mut cw, body, &mut sent).await;
+                let copied = copy_counted(&mut sr, &mut cw, body, &mut sent, 0).await;
                 counts.add(path, sent);
                 counts.add("gets", 1);
                 copied?;
@@ -463,14 +476,15 @@ async fn relay(
         }
         cw.write_all(&head).await?;
         let mut sent = 0;
+        let pace = latency[1].load(std::sync::atomic::Ordering::Relaxed);
         let copied = if bodiless {
             Ok(())
         } else if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
             copy_chunked(&mut sr, &mut cw).await.map(|n| sent = n)
         } else if let Some(n) = length {
-            copy_counted(&mut sr, &mut cw, n, &mut sent).await
+            copy_counted(&mut sr, &mut cw, n, &mut sent, pace).await
         } else {
-            copy_counted(&mut sr, &mut cw, u64::MAX, &mut sent).await
+            copy_counted(&mut sr, &mut cw, u64::MAX, &mut sent, pace).await
         };
         if object_read {
             // what went through before a client hung up counts: the server sent it

@@ -3,6 +3,7 @@
 //! explicit file lists), and each worker meters its own reads and sends the count back.
 
 mod codec;
+mod live;
 mod planner;
 mod worker;
 mod workers;
@@ -14,6 +15,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::prelude::SessionConfig;
 use datafusion_distributed::{
     DistributedExec, DistributedExt, DistributedMetricsFormat, SessionStateBuilderExt,
     rewrite_distributed_plan_with_metrics,
@@ -21,7 +23,7 @@ use datafusion_distributed::{
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use codec::GlauxCodec;
-pub use worker::{WorkerConfig, new_worker, serve_worker};
+pub use worker::{GlauxWorker, WorkerConfig, new_worker, serve_worker};
 pub use workers::{WorkerSource, Workers};
 
 use crate::storage::ScanMeter;
@@ -66,15 +68,17 @@ pub struct Cluster {
 
 impl Cluster {
     /// `state` as a coordinator's: large plans are distributed, glaux's nodes travel with its
-    /// codec, and every request to a worker carries the secret and the query's scan limit.
+    /// codec, and every request to a worker carries the secret, the query's scan limit and a
+    /// name for the query its workers count its bytes under.
     pub(crate) fn coordinate(&self, state: SessionState, meter: &ScanMeter) -> DfResult<SessionState> {
-        let headers = secret_headers(self.secret.as_deref(), meter.cutoff())?;
+        let tag = live::QueryTag(uuid::Uuid::new_v4().to_string());
+        let headers = worker_headers(self.secret.as_deref(), meter.cutoff(), Some(&tag.0))?;
         // a scan of `distribute_above` bytes is worth spreading: it gets two tasks (the library
         // gives a task `target_partitions` partitions), a larger one more, up to one per worker
         let partitions = 2 * state.config().target_partitions().max(1) as u64;
         let bytes_per_partition = (self.distribute_above / partitions).clamp(1, MAX_BYTES_PER_PARTITION) as usize;
         let planner = planner::WhenLarge { above: self.distribute_above, workers: self.workers.clone() };
-        Ok(SessionStateBuilder::new_from_existing(state)
+        let mut state = SessionStateBuilder::new_from_existing(state)
             .with_distributed_planner()
             .with_distributed_worker_resolver(self.workers.clone())
             .with_distributed_user_codec(GlauxCodec)
@@ -82,12 +86,15 @@ impl Cluster {
             .with_distributed_file_scan_config_bytes_per_partition(bytes_per_partition)?
             .with_distributed_scale_up_leaf_node_handler(planner::whole_files)
             .with_query_planner(Arc::new(planner))
-            .build())
+            .build();
+        state.config_mut().set_extension(Arc::new(tag));
+        Ok(state)
     }
 }
 
-/// The headers every request to a worker carries: the secret, and the query's scan limit.
-fn secret_headers(secret: Option<&str>, cutoff: Option<u64>) -> DfResult<HeaderMap> {
+/// The headers every request to a worker carries: the secret, and the query's scan limit and
+/// name.
+fn worker_headers(secret: Option<&str>, cutoff: Option<u64>, query: Option<&str>) -> DfResult<HeaderMap> {
     let mut headers = HeaderMap::new();
     let value = |v: &str| {
         HeaderValue::from_str(v)
@@ -98,6 +105,9 @@ fn secret_headers(secret: Option<&str>, cutoff: Option<u64>) -> DfResult<HeaderM
     }
     if let Some(cutoff) = cutoff {
         headers.insert(HeaderName::from_static(CUTOFF_HEADER), value(&cutoff.to_string())?);
+    }
+    if let Some(query) = query {
+        headers.insert(HeaderName::from_static(live::QUERY_HEADER), value(query)?);
     }
     Ok(headers)
 }
@@ -126,23 +136,57 @@ pub(crate) struct Spread {
     plan: Arc<dyn ExecutionPlan>,
     meter: Arc<ScanMeter>,
     workers: Workers,
+    /// With a scan limit: the running total to watch while the plan runs.
+    watch: Option<live::LiveTotal>,
+    /// Tells the workers to stop if the query ends before it finished.
+    stop: Option<live::StopOnDrop>,
 }
 
 impl Spread {
-    /// `plan`'s spread part, if it has one and the engine has a cluster.
-    pub(crate) fn of(plan: &Arc<dyn ExecutionPlan>, meter: &Arc<ScanMeter>, cluster: Option<&Cluster>) -> Option<Self> {
+    /// `plan`'s spread part, if it has one and the engine has a cluster; `config` is the
+    /// query's session's.
+    pub(crate) fn of(
+        plan: &Arc<dyn ExecutionPlan>,
+        config: &SessionConfig,
+        meter: &Arc<ScanMeter>,
+        cluster: Option<&Cluster>,
+    ) -> Option<Self> {
         let cluster = cluster?;
         let plan = distributed_part(plan)?;
-        Some(Self { plan, meter: Arc::clone(meter), workers: cluster.workers.clone() })
+        let on = config
+            .get_extension::<live::QueryTag>()
+            .map(|tag| live::QueryOnWorkers::new(tag.0.clone(), cluster.secret.clone(), cluster.workers.clone()));
+        let watch = match (&on, meter.cutoff()) {
+            (Some(on), Some(cutoff)) => Some(live::LiveTotal { on: on.clone(), meter: Arc::clone(meter), cutoff }),
+            _ => None,
+        };
+        let stop = on.map(|on| live::StopOnDrop { on, armed: true });
+        Some(Self { plan, meter: Arc::clone(meter), workers: cluster.workers.clone(), watch, stop })
+    }
+
+    /// Resolves with the scan limit's error once the query's bytes on all its processes pass
+    /// the limit; pending for ever without one.
+    pub(crate) fn limit_passed(&mut self) -> impl Future<Output = DataFusionError> + Send + 'static {
+        let watch = self.watch.take();
+        async move {
+            match watch {
+                Some(watch) => watch.passed().await,
+                None => std::future::pending().await,
+            }
+        }
     }
 
     /// After the last batch: the workers' bytes, counted (past the scan limit, an error).
-    pub(crate) async fn finished(self) -> DfResult<()> {
+    pub(crate) async fn finished(mut self) -> DfResult<()> {
         // a worker that dies before its count arrives leaves the bill unknown: the query fails
         let bytes = match scanned_on_workers(Arc::clone(&self.plan)).await {
             Ok(bytes) => bytes,
             Err(e) => return Err(self.failed(e).await),
         };
+        if let Some(stop) = self.stop.as_mut() {
+            // every task ended and sent its count: there is nothing left to stop
+            stop.armed = false;
+        }
         self.meter.add_remote(bytes, "files on the workers").map_err(DataFusionError::from)
     }
 

@@ -20,7 +20,8 @@ use datafusion_distributed::{
 use tokio::net::TcpListener;
 
 use super::codec::GlauxCodec;
-use super::{CUTOFF_HEADER, SCANNED_METRIC, secret_headers};
+use super::live::{LiveMeters, MeterService, QUERY_HEADER};
+use super::{CUTOFF_HEADER, SCANNED_METRIC, worker_headers};
 use crate::error::{Error, Result};
 use crate::storage::{MeteredRegistry, S3Settings, ScanMeter, StoreRegistry};
 
@@ -36,21 +37,31 @@ pub struct WorkerConfig {
     pub secret: Option<String>,
 }
 
+/// A worker with glaux's stores and codecs, and the meters of the tasks it ran.
+pub struct GlauxWorker {
+    worker: Worker,
+    live: LiveMeters,
+}
+
 /// A worker with glaux's stores and codecs.
-pub fn new_worker(config: &WorkerConfig) -> Result<Worker> {
+pub fn new_worker(config: &WorkerConfig) -> Result<GlauxWorker> {
     let stores = Arc::new(
         StoreRegistry::new(config.s3.clone(), config.allow_local_files).with_local_root(config.local_root.clone()),
     );
     let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _).build_arc()?;
-    let sessions = TaskSessions { stores, runtime: Arc::clone(&runtime), secret: config.secret.clone() };
-    Ok(Worker::from_session_builder(sessions).with_runtime_env(runtime).with_version(env!("CARGO_PKG_VERSION")))
+    let live = LiveMeters::default();
+    let sessions =
+        TaskSessions { stores, runtime: Arc::clone(&runtime), secret: config.secret.clone(), live: live.clone() };
+    let worker =
+        Worker::from_session_builder(sessions).with_runtime_env(runtime).with_version(env!("CARGO_PKG_VERSION"));
+    Ok(GlauxWorker { worker, live })
 }
 
-/// Serves `worker` on `listener` until `shutdown` resolves. With a secret, a request that does
-/// not present it is refused before anything is decoded.
+/// Serves `worker` (and its running totals) on `listener` until `shutdown` resolves. With a
+/// secret, a request that does not present it is refused before anything is decoded.
 pub async fn serve_worker(
     listener: TcpListener,
-    worker: Worker,
+    worker: GlauxWorker,
     secret: Option<String>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
@@ -67,7 +78,8 @@ pub async fn serve_worker(
     };
     tonic::transport::Server::builder()
         .layer(tonic::service::InterceptorLayer::new(check))
-        .add_service(worker.into_worker_server())
+        .add_service(worker.worker.into_worker_server())
+        .add_service(MeterService(worker.live))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| Error::Internal(format!("the worker stopped serving: {e}")))
@@ -83,6 +95,7 @@ struct TaskSessions {
     stores: Arc<StoreRegistry>,
     runtime: Arc<RuntimeEnv>,
     secret: Option<String>,
+    live: LiveMeters,
 }
 
 /// The meter of one task on a worker.
@@ -93,6 +106,9 @@ impl WorkerSessionBuilder for TaskSessions {
     async fn build_session_state(&self, ctx: WorkerQueryContext) -> DfResult<SessionState> {
         let cutoff = ctx.headers.get(CUTOFF_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let meter = Arc::new(ScanMeter::with_cutoff(cutoff));
+        if let Some(query) = ctx.headers.get(QUERY_HEADER).and_then(|v| v.to_str().ok()) {
+            self.live.register(query, Arc::clone(&meter));
+        }
         let registry = Arc::new(MeteredRegistry::new(Arc::clone(&self.stores), Arc::clone(&meter)));
         let runtime =
             RuntimeEnvBuilder::from_runtime_env(&self.runtime).with_object_store_registry(registry).build_arc()?;
@@ -102,7 +118,7 @@ impl WorkerSessionBuilder for TaskSessions {
             .with_distributed_user_codec(GlauxCodec)
             .with_distributed_worker_plan_rewrite_handler(report_scanned)
             // this worker's own calls to other workers (a shuffle's reads) carry the secret too
-            .with_distributed_passthrough_headers(secret_headers(self.secret.as_deref(), None)?)?;
+            .with_distributed_passthrough_headers(worker_headers(self.secret.as_deref(), None, None)?)?;
         if let Some(config) = builder.config() {
             config.set_extension(Arc::new(TaskMeter(meter)));
         }

@@ -84,7 +84,7 @@ pub struct Workers {
 
 impl Workers {
     /// Looks the workers up once (so the first query already sees them), then keeps the list
-    /// fresh from a background task for as long as this process runs.
+    /// fresh from a background task for as long as the list is in use.
     pub async fn start(source: WorkerSource) -> Result<Self> {
         let workers = Self { source, live: Arc::default(), named: Arc::default(), file: Arc::default() };
         match workers.refresh().await {
@@ -95,10 +95,17 @@ impl Workers {
             }
             Err(e) => return Err(e),
         }
-        let background = workers.clone();
+        // the task holds the list weakly: when the last engine using it is gone, so is the task
+        let weak = (Arc::downgrade(&workers.live), Arc::downgrade(&workers.named), Arc::downgrade(&workers.file));
+        let source = workers.source.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(REFRESH).await;
+                let (Some(live), Some(named), Some(file)) = (weak.0.upgrade(), weak.1.upgrade(), weak.2.upgrade())
+                else {
+                    return;
+                };
+                let background = Self { source: source.clone(), live, named, file };
                 if let Err(e) = background.refresh().await {
                     eprintln!("glaux: the worker list was not refreshed: {e}");
                 }

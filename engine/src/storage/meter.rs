@@ -29,6 +29,8 @@ use super::ranges::RangeMerge;
 pub struct ScanMeter {
     bytes: Count,
     cutoff: Option<u64>,
+    /// Set when the query ended elsewhere (a worker's part of a cancelled query): reads fail.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The message Athena gives when a workgroup's per-query scan limit stops a query.
@@ -41,7 +43,7 @@ impl ScanMeter {
 
     /// A meter that fails further reads once more than `cutoff` bytes were scanned.
     pub fn with_cutoff(cutoff: Option<u64>) -> Self {
-        Self { bytes: Count::new(), cutoff }
+        Self { bytes: Count::new(), cutoff, stopped: Default::default() }
     }
 
     /// Bytes scanned so far.
@@ -70,8 +72,20 @@ impl ScanMeter {
         self.cutoff.is_some_and(|c| self.bytes() > c)
     }
 
-    /// Before a read: fails once the cutoff has been passed.
+    /// Fails every read from now on, those under way included: the query this meter counts for
+    /// has ended (on a worker: its coordinator cancelled it, or its total passed the limit).
+    pub fn stop(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Before a read: fails once the cutoff has been passed or the query stopped.
     fn check(&self, location: &Path) -> Result<()> {
+        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(object_store::Error::Generic {
+                store: "glaux",
+                source: format!("the query was stopped while reading {location}").into(),
+            });
+        }
         if self.exceeded() { Err(cutoff_error(location)) } else { Ok(()) }
     }
 
@@ -81,7 +95,7 @@ impl ScanMeter {
     /// the query must stop at the first to finish past it rather than succeed.
     fn count(&self, n: u64, location: &Path) -> Result<()> {
         self.bytes.add(n as usize);
-        if self.exceeded() { Err(cutoff_error(location)) } else { Ok(()) }
+        self.check(location)
     }
 }
 

@@ -306,3 +306,47 @@ async fn boto3_works_against_a_function_url() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The function as a coordinator: with GLAUX_WORKERS it spreads a Glue table's scan over
+/// `glaux worker` processes, gets the one-process answer, and bills what the S3 server served to
+/// all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_workers_the_function_spreads_its_scans_and_bills_what_they_read() {
+    use glaux_testkit::proxy::CountingProxy;
+    use glaux_testkit::{TEST_SECRET, WorkerProcesses};
+    let env = env();
+    seed_glue(&env);
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    // the glaux binary `cargo test --workspace` built beside this test
+    let exe = std::env::current_exe().unwrap();
+    let glaux = exe.parent().and_then(std::path::Path::parent).unwrap().join("glaux");
+    let workers = WorkerProcesses::start(&glaux, 2, &proxy.endpoint, TEST_SECRET).unwrap();
+    let list = workers.urls.join(",");
+    let vars = [
+        ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+        ("GLAUX_WORKERS", list.as_str()),
+        ("GLAUX_CLUSTER_SECRET", TEST_SECRET),
+        ("GLAUX_DISTRIBUTE_ABOVE", "0"),
+    ];
+    let lambda = Lambda::start(&env, "workers", &vars).await;
+    let sql = "SELECT count(*) AS n, sum(hits) AS hits FROM daily WHERE year = '2025' AND month = '02'";
+    let context = json!({"Database": "web"});
+
+    let plan = lambda.query(json!({"QueryString": format!("EXPLAIN {sql}"), "QueryExecutionContext": context})).await;
+    assert_eq!(state(&plan), "SUCCEEDED", "{plan}");
+    let text = plan["ResultSet"]["Rows"].to_string();
+    assert!(text.contains("DistributedExec"), "the plan was not spread: {text}");
+    for url in &workers.urls {
+        assert!(text.contains(url.trim_start_matches("http://")), "worker {url} not in the plan: {text}");
+    }
+
+    proxy.counts.reset();
+    let reply = lambda.query(json!({"QueryString": sql, "QueryExecutionContext": context})).await;
+    assert_eq!(state(&reply), "SUCCEEDED", "{reply}");
+    let hits: i64 = (1..=28).map(|d| 40 * d + 6).sum();
+    let rows = reply["ResultSet"]["Rows"].as_array().unwrap();
+    assert_eq!(cells(&rows[1]), vec![Some("112".into()), Some(hits.to_string())]);
+    let scanned = reply["QueryExecution"]["Statistics"]["DataScannedInBytes"].as_u64().unwrap();
+    assert!(scanned > 0);
+    assert_eq!(scanned, proxy.counts.total(), "the bill vs what the S3 server served the function and its workers");
+}
