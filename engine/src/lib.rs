@@ -17,6 +17,7 @@ mod fuzz;
 mod gate;
 mod history;
 mod integer_casts;
+mod join_filters;
 mod merged_topk;
 mod model;
 mod output;

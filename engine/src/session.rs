@@ -233,6 +233,7 @@ impl BaseSession {
             .with_default_features()
             .with_analyzer_rule(Arc::new(crate::integer_casts::RoundingIntegerCasts))
             .with_physical_optimizer_rule(Arc::new(crate::merged_topk::FullOrderingTopK))
+            .with_physical_optimizer_rule(Arc::new(crate::join_filters::JoinFiltersInScans))
             .build();
         if std::env::var_os("GLAUX_TEST_PANIC_FUNCTION").is_some() {
             // a test hook: a function that panics when run, to show that a panic fails only its

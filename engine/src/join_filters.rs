@@ -1,0 +1,153 @@
+//! Parquet scans filtered only by a join's keys apply the filter to rows as they decode.
+//!
+//! A hash join hands its probe side a dynamic filter: the build side's key range and hash
+//! table. Without Parquet filter pushdown DataFusion 55 uses it only to skip row groups by
+//! their min/max, which does nothing when the keys are spread through the file (TPC-H q17's
+//! `l_partkey`): every row is decoded and aggregated before the join drops nearly all of them.
+//! Pushdown applies the filter while decoding (the key column first, the others only for the
+//! rows that match), but turned on for every scan it slows scans whose own predicates keep most
+//! rows (q07, q15). So it is turned on only for a scan whose whole predicate is join filters.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::split_conjunction;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// Must run after DataFusion's own rules: the join filters are attached by the last of them.
+#[derive(Debug, Default)]
+pub struct JoinFiltersInScans;
+
+impl PhysicalOptimizerRule for JoinFiltersInScans {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, options: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        if options.execution.parquet.pushdown_filters {
+            // every scan filters its rows already
+            return Ok(plan);
+        }
+        plan.transform_up(|node| {
+            let Some(exec) = node.downcast_ref::<DataSourceExec>() else { return Ok(Transformed::no(node)) };
+            let Some((config, parquet)) = exec.downcast_to_file_source::<ParquetSource>() else {
+                return Ok(Transformed::no(node));
+            };
+            if !only_join_filters(parquet) {
+                return Ok(Transformed::no(node));
+            }
+            let source = parquet.clone().with_pushdown_filters(true);
+            let mut config: FileScanConfig = config.clone();
+            config.file_source = Arc::new(source);
+            Ok(Transformed::yes(DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "glaux_join_filters_in_scans"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// Whether `parquet` has a predicate and every part of it is a join's dynamic filter.
+fn only_join_filters(parquet: &ParquetSource) -> bool {
+    use datafusion::datasource::physical_plan::FileSource;
+    let Some(predicate) = parquet.filter() else { return false };
+    if parquet.table_parquet_options().global.pushdown_filters {
+        return false;
+    }
+    let parts = split_conjunction(&predicate);
+    !parts.is_empty() && parts.iter().all(|part| part.is::<DynamicFilterPhysicalExpr>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+    fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn datafusion::arrow::array::Array>)>) {
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), false)).collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+        let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// Whether each Parquet scan of `plan` filters rows as it decodes.
+    fn pushdown(plan: &Arc<dyn ExecutionPlan>) -> Vec<bool> {
+        let mut found = vec![];
+        plan.apply(|node| {
+            if let Some(exec) = node.downcast_ref::<DataSourceExec>()
+                && let Some((_, parquet)) = exec.downcast_to_file_source::<ParquetSource>()
+            {
+                found.push(parquet.table_parquet_options().global.pushdown_filters);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        found
+    }
+
+    /// q17's shape: the large side's scan, filtered only by the join's keys, decodes with the
+    /// filter; with a predicate of its own it does not; and the answers are the same.
+    #[tokio::test]
+    async fn only_scans_filtered_by_join_keys_alone_decode_with_the_filter() {
+        let dir = std::env::temp_dir().join(format!("glaux-join-filters-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 10_000;
+        write(
+            &dir.join("big.parquet"),
+            vec![
+                ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 1000)))),
+                ("v", Arc::new(Int64Array::from_iter_values(0..n))),
+            ],
+        );
+        write(
+            &dir.join("small.parquet"),
+            vec![
+                ("k", Arc::new(Int64Array::from_iter_values(0..1000))),
+                (
+                    "tag",
+                    Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i % 100 == 7 { "x" } else { "y" }))),
+                ),
+            ],
+        );
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(JoinFiltersInScans))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        for table in ["big", "small"] {
+            let path = dir.join(format!("{table}.parquet"));
+            ctx.register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+        }
+        let plan = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move { ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap() }
+        };
+        let joined = "SELECT sum(b.v) AS s FROM big b JOIN small s ON b.k = s.k WHERE s.tag = 'x'";
+        let own = "SELECT sum(b.v) AS s FROM big b JOIN small s ON b.k = s.k WHERE s.tag = 'x' AND b.v > 5000";
+        assert!(pushdown(&plan(joined).await).contains(&true), "the probe side's scan decodes every row");
+        assert!(!pushdown(&plan(own).await).contains(&true), "a scan with its own predicate changed");
+        // keys 7, 107, …, 907 ten times each: v = k + 1000 j
+        let expected: i64 = (0..10).flat_map(|j| (0..10).map(move |m| 7 + 100 * m + 1000 * j)).sum();
+        let rows = ctx.sql(joined).await.unwrap().collect().await.unwrap();
+        let sum = rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+        assert_eq!(sum, expected);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
