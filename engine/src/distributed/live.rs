@@ -34,29 +34,35 @@ const STOP_PATH: &str = "/glaux.Meter/Stop";
 const POLL: Duration = Duration::from_millis(100);
 /// How long a worker keeps a query's meters: longer than any query runs.
 const KEEP: Duration = Duration::from_secs(6 * 3600);
+/// How long a worker remembers that a query ended, so a task of it that arrives late is
+/// stopped at once.
+const REMEMBER_ENDED: Duration = Duration::from_secs(600);
 
 /// The query a coordinator's session belongs to, as its workers know it.
 #[derive(Debug, Clone)]
 pub(super) struct QueryTag(pub String);
 
-/// On a worker: the meters of the tasks it ran, by query, and whether the query was stopped. A
-/// task's meter stays after the task ended, because its bytes were read for the query.
+/// On a worker: the meters of the tasks it ran, by query, and whether the query ended. A task's
+/// meter stays after the task ended, because its bytes were read for the query; when the
+/// coordinator says the query ended, its meters go and a marker stays a while.
 #[derive(Debug, Clone, Default)]
 pub(super) struct LiveMeters(Arc<Mutex<HashMap<String, QueryMeters>>>);
 
 #[derive(Debug)]
 struct QueryMeters {
+    /// When the first task arrived, or, once stopped, when the query ended.
     since: Instant,
     meters: Vec<Arc<ScanMeter>>,
     stopped: bool,
 }
 
 impl LiveMeters {
-    /// Counts `meter` towards `query`, stopped at once if the query already was (and forgets
-    /// queries older than any query runs).
+    /// Counts `meter` towards `query`, stopped at once if the query already ended (and forgets
+    /// queries that ended a while ago, or that no coordinator ended in longer than any query
+    /// runs).
     pub(super) fn register(&self, query: &str, meter: Arc<ScanMeter>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, q| q.since.elapsed() < KEEP);
+        map.retain(|_, q| q.since.elapsed() < if q.stopped { REMEMBER_ENDED } else { KEEP });
         let entry = map.entry(query.to_string()).or_insert_with(|| QueryMeters {
             since: Instant::now(),
             meters: vec![],
@@ -74,16 +80,20 @@ impl LiveMeters {
         map.get(query).map_or(0, |q| q.meters.iter().map(|m| m.bytes()).sum())
     }
 
-    /// Fails every read of `query` on this worker from now on, those under way included.
-    fn stop(&self, query: &str) {
+    /// Fails every read of `query` on this worker from now on, those under way included, and
+    /// lets go of its meters; answers what the query read here.
+    fn stop(&self, query: &str) -> u64 {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(query.to_string()).or_insert_with(|| QueryMeters {
             since: Instant::now(),
             meters: vec![],
             stopped: false,
         });
-        entry.stopped = true;
         entry.meters.iter().for_each(|m| m.stop());
+        let scanned = entry.meters.drain(..).map(|m| m.bytes()).sum();
+        entry.stopped = true;
+        entry.since = Instant::now();
+        scanned
     }
 }
 
@@ -136,10 +146,8 @@ impl tonic::server::UnaryService<Bytes> for Scanned {
         Box::pin(async move {
             let query = std::str::from_utf8(request.get_ref())
                 .map_err(|_| Status::invalid_argument("a query id is UTF-8 text"))?;
-            if stop {
-                meters.stop(query);
-            }
-            Ok(tonic::Response::new(Bytes::copy_from_slice(&meters.scanned(query).to_be_bytes())))
+            let scanned = if stop { meters.stop(query) } else { meters.scanned(query) };
+            Ok(tonic::Response::new(Bytes::copy_from_slice(&scanned.to_be_bytes())))
         })
     }
 }
@@ -265,21 +273,16 @@ impl LiveTotal {
     }
 }
 
-/// Tells a query's workers to stop when it is dropped before the query finished: a cancel (the
-/// front end drops the query), an error, the scan limit.
+/// Tells a query's workers that it ended when it is dropped: if it ended early (a cancel, an
+/// error, the scan limit) their reads stop; after a normal finish they only let go of its
+/// meters.
 #[derive(Debug)]
-pub(super) struct StopOnDrop {
-    pub on: QueryOnWorkers,
-    pub armed: bool,
-}
+pub(super) struct StopOnDrop(pub QueryOnWorkers);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let on = self.on.clone();
+            let on = self.0.clone();
             runtime.spawn(async move { on.stop().await });
         }
     }
@@ -321,6 +324,7 @@ mod tests {
             let path = path.clone();
             async move { metered.get(&path).await?.bytes().await }
         };
+        assert_eq!(live.scanned("q1"), 0, "an ended query's meters are let go of");
         let error = read(&stopped).await.unwrap_err().to_string();
         assert!(error.contains("stopped") && error.contains("t/a.csv"), "{error}");
         assert_eq!(read(&running).await.unwrap().len(), 100);

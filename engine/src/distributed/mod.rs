@@ -138,8 +138,8 @@ pub(crate) struct Spread {
     workers: Workers,
     /// With a scan limit: the running total to watch while the plan runs.
     watch: Option<live::LiveTotal>,
-    /// Tells the workers to stop if the query ends before it finished.
-    stop: Option<live::StopOnDrop>,
+    /// Tells the workers the query ended (and to stop reading, if it ended early) when dropped.
+    _ended: Option<live::StopOnDrop>,
 }
 
 impl Spread {
@@ -160,8 +160,8 @@ impl Spread {
             (Some(on), Some(cutoff)) => Some(live::LiveTotal { on: on.clone(), meter: Arc::clone(meter), cutoff }),
             _ => None,
         };
-        let stop = on.map(|on| live::StopOnDrop { on, armed: true });
-        Some(Self { plan, meter: Arc::clone(meter), workers: cluster.workers.clone(), watch, stop })
+        let ended = on.map(live::StopOnDrop);
+        Some(Self { plan, meter: Arc::clone(meter), workers: cluster.workers.clone(), watch, _ended: ended })
     }
 
     /// Resolves with the scan limit's error once the query's bytes on all its processes pass
@@ -177,16 +177,12 @@ impl Spread {
     }
 
     /// After the last batch: the workers' bytes, counted (past the scan limit, an error).
-    pub(crate) async fn finished(mut self) -> DfResult<()> {
+    pub(crate) async fn finished(self) -> DfResult<()> {
         // a worker that dies before its count arrives leaves the bill unknown: the query fails
         let bytes = match scanned_on_workers(Arc::clone(&self.plan)).await {
             Ok(bytes) => bytes,
             Err(e) => return Err(self.failed(e).await),
         };
-        if let Some(stop) = self.stop.as_mut() {
-            // every task ended and sent its count: there is nothing left to stop
-            stop.armed = false;
-        }
         self.meter.add_remote(bytes, "files on the workers").map_err(DataFusionError::from)
     }
 
