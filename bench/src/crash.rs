@@ -405,10 +405,7 @@ mod tests {
     /// Twenty kills in the test suite (`bench/run crash` for hundreds).
     #[test]
     fn killed_writers_leave_the_warehouse_whole() {
-        // the glaux binary the workspace's tests were built with
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe.parent().and_then(Path::parent).unwrap().join("glaux");
-        assert!(bin.exists(), "{} (built by cargo test --workspace)", bin.display());
+        let bin = glaux_testkit::glaux_binary();
         let work = std::env::temp_dir().join(format!("glaux-it-crash-{}", std::process::id()));
         let outcome = campaign(&bin, &work, 20, 20261129).unwrap();
         let _ = std::fs::remove_dir_all(&work);

@@ -200,14 +200,6 @@ mod tests {
     use super::*;
     use crate::tpch::compare;
 
-    /// The glaux binary the workspace's tests were built with.
-    fn glaux() -> PathBuf {
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe.parent().and_then(Path::parent).unwrap().join("glaux");
-        assert!(bin.exists(), "{} (built by cargo test --workspace)", bin.display());
-        bin
-    }
-
     /// Whether `engine` spreads `sql` over workers: its EXPLAIN shows the stages.
     async fn is_spread(engine: &Engine, sql: &str) -> Result<bool, String> {
         let (plan, _) = run(engine, &format!("EXPLAIN {sql}")).await?;
@@ -236,7 +228,7 @@ mod tests {
     async fn fixture(tag: &str, n: usize) -> Fixture {
         let env = glaux_testkit::env();
         let proxy = CountingProxy::start(&env.endpoint).await;
-        let workers = WorkerProcesses::start(&glaux(), n, &proxy.endpoint, TEST_SECRET).unwrap();
+        let workers = WorkerProcesses::start(&glaux_testkit::glaux_binary(), n, &proxy.endpoint, TEST_SECRET).unwrap();
         let catalog: Arc<dyn Catalog> = Arc::new(LocalCatalog::open(glaux_testkit::scratch(tag)).unwrap());
         let root = format!("s3://{}/tpch", env.bucket);
         let s3 = tpch::s3_settings(&proxy.endpoint);

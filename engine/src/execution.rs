@@ -550,13 +550,7 @@ fn in_own_task(
     let tx = builder.tx();
     builder.spawn(async move {
         // the workers' running total against the scan limit, watched for as long as batches come
-        let limit_passed = spread.as_mut().map(distributed::Spread::limit_passed);
-        let limit_passed = async move {
-            match limit_passed {
-                Some(passed) => passed.await,
-                None => std::future::pending().await,
-            }
-        };
+        let limit_passed = distributed::Spread::limit_passed(spread.as_mut());
         tokio::pin!(limit_passed);
         loop {
             let batch = tokio::select! {

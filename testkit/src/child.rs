@@ -6,6 +6,15 @@ use std::ops::{Deref, DerefMut};
 use std::process::{Child, Output};
 use std::time::Duration;
 
+/// The `glaux` binary that `cargo test --workspace` built beside the running test, for tests
+/// of crates other than the one that defines it (which use `CARGO_BIN_EXE_glaux`).
+pub fn glaux_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps").join("glaux");
+    assert!(bin.exists(), "{} (built by cargo test --workspace)", bin.display());
+    bin
+}
+
 /// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves none behind.
 pub struct Guarded(pub Child);
 

@@ -9,6 +9,6 @@ pub mod proxy;
 pub mod rng;
 pub mod runtime_api;
 
-pub use child::{Guarded, free_port, output_within};
+pub use child::{Guarded, free_port, glaux_binary, output_within};
 pub use cluster::{TEST_SECRET, WorkerProcesses};
 pub use env::{Env, env, scratch};

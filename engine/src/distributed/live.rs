@@ -56,6 +56,17 @@ struct QueryMeters {
     stopped: bool,
 }
 
+impl QueryMeters {
+    /// `query`'s entry in `map`, new if the worker has not heard of it.
+    fn of<'a>(map: &'a mut HashMap<String, QueryMeters>, query: &str) -> &'a mut QueryMeters {
+        map.entry(query.to_string()).or_insert_with(|| QueryMeters {
+            since: Instant::now(),
+            meters: vec![],
+            stopped: false,
+        })
+    }
+}
+
 impl LiveMeters {
     /// Counts `meter` towards `query`, stopped at once if the query already ended (and forgets
     /// queries that ended a while ago, or that no coordinator ended in longer than any query
@@ -63,11 +74,7 @@ impl LiveMeters {
     pub(super) fn register(&self, query: &str, meter: Arc<ScanMeter>) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, q| q.since.elapsed() < if q.stopped { REMEMBER_ENDED } else { KEEP });
-        let entry = map.entry(query.to_string()).or_insert_with(|| QueryMeters {
-            since: Instant::now(),
-            meters: vec![],
-            stopped: false,
-        });
+        let entry = QueryMeters::of(&mut map, query);
         if entry.stopped {
             meter.stop();
         }
@@ -84,11 +91,7 @@ impl LiveMeters {
     /// lets go of its meters; answers what the query read here.
     fn stop(&self, query: &str) -> u64 {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(query.to_string()).or_insert_with(|| QueryMeters {
-            since: Instant::now(),
-            meters: vec![],
-            stopped: false,
-        });
+        let entry = QueryMeters::of(&mut map, query);
         entry.meters.iter().for_each(|m| m.stop());
         let scanned = entry.meters.drain(..).map(|m| m.bytes()).sum();
         entry.stopped = true;

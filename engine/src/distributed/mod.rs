@@ -165,9 +165,9 @@ impl Spread {
     }
 
     /// Resolves with the scan limit's error once the query's bytes on all its processes pass
-    /// the limit; pending for ever without one.
-    pub(crate) fn limit_passed(&mut self) -> impl Future<Output = DataFusionError> + Send + 'static {
-        let watch = self.watch.take();
+    /// the limit; pending for ever without a limit or without workers.
+    pub(crate) fn limit_passed(spread: Option<&mut Self>) -> impl Future<Output = DataFusionError> + Send + 'static {
+        let watch = spread.and_then(|spread| spread.watch.take());
         async move {
             match watch {
                 Some(watch) => watch.passed().await,

@@ -43,7 +43,7 @@ impl ScanMeter {
 
     /// A meter that fails further reads once more than `cutoff` bytes were scanned.
     pub fn with_cutoff(cutoff: Option<u64>) -> Self {
-        Self { bytes: Count::new(), cutoff, stopped: Default::default() }
+        Self { cutoff, ..Self::default() }
     }
 
     /// Bytes scanned so far.

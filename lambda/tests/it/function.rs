@@ -317,10 +317,7 @@ async fn with_workers_the_function_spreads_its_scans_and_bills_what_they_read() 
     let env = env();
     seed_glue(&env);
     let proxy = CountingProxy::start(&env.endpoint).await;
-    // the glaux binary `cargo test --workspace` built beside this test
-    let exe = std::env::current_exe().unwrap();
-    let glaux = exe.parent().and_then(std::path::Path::parent).unwrap().join("glaux");
-    let workers = WorkerProcesses::start(&glaux, 2, &proxy.endpoint, TEST_SECRET).unwrap();
+    let workers = WorkerProcesses::start(&glaux_testkit::glaux_binary(), 2, &proxy.endpoint, TEST_SECRET).unwrap();
     let list = workers.urls.join(",");
     let vars = [
         ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
