@@ -20,13 +20,17 @@ mod integer_casts;
 mod join_filters;
 mod merged_topk;
 mod model;
+mod not_in_nulls;
 mod output;
 mod prepared;
 mod query;
 mod runtime;
 mod script;
 mod session;
+mod shared_subplans;
 mod storage;
+#[cfg(test)]
+mod test_files;
 mod url_tables;
 mod workgroups;
 mod write;

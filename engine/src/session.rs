@@ -21,6 +21,8 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::EngineConfig;
@@ -167,6 +169,17 @@ impl Session {
     }
 }
 
+/// DataFusion's physical optimizer rules with glaux's: NOT IN's NULL handling dropped where the
+/// files show no NULL before join selection (which can then swap the sides); the rest after
+/// DataFusion's own, whose results they adjust.
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    rules.insert(0, Arc::new(crate::not_in_nulls::NotInWithoutNulls));
+    rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
+    rules.push(Arc::new(crate::join_filters::JoinFiltersInScans));
+    rules
+}
+
 fn refuse_runtime(name: &str) -> Result<()> {
     if name.to_ascii_lowercase().starts_with("datafusion.runtime.") {
         return Err(Error::Permission(format!(
@@ -232,8 +245,9 @@ impl BaseSession {
             .with_runtime_env(Arc::clone(&runtime))
             .with_default_features()
             .with_analyzer_rule(Arc::new(crate::integer_casts::RoundingIntegerCasts))
-            .with_physical_optimizer_rule(Arc::new(crate::merged_topk::FullOrderingTopK))
-            .with_physical_optimizer_rule(Arc::new(crate::join_filters::JoinFiltersInScans))
+            .with_analyzer_rule(Arc::new(crate::shared_subplans::ShareRepeatedSubplans))
+            .with_query_planner(Arc::new(crate::shared_subplans::GlauxQueryPlanner))
+            .with_physical_optimizer_rules(physical_rules())
             .build();
         if std::env::var_os("GLAUX_TEST_PANIC_FUNCTION").is_some() {
             // a test hook: a function that panics when run, to show that a panic fails only its

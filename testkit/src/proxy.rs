@@ -90,6 +90,17 @@ impl Counts {
         }
     }
 
+    /// Object GETs of one object (`/bucket/key`).
+    pub fn gets_of(&self, path: &str) -> u64 {
+        self.get(&format!("gets:{path}"))
+    }
+
+    fn add_get(&self, path: &str, sent: u64) {
+        self.add(path, sent);
+        self.add("gets", 1);
+        self.add(&format!("gets:{path}"), 1);
+    }
+
     fn add(&self, path: &str, n: u64) {
         *self.0.lock().unwrap().entry(path.to_string()).or_default() += n;
     }
@@ -395,6 +406,11 @@ async fn relay(
         // Object reads are GETs of /bucket/key; listings carry a query string.
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let is_object = path.trim_start_matches('/').contains('/') && !query.contains("list-type");
+        if std::env::var_os("GLAUX_PROXY_LOG").is_some() {
+            // what a bench or a test sent, to see where requests go (bench/run s3 with it set)
+            let range = headers.get("range").map(String::as_str).unwrap_or("-");
+            eprintln!("proxy: {method} {target} range={range}");
+        }
         let fault = if method == "GET" && is_object { pick_fault(&faults, path) } else { None };
         if let Some((kind, _)) = fault {
             counts.add(&format!("faults:{kind:?}"), 1);
@@ -461,8 +477,7 @@ async fn relay(
                 cw.write_all(&with_content_length(&head, announced)).await?;
                 let mut sent = 0;
                 let copied = copy_counted(&mut sr, &mut cw, body, &mut sent, 0).await;
-                counts.add(path, sent);
-                counts.add("gets", 1);
+                counts.add_get(path, sent);
                 copied?;
                 cw.flush().await?;
                 if kind == Fault::ResetMidBody {
@@ -488,8 +503,7 @@ async fn relay(
         };
         if object_read {
             // what went through before a client hung up counts: the server sent it
-            counts.add(path, sent);
-            counts.add("gets", 1);
+            counts.add_get(path, sent);
         }
         copied?;
         cw.flush().await?;

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.orc as paorc
 import pyarrow.parquet as pq
@@ -107,6 +108,19 @@ def wide_table(rng):
 def columns16_table(rng):
     n = 16_000
     return pa.table({f"c{j}": pa.array([rng.random() for _ in range(n)], pa.float64()) for j in range(16)})
+
+
+def keyed(out):
+    """Four Parquet files of ids in order (file i holds 50,000 i … 50,000 i + 49,999, v = id * 2), with
+    page indexes of small pages: each file's page index is larger than glaux's 64 KiB footer guess,
+    so reading one costs a request of its own."""
+    d = out / "keyed"
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(4):
+        ids = pa.array(range(50_000 * i, 50_000 * (i + 1)), pa.int64())
+        table = pa.table({"id": ids, "v": pc.multiply(ids, 2)})
+        pq.write_table(table, d / f"part-{i}.parquet", row_group_size=10_000, data_page_size=256, write_batch_size=32, use_dictionary=False,
+                       write_page_index=True, compression="none")
 
 
 def sales(out):
@@ -258,6 +272,7 @@ def main():
     columns16 = out / "columns16"
     columns16.mkdir(parents=True, exist_ok=True)
     pq.write_table(columns16_table(random.Random(16)), columns16 / "columns16.parquet", row_group_size=4_000)
+    keyed(out)
     bad_objects(out, events)
     sales(out)
     daily(out)

@@ -148,3 +148,46 @@ fn concurrent_processes_lose_no_partition() {
     let (_, rows) = csv::parse(&run.assert_ok().stdout);
     assert_eq!(rows.len(), 24, "{}", run.stdout);
 }
+
+#[test]
+fn a_with_query_or_view_used_twice_reads_the_table_once() {
+    let env = support::env();
+    let warehouse = scratch("shared");
+    let create = format!(
+        "{SALES} '{}'; MSCK REPAIR TABLE sales; \
+         CREATE VIEW monthly AS SELECT month, sum(amount) AS total FROM sales GROUP BY month",
+        env.s3("sales/")
+    );
+    glaux_in(&warehouse, &env.endpoint, &[], &create).assert_ok();
+    let once = glaux_in(
+        &warehouse,
+        &env.endpoint,
+        &["--format", "csv"],
+        "SELECT month, sum(amount) FROM sales GROUP BY month",
+    );
+    let once = once.assert_ok().scanned();
+    assert!(once > 0);
+    // a month's total is 2 × (1000 × month + 45) (two years of amounts month × 100 + 0…9)
+    let cases = [
+        (
+            "WITH totals AS (SELECT month, sum(amount) AS total FROM sales GROUP BY month) \
+             SELECT month, total FROM totals WHERE total = (SELECT max(total) FROM totals)",
+            vec![vec![Some("12".to_string()), Some("24090".to_string())]],
+        ),
+        (
+            "SELECT a.month, a.total - b.total AS step FROM monthly a JOIN monthly b ON a.month = b.month + 1 \
+             ORDER BY a.month LIMIT 2",
+            vec![
+                vec![Some("2".to_string()), Some("2000".to_string())],
+                vec![Some("3".to_string()), Some("2000".to_string())],
+            ],
+        ),
+    ];
+    for (sql, expected) in cases {
+        let run = glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], sql);
+        assert_eq!(csv::parse(&run.assert_ok().stdout).1, expected, "{sql}");
+        assert_eq!(run.scanned(), once, "{sql}: each use read the table");
+        let explain = glaux_in(&warehouse, &env.endpoint, &["--format", "csv"], &format!("EXPLAIN {sql}"));
+        assert!(explain.assert_ok().stdout.contains("SharedExec"), "{}", explain.stdout);
+    }
+}

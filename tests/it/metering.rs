@@ -70,6 +70,58 @@ async fn one_column_of_sixteen_costs_about_its_chunks_in_a_small_file() {
     assert!(proxy.counts.gets() <= 6, "{} requests", proxy.counts.gets());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_point_lookup_reads_the_page_index_of_the_one_file_it_needs() {
+    // four files of ids in order, each with a page index too large for the footer's read: the
+    // lookup's id is in part-2 alone, whose row groups the others' statistics rule out
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let sql = format!(
+        "CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; SELECT v FROM keyed WHERE id = 123456",
+        env.s3("keyed/")
+    );
+    let endpoint = proxy.endpoint.clone();
+    let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+    assert_eq!(run.assert_ok().stdout.trim(), "v\n246912");
+    let object = |i: u32| format!("/{}/keyed/part-{i}.parquet", env.bucket);
+    for i in [0, 1, 3] {
+        // planning reads each footer for its statistics; nothing else of a file the lookup skips
+        assert_eq!(proxy.counts.gets_of(&object(i)), 1, "part-{i}: {:?}", proxy.counts.objects());
+    }
+    // the footer, the page index, then the pages of the one row group
+    assert!(proxy.counts.gets_of(&object(2)) >= 3, "part-2 read in {} requests", proxy.counts.gets_of(&object(2)));
+    let size = env.size_of("keyed");
+    assert!(proxy.counts.total() < size / 4, "the lookup fetched {} of {size} bytes", proxy.counts.total());
+    assert_eq!(run.scanned(), proxy.counts.total(), "meter vs server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_cut_into_ranges_reads_its_page_index_once() {
+    // each file cut in two byte ranges (eight partitions over four files) reads what it read
+    // whole: the page index the predicate needs comes once from the cache, not once a range
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let mut served = vec![];
+    for partitions in [1, 8] {
+        proxy.counts.reset();
+        let sql = format!(
+            "SET datafusion.execution.target_partitions = {partitions}; \
+             SET datafusion.optimizer.repartition_file_min_size = 1024; \
+             CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; \
+             SELECT count(*) AS n FROM keyed WHERE id > 25000 AND v % 3 = 0",
+            env.s3("keyed/")
+        );
+        let endpoint = proxy.endpoint.clone();
+        let run =
+            tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+        // multiples of three from 25,001 to 199,999
+        assert_eq!(run.assert_ok().stdout.trim(), "n\n58333");
+        assert_eq!(run.scanned(), proxy.counts.total(), "meter vs server");
+        served.push(proxy.counts.total());
+    }
+    assert_eq!(served[0], served[1], "bytes served whole, then in ranges");
+}
+
 #[test]
 fn large_plain_text_is_read_in_byte_ranges_side_by_side() {
     // (the byte ranges' meter is checked against the server in the test below)

@@ -2,7 +2,7 @@
 //! anything is listed, only surviving partitions' objects listed and read, each file carrying
 //! its partition values.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,13 +10,15 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::SortColumn;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::pruning::PrunableStatistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::parquet::transform_schema_to_view;
+use datafusion::datasource::file_format::parquet::{ParquetFormat, transform_schema_to_view};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -24,8 +26,12 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::functions::regex::expr_fn::regexp_match;
 use datafusion::functions_nested::expr_fn::array_element;
 use datafusion::logical_expr::TryCast;
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -267,12 +273,17 @@ impl TableProvider for CatalogTable {
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         let columns = self.partition_columns();
-        // Partition filters are applied exactly while pruning; the rest stays with DataFusion.
+        // Partition filters are applied exactly while pruning; the rest stays with DataFusion,
+        // which filters the rows. A Parquet scan sees them too (Inexact), to read the page
+        // index of the files they may keep with their footers (see `file_statistics`).
+        let parquet = matches!(self.format, StorageFormat::Parquet);
         Ok(filters
             .iter()
             .map(|f| {
                 if pruning::only_partition_columns(f, &columns) {
                     TableProviderFilterPushDown::Exact
+                } else if parquet {
+                    TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
                 }
@@ -341,7 +352,7 @@ impl TableProvider for CatalogTable {
             files: files.len(),
             file_bytes: files.iter().map(|f| f.object_meta.size).sum(),
         });
-        let groups = self.with_statistics(state, groups, limit).await?;
+        let groups = self.with_statistics(state, groups, filters, limit).await?;
         // RegexSerDe tables read whole lines, then split them with the regex (below)
         let regex = match &self.format {
             StorageFormat::Regex { regex, .. } => Some(regex.clone()),
@@ -408,9 +419,11 @@ impl CatalogTable {
         &self,
         state: &dyn Session,
         groups: BTreeMap<GroupKey, (ObjectStoreUrl, Vec<PartitionedFile>)>,
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<FileGroups> {
         let collect = state.config().collect_statistics();
+        let pruning = self.file_pruning(state, filters);
         let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
         let mut out = BTreeMap::new();
         let mut rows = Some(0usize);
@@ -424,8 +437,17 @@ impl CatalogTable {
                 files = futures::stream::iter(files)
                     .map(|file| {
                         let (store, schema, format) = (Arc::clone(&store), Arc::clone(&schema), Arc::clone(&format));
+                        let pruning = pruning.clone();
                         async move {
-                            let stats = format.infer_stats(state, &store, schema, &file.object_meta).await?;
+                            let stats = file_statistics(
+                                state,
+                                format.as_ref(),
+                                &store,
+                                schema,
+                                &file.object_meta,
+                                pruning.as_deref(),
+                            )
+                            .await?;
                             Ok::<_, DataFusionError>(file.with_statistics(Arc::new(stats)))
                         }
                     })
@@ -453,6 +475,66 @@ impl CatalogTable {
         }
         Ok(out)
     }
+}
+
+impl CatalogTable {
+    /// The scan's filters on the files' own columns as a test of a file's statistics, when
+    /// there are any.
+    fn file_pruning(&self, state: &dyn Session, filters: &[Expr]) -> Option<Arc<PruningPredicate>> {
+        let on_file_columns = filters
+            .iter()
+            .filter(|f| f.column_refs().iter().all(|c| self.file_schema.field_with_name(&c.name).is_ok()));
+        // the filters name the table's columns (`keyed.id`), the schema the files' (`id`)
+        let predicate = unnormalize_col(conjunction(on_file_columns.cloned())?);
+        let schema = DFSchema::try_from(self.file_schema.as_ref().clone()).ok()?;
+        let physical = state.create_physical_expr(predicate, &schema).ok()?;
+        PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.file_schema)).build(physical)
+    }
+}
+
+/// One file's statistics from its own metadata. A Parquet footer is read without the page
+/// index: DataFusion's default, with a metadata cache, fetches every file's page index along with
+/// its footer (a second request per file, tens of KiB each, billed), though a scan needs it only
+/// for the files whose row groups a predicate may keep. For those (`pruning` does not rule the
+/// file out by its statistics) it is read here, once, into the cache: the scan would otherwise
+/// read it once for each byte range it cuts the file into.
+async fn file_statistics(
+    state: &dyn Session,
+    format: &dyn FileFormat,
+    store: &Arc<dyn ObjectStore>,
+    schema: SchemaRef,
+    meta: &ObjectMeta,
+    pruning: Option<&PruningPredicate>,
+) -> Result<Statistics, DataFusionError> {
+    let Some(parquet) = format.downcast_ref::<ParquetFormat>() else {
+        return format.infer_stats(state, store, schema, meta).await;
+    };
+    let metadata = |policy| {
+        DFParquetMetadata::new(store.as_ref(), meta)
+            .with_metadata_size_hint(parquet.metadata_size_hint())
+            .with_file_metadata_cache(Some(state.runtime_env().cache_manager.get_file_metadata_cache()))
+            .with_page_index_policy(Some(policy))
+    };
+    // one footer read at a time per object: a statement that scans a table twice (a self-join,
+    // a view used twice) plans both scans at once, and the second waits for the cache
+    let _one_at_a_time = footer_lock(format!("{store} {} {}", meta.location, meta.size)).lock_owned().await;
+    let stats = metadata(PageIndexPolicy::Skip).fetch_statistics(&schema).await?;
+    if let Some(pruning) = pruning {
+        let file = PrunableStatistics::new(vec![Arc::new(stats.clone())], Arc::clone(&schema));
+        if pruning.prune(&file)?.first().copied().unwrap_or(true) {
+            metadata(PageIndexPolicy::Optional).fetch_metadata().await?;
+        }
+    }
+    Ok(stats)
+}
+
+/// The lock for reading one object's footer. Locks no one holds are dropped as others are made.
+fn footer_lock(key: String) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+    Arc::clone(locks.entry(key).or_default())
 }
 
 /// The one column a RegexSerDe table's objects are read into.

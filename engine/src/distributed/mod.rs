@@ -13,6 +13,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::prelude::SessionConfig;
@@ -78,7 +79,17 @@ impl Cluster {
         let partitions = 2 * state.config().target_partitions().max(1) as u64;
         let bytes_per_partition = (self.distribute_above / partitions).clamp(1, MAX_BYTES_PER_PARTITION) as usize;
         let planner = planner::WhenLarge { above: self.distribute_above, workers: self.workers.clone() };
+        // a subplan shared by its uses keeps its batches in this process: a plan spread over
+        // workers has each use computed where it runs
+        let analyzers = state
+            .analyzer()
+            .rules
+            .iter()
+            .filter(|rule| rule.name() != crate::shared_subplans::ShareRepeatedSubplans.name())
+            .cloned()
+            .collect();
         let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_analyzer_rules(analyzers)
             .with_distributed_planner()
             .with_distributed_worker_resolver(self.workers.clone())
             .with_distributed_user_codec(GlauxCodec)
