@@ -76,27 +76,19 @@ fn only_join_filters(parquet: &ParquetSource) -> bool {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn datafusion::arrow::array::Array>)>) {
-        crate::test_files::write_parquet(path, columns, false)
+        crate::test_support::write_parquet(path, columns, false)
     }
 
     /// Whether each Parquet scan of `plan` filters rows as it decodes.
     fn pushdown(plan: &Arc<dyn ExecutionPlan>) -> Vec<bool> {
-        let mut found = vec![];
-        plan.apply(|node| {
-            if let Some(exec) = node.downcast_ref::<DataSourceExec>()
-                && let Some((_, parquet)) = exec.downcast_to_file_source::<ParquetSource>()
-            {
-                found.push(parquet.table_parquet_options().global.pushdown_filters);
-            }
-            Ok(TreeNodeRecursion::Continue)
+        crate::test_support::each_node::<DataSourceExec, _>(plan, |exec| {
+            exec.downcast_to_file_source::<ParquetSource>()
+                .map(|(_, parquet)| parquet.table_parquet_options().global.pushdown_filters)
         })
-        .unwrap();
-        found
     }
 
     /// q17's shape: the large side's scan, filtered only by the join's keys, decodes with the

@@ -30,7 +30,7 @@ mod session;
 mod shared_subplans;
 mod storage;
 #[cfg(test)]
-mod test_files;
+mod test_support;
 mod url_tables;
 mod workgroups;
 mod write;

@@ -17,7 +17,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{JoinType, Result};
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
@@ -73,24 +73,16 @@ fn null_free(plan: &Arc<dyn ExecutionPlan>, expr: &Arc<dyn PhysicalExpr>) -> boo
 /// Whether output column `index` of `plan` is never NULL.
 fn column_null_free(plan: &Arc<dyn ExecutionPlan>, index: usize) -> bool {
     if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
-        let Some((config, _)) = scan.downcast_to_file_source::<datafusion::datasource::physical_plan::ParquetSource>()
-        else {
-            return false;
-        };
-        return scan_null_free(scan, config, index);
+        return scan
+            .downcast_to_file_source::<ParquetSource>()
+            .is_some_and(|(config, _)| scan_null_free(scan, config, index));
     }
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
         return projection.expr().get(index).is_some_and(|e| null_free(projection.input(), &e.expr));
     }
     if let Some(filter) = plan.downcast_ref::<FilterExec>() {
-        let index = match filter.projection() {
-            Some(p) => match p.get(index) {
-                Some(i) => *i,
-                None => return false,
-            },
-            None => index,
-        };
-        return column_null_free(filter.input(), index);
+        return projected(filter.projection().as_deref(), index)
+            .is_some_and(|index| column_null_free(filter.input(), index));
     }
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
         return join_column_null_free(join, index);
@@ -106,13 +98,7 @@ fn column_null_free(plan: &Arc<dyn ExecutionPlan>, index: usize) -> bool {
 /// An inner join passes each side's values through; a semi or anti join passes one side's rows.
 /// Outer joins make NULLs of the side without a match.
 fn join_column_null_free(join: &HashJoinExec, index: usize) -> bool {
-    let index = match &join.projection {
-        Some(p) => match p.get(index) {
-            Some(i) => *i,
-            None => return false,
-        },
-        None => index,
-    };
+    let Some(index) = projected(join.projection.as_deref(), index) else { return false };
     let left_width = join.left().schema().fields().len();
     match join.join_type() {
         JoinType::Inner if index < left_width => column_null_free(join.left(), index),
@@ -120,6 +106,15 @@ fn join_column_null_free(join: &HashJoinExec, index: usize) -> bool {
         JoinType::LeftSemi | JoinType::LeftAnti => column_null_free(join.left(), index),
         JoinType::RightSemi | JoinType::RightAnti => column_null_free(join.right(), index),
         _ => false,
+    }
+}
+
+/// Which column of an operator's own output is its output column `index`, through the
+/// projection it may carry.
+fn projected(projection: Option<&[usize]>, index: usize) -> Option<usize> {
+    match projection {
+        Some(p) => p.get(index).copied(),
+        None => Some(index),
     }
 }
 
@@ -141,27 +136,18 @@ fn scan_null_free(scan: &DataSourceExec, config: &FileScanConfig, index: usize) 
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, Int64Array, StringArray};
-    use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
     use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     /// A Parquet file whose columns are all nullable, as a catalog table's are.
     fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn Array>)>) {
-        crate::test_files::write_parquet(path, columns, true)
+        crate::test_support::write_parquet(path, columns, true)
     }
 
     /// Whether each hash join of `plan` handles NULLs as NOT IN does.
     fn null_aware(plan: &Arc<dyn ExecutionPlan>) -> Vec<bool> {
-        let mut found = vec![];
-        plan.apply(|node| {
-            if let Some(join) = node.downcast_ref::<HashJoinExec>() {
-                found.push(join.null_aware);
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .unwrap();
-        found
+        crate::test_support::each_node::<HashJoinExec, _>(plan, |join| Some(join.null_aware))
     }
 
     /// q16's shape on nullable columns: with no NULL in the files the join is a plain anti join

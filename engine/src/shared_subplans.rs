@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchemaRef, Result};
+use datafusion::common::{DFSchemaRef, DataFusionError, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -223,16 +223,12 @@ impl ExtensionPlanner for SharedPlanner {
 #[derive(Debug, Default)]
 pub struct GlauxQueryPlanner;
 
-impl GlauxQueryPlanner {
-    pub fn physical_planner() -> DefaultPhysicalPlanner {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SharedPlanner)])
-    }
-}
-
 #[async_trait]
 impl QueryPlanner for GlauxQueryPlanner {
     async fn create_physical_plan(&self, plan: &LogicalPlan, session: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
-        Self::physical_planner().create_physical_plan(plan, session).await
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SharedPlanner)])
+            .create_physical_plan(plan, session)
+            .await
     }
 }
 
@@ -303,9 +299,10 @@ impl ExecutionPlan for SharedExec {
         let run = self.run();
         let schema = self.schema();
         let kept = async move {
-            let cell = run.partitions.get(partition).ok_or_else(|| {
-                datafusion::error::DataFusionError::Internal(format!("shared subplan has no partition {partition}"))
-            })?;
+            let cell = run
+                .partitions
+                .get(partition)
+                .ok_or_else(|| DataFusionError::Internal(format!("shared subplan has no partition {partition}")))?;
             let kept = cell
                 .get_or_try_init(|| async {
                     let reservation =
@@ -317,11 +314,11 @@ impl ExecutionPlan for SharedExec {
                         reservation.try_grow(batch.get_array_memory_size())?;
                         batches.push(batch);
                     }
-                    Ok::<_, datafusion::error::DataFusionError>(Arc::new(Kept { batches, _reservation: reservation }))
+                    Ok::<_, DataFusionError>(Arc::new(Kept { batches, _reservation: reservation }))
                 })
                 .await?;
-            Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
-                kept.batches.clone().into_iter().map(Ok::<_, datafusion::error::DataFusionError>),
+            Ok::<_, DataFusionError>(futures::stream::iter(
+                kept.batches.clone().into_iter().map(Ok::<_, DataFusionError>),
             ))
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::once(kept).try_flatten())))
@@ -331,7 +328,9 @@ impl ExecutionPlan for SharedExec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::each_node;
     use datafusion::arrow::array::Int64Array;
+    use datafusion::datasource::source::DataSourceExec;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
@@ -343,7 +342,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let n = 10_000;
         let path = dir.join("t.parquet");
-        crate::test_files::write_parquet(
+        crate::test_support::write_parquet(
             &path,
             vec![
                 ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 100)))),
@@ -370,15 +369,9 @@ mod tests {
             let plan = frame.clone().create_physical_plan().await.unwrap();
             let rows = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
             // rows the scans of t gave, over every scan in the plan
-            let mut scanned = 0;
-            plan.apply(|node| {
-                if node.name() == "DataSourceExec" {
-                    scanned += node.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-            .unwrap();
-            let shared_nodes = displayable(plan.as_ref()).indent(true).to_string().matches("SharedExec").count();
+            let scanned: usize =
+                each_node::<DataSourceExec, _>(&plan, |scan| scan.metrics().and_then(|m| m.output_rows())).iter().sum();
+            let shared_nodes = each_node::<SharedExec, _>(&plan, |_| Some(())).len();
             assert_eq!(shared_nodes, if shared { 2 } else { 0 });
             assert_eq!(scanned, if shared { n as usize } else { 2 * n as usize }, "shared: {shared}");
             answers.push(datafusion::arrow::util::pretty::pretty_format_batches(&rows).unwrap().to_string());

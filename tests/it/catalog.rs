@@ -2,10 +2,22 @@
 //! Hive DDL runs inside scripts, pruning shows in the bytes scanned, and concurrent processes
 //! writing one warehouse lose nothing.
 
-use crate::support::{self, csv, glaux_in, scratch};
+use std::path::PathBuf;
+
+use crate::support::{self, Env, csv, glaux_in, scratch};
 
 const SALES: &str = "CREATE EXTERNAL TABLE IF NOT EXISTS sales (id bigint, amount bigint, region string)
 PARTITIONED BY (year string, month int) STORED AS PARQUET LOCATION";
+
+/// A new warehouse with the sales table and its 24 partitions in its catalog, and `more`
+/// statements run after them.
+fn sales_warehouse(env: &Env, tag: &str, more: &[&str]) -> PathBuf {
+    let warehouse = scratch(tag);
+    let mut create = vec![format!("{SALES} '{}'", env.s3("sales/")), "MSCK REPAIR TABLE sales".to_string()];
+    create.extend(more.iter().map(|s| s.to_string()));
+    glaux_in(&warehouse, &env.endpoint, &[], &create.join("; ")).assert_ok();
+    warehouse
+}
 
 #[test]
 fn tables_outlive_the_process_that_created_them() {
@@ -39,9 +51,7 @@ fn tables_outlive_the_process_that_created_them() {
 #[test]
 fn pruning_reads_only_the_surviving_partitions() {
     let env = support::env();
-    let warehouse = scratch("prune");
-    let create = format!("{SALES} '{}'; MSCK REPAIR TABLE sales", env.s3("sales/"));
-    glaux_in(&warehouse, &env.endpoint, &[], &create).assert_ok();
+    let warehouse = sales_warehouse(&env, "prune", &[]);
     let all = glaux_in(&warehouse, &env.endpoint, &[], "SELECT sum(amount) FROM sales");
     let one =
         glaux_in(&warehouse, &env.endpoint, &[], "SELECT sum(amount) FROM sales WHERE year = '2023' AND month = 7");
@@ -65,12 +75,11 @@ fn pruning_reads_only_the_surviving_partitions() {
 #[test]
 fn pruning_works_through_catalog_views() {
     let env = support::env();
-    let warehouse = scratch("prune-view");
-    let create = format!(
-        "{SALES} '{}'; MSCK REPAIR TABLE sales; CREATE VIEW monthly AS SELECT year, month, sum(amount) AS total FROM sales GROUP BY year, month",
-        env.s3("sales/")
+    let warehouse = sales_warehouse(
+        &env,
+        "prune-view",
+        &["CREATE VIEW monthly AS SELECT year, month, sum(amount) AS total FROM sales GROUP BY year, month"],
     );
-    glaux_in(&warehouse, &env.endpoint, &[], &create).assert_ok();
     let direct = glaux_in(
         &warehouse,
         &env.endpoint,
@@ -152,13 +161,11 @@ fn concurrent_processes_lose_no_partition() {
 #[test]
 fn a_with_query_or_view_used_twice_reads_the_table_once() {
     let env = support::env();
-    let warehouse = scratch("shared");
-    let create = format!(
-        "{SALES} '{}'; MSCK REPAIR TABLE sales; \
-         CREATE VIEW monthly AS SELECT month, sum(amount) AS total FROM sales GROUP BY month",
-        env.s3("sales/")
+    let warehouse = sales_warehouse(
+        &env,
+        "shared",
+        &["CREATE VIEW monthly AS SELECT month, sum(amount) AS total FROM sales GROUP BY month"],
     );
-    glaux_in(&warehouse, &env.endpoint, &[], &create).assert_ok();
     let once = glaux_in(
         &warehouse,
         &env.endpoint,

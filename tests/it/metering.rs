@@ -7,6 +7,12 @@ use glaux_engine::{Engine, EngineConfig, Pricing, QueryExecutionState, StartQuer
 use crate::formats::ddl;
 use crate::support::{self, proxy::CountingProxy};
 
+/// `glaux query --format csv SQL` through `proxy`, off the test's runtime (the proxy runs on it).
+async fn glaux_csv(proxy: &CountingProxy, sql: String) -> support::Run {
+    let endpoint = proxy.endpoint.clone();
+    tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap()
+}
+
 #[test]
 fn full_csv_scan_reads_exactly_the_objects() {
     let env = support::env();
@@ -40,8 +46,7 @@ async fn parquet_column_pruning_reads_a_fraction() {
         "CREATE EXTERNAL TABLE wide STORED AS PARQUET LOCATION '{}'; SELECT sum(c0), sum(c7) FROM wide",
         env.s3("wide/")
     );
-    let endpoint = proxy.endpoint.clone();
-    let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+    let run = glaux_csv(&proxy, sql).await;
     run.assert_ok();
     let size = env.size_of("wide");
     let select = run.last()["Statistics"]["DataScannedInBytes"].as_u64().unwrap();
@@ -59,8 +64,7 @@ async fn one_column_of_sixteen_costs_about_its_chunks_in_a_small_file() {
         "CREATE EXTERNAL TABLE columns16 STORED AS PARQUET LOCATION '{}'; SELECT sum(c3) FROM columns16",
         env.s3("columns16/")
     );
-    let endpoint = proxy.endpoint.clone();
-    let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+    let run = glaux_csv(&proxy, sql).await;
     run.assert_ok();
     let size = env.size_of("columns16");
     let sent = proxy.counts.total();
@@ -80,8 +84,7 @@ async fn a_point_lookup_reads_the_page_index_of_the_one_file_it_needs() {
         "CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; SELECT v FROM keyed WHERE id = 123456",
         env.s3("keyed/")
     );
-    let endpoint = proxy.endpoint.clone();
-    let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+    let run = glaux_csv(&proxy, sql).await;
     assert_eq!(run.assert_ok().stdout.trim(), "v\n246912");
     let object = |i: u32| format!("/{}/keyed/part-{i}.parquet", env.bucket);
     for i in [0, 1, 3] {
@@ -111,9 +114,7 @@ async fn a_file_cut_into_ranges_reads_its_page_index_once() {
              SELECT count(*) AS n FROM keyed WHERE id > 25000 AND v % 3 = 0",
             env.s3("keyed/")
         );
-        let endpoint = proxy.endpoint.clone();
-        let run =
-            tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql)).await.unwrap();
+        let run = glaux_csv(&proxy, sql).await;
         // multiples of three from 25,001 to 199,999
         assert_eq!(run.assert_ok().stdout.trim(), "n\n58333");
         assert_eq!(run.scanned(), proxy.counts.total(), "meter vs server");
@@ -156,10 +157,7 @@ async fn meter_equals_what_the_server_sent_in_every_format() {
                 "SET datafusion.optimizer.repartition_file_min_size = 1024; {}; {query}",
                 ddl(&env, "events", columns, format)
             );
-            let endpoint = proxy.endpoint.clone();
-            let run = tokio::task::spawn_blocking(move || support::glaux(&endpoint, &["--format", "csv"], &sql))
-                .await
-                .unwrap();
+            let run = glaux_csv(&proxy, sql).await;
             run.assert_ok();
             let sent = proxy.counts.total();
             assert!(sent > 0, "{format}: nothing read");

@@ -475,9 +475,7 @@ impl CatalogTable {
         }
         Ok(out)
     }
-}
 
-impl CatalogTable {
     /// The scan's filters on the files' own columns as a test of a file's statistics, when
     /// there are any.
     fn file_pruning(&self, state: &dyn Session, filters: &[Expr]) -> Option<Arc<PruningPredicate>> {

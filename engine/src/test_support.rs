@@ -1,4 +1,5 @@
-//! Small Parquet files for the optimizer rules' tests.
+//! What the optimizer rules' tests share: small Parquet files to plan over, and what the
+//! nodes of a plan hold.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -6,7 +7,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::physical_plan::ExecutionPlan;
 
 /// One row group of `columns`, each declared `nullable` or not (a catalog table's columns all
 /// are; a writer's own schema often says NOT NULL).
@@ -18,4 +21,20 @@ pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, nullable: bool
     let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
+}
+
+/// `look` of each node of type `T` in `plan`, top down, where it gives something.
+pub fn each_node<T: ExecutionPlan + 'static, R>(
+    plan: &Arc<dyn ExecutionPlan>,
+    look: impl Fn(&T) -> Option<R>,
+) -> Vec<R> {
+    let mut found = vec![];
+    plan.apply(|node| {
+        if let Some(value) = node.downcast_ref::<T>().and_then(&look) {
+            found.push(value);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    found
 }
