@@ -18,6 +18,7 @@ mod gate;
 mod history;
 mod integer_casts;
 mod join_filters;
+mod join_statistics;
 mod merged_topk;
 mod model;
 mod not_in_nulls;

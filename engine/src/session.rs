@@ -228,6 +228,8 @@ impl BaseSession {
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(CATALOG, database);
         tune(&mut config, engine.memory_limit);
+        // joins sized by their rows when a join's build side is chosen (join_statistics)
+        config.options_mut().optimizer.use_statistics_registry = true;
         let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _);
         if let Some(limit) = engine.memory_limit {
             // a fair share each for the operators that can spill, so one sort or aggregation
@@ -248,6 +250,7 @@ impl BaseSession {
             .with_analyzer_rule(Arc::new(crate::shared_subplans::ShareRepeatedSubplans))
             .with_query_planner(Arc::new(crate::shared_subplans::GlauxQueryPlanner))
             .with_physical_optimizer_rules(physical_rules())
+            .with_statistics_registry(crate::join_statistics::registry())
             .build();
         if std::env::var_os("GLAUX_TEST_PANIC_FUNCTION").is_some() {
             // a test hook: a function that panics when run, to show that a panic fails only its
