@@ -5,6 +5,7 @@ mod athena;
 mod billing;
 mod bucketing;
 mod catalog;
+mod cheap_conjuncts;
 mod compression;
 mod config;
 mod distributed;

@@ -177,6 +177,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.insert(0, Arc::new(crate::not_in_nulls::NotInWithoutNulls));
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
     rules.push(Arc::new(crate::join_filters::JoinFiltersInScans));
+    rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst));
     rules
 }
 
