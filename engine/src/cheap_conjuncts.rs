@@ -88,17 +88,16 @@ fn cost(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{each_node, parquet_context, plan_and_number, scratch_dir};
     use datafusion::arrow::array::{Date32Array, Int64Array, StringArray};
     use datafusion::execution::SessionStateBuilder;
     use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     /// q12's filter in small: the string test written first runs last, after the date range and
     /// the column-to-column comparison; the count is the same as DataFusion's own order gives.
     #[tokio::test]
     async fn cheap_conditions_run_first_and_the_answer_stays() {
-        let dir = std::env::temp_dir().join(format!("glaux-conjuncts-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("conjuncts");
         let n = 10_000;
         crate::test_support::write_parquet(
             &dir.join("items.parquet"),
@@ -119,17 +118,12 @@ mod tests {
                 rules.push(Arc::new(CheapConjunctsFirst));
             }
             let state = SessionStateBuilder::new().with_default_features().with_physical_optimizer_rules(rules).build();
-            let ctx = SessionContext::new_with_state(state);
-            let path = dir.join("items.parquet");
-            ctx.register_parquet("items", path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-            let frame = ctx.sql(sql).await.unwrap();
-            let plan = frame.clone().create_physical_plan().await.unwrap();
-            let order = crate::test_support::each_node::<FilterExec, _>(&plan, |f| {
+            let ctx = parquet_context(state, &dir, &["items"]).await;
+            let (plan, count) = plan_and_number(&ctx, sql).await;
+            let order = each_node::<FilterExec, _>(&plan, |f| {
                 let schema = f.input().schema();
                 Some(split_conjunction(f.predicate()).into_iter().map(|c| cost(c, &schema)).collect::<Vec<_>>())
             });
-            let rows = frame.collect().await.unwrap();
-            let count = rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
             answers.push((order, count));
         }
         assert_eq!(answers[0].1, answers[1].1);

@@ -112,18 +112,10 @@ fn type_width(data_type: &DataType) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{each_node, parquet_context, plan_and_number, scratch_dir};
     use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-
-    /// The join types of `sql`'s hash joins, top down, and its one number.
-    async fn plan_and_answer(ctx: &SessionContext, sql: &str) -> (Vec<JoinType>, i64) {
-        let frame = ctx.sql(sql).await.unwrap();
-        let plan = frame.clone().create_physical_plan().await.unwrap();
-        let joins = crate::test_support::each_node::<HashJoinExec, _>(&plan, |j| Some(*j.join_type()));
-        let rows = frame.collect().await.unwrap();
-        (joins, rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
-    }
+    use datafusion::prelude::SessionConfig;
 
     /// q21's EXISTS and NOT EXISTS in small: the outer side is a join that keeps a tenth of a
     /// large table, the subqueries read the whole table. Sized by its rows, the outer side goes in the hash
@@ -131,8 +123,7 @@ mod tests {
     /// (RightAnti). The answer is the same.
     #[tokio::test]
     async fn a_join_that_keeps_few_rows_is_the_smaller_side() {
-        let dir = std::env::temp_dir().join(format!("glaux-join-stats-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("join-stats");
         let n = 200_000i64;
         crate::test_support::write_parquet(
             &dir.join("big.parquet"),
@@ -170,12 +161,9 @@ mod tests {
                 .with_config(config)
                 .with_statistics_registry(registry())
                 .build();
-            let ctx = SessionContext::new_with_state(state);
-            for table in ["big", "dim"] {
-                let path = dir.join(format!("{table}.parquet"));
-                ctx.register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-            }
-            answers.push(plan_and_answer(&ctx, sql).await);
+            let ctx = parquet_context(state, &dir, &["big", "dim"]).await;
+            let (plan, sum) = plan_and_number(&ctx, sql).await;
+            answers.push((each_node::<HashJoinExec, _>(&plan, |j| Some(*j.join_type())), sum));
         }
         assert_eq!(answers[0].1, answers[1].1);
         assert!(answers[0].1 > 0, "{answers:?}");

@@ -138,7 +138,6 @@ mod tests {
     use datafusion::arrow::array::{Array, Int64Array, StringArray};
     use datafusion::execution::SessionStateBuilder;
     use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     /// A Parquet file whose columns are all nullable, as a catalog table's are.
     fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn Array>)>) {
@@ -155,8 +154,7 @@ mod tests {
     /// keys (that row out) keeps the NULL handling, and the answers are NOT IN's.
     #[tokio::test]
     async fn not_in_drops_null_handling_only_when_the_files_hold_no_null() {
-        let dir = std::env::temp_dir().join(format!("glaux-not-in-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_support::scratch_dir("not-in");
         let n = 1000;
         write(&dir.join("outer.parquet"), vec![("k", Arc::new(Int64Array::from_iter_values(0..n)))]);
         write(
@@ -172,19 +170,13 @@ mod tests {
         let mut rules = PhysicalOptimizer::new().rules;
         rules.insert(0, Arc::new(NotInWithoutNulls));
         let state = SessionStateBuilder::new().with_default_features().with_physical_optimizer_rules(rules).build();
-        let ctx = SessionContext::new_with_state(state);
-        for table in ["outer", "outer_null", "inner", "inner_null"] {
-            let path = dir.join(format!("{table}.parquet"));
-            ctx.register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-        }
+        let ctx =
+            crate::test_support::parquet_context(state, &dir, &["outer", "outer_null", "inner", "inner_null"]).await;
         let run = |outer: &str, inner: &str| {
             let sql = format!("SELECT count(*) FROM {outer} WHERE o.k NOT IN (SELECT k FROM {inner} WHERE tag = 'x')");
             let ctx = ctx.clone();
             async move {
-                let frame = ctx.sql(&sql).await.unwrap();
-                let plan = frame.clone().create_physical_plan().await.unwrap();
-                let rows = frame.collect().await.unwrap();
-                let count = rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+                let (plan, count) = crate::test_support::plan_and_number(&ctx, &sql).await;
                 (null_aware(&plan), count)
             }
         };

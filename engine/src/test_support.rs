@@ -38,3 +38,33 @@ pub fn each_node<T: ExecutionPlan + 'static, R>(
     .unwrap();
     found
 }
+
+/// A new folder for one test's files.
+pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("glaux-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A context on `state` with each of `tables` read from `<dir>/<table>.parquet`.
+pub async fn parquet_context(
+    state: datafusion::execution::SessionState,
+    dir: &Path,
+    tables: &[&str],
+) -> datafusion::prelude::SessionContext {
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    for table in tables {
+        let path = dir.join(format!("{table}.parquet"));
+        ctx.register_parquet(*table, path.to_str().unwrap(), Default::default()).await.unwrap();
+    }
+    ctx
+}
+
+/// `sql`'s physical plan and the one integer it answers.
+pub async fn plan_and_number(ctx: &datafusion::prelude::SessionContext, sql: &str) -> (Arc<dyn ExecutionPlan>, i64) {
+    use datafusion::arrow::array::Int64Array;
+    let frame = ctx.sql(sql).await.unwrap();
+    let plan = frame.clone().create_physical_plan().await.unwrap();
+    let rows = frame.collect().await.unwrap();
+    (plan, rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
+}
