@@ -75,9 +75,9 @@ fn only_join_filters(parquet: &ParquetSource) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{parquet_context, plan_and_number, scratch_dir};
     use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn datafusion::arrow::array::Array>)>) {
         crate::test_support::write_parquet(path, columns, false)
@@ -95,8 +95,7 @@ mod tests {
     /// filter; with a predicate of its own it does not; and the answers are the same.
     #[tokio::test]
     async fn only_scans_filtered_by_join_keys_alone_decode_with_the_filter() {
-        let dir = std::env::temp_dir().join(format!("glaux-join-filters-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("join-filters");
         let n = 10_000;
         write(
             &dir.join("big.parquet"),
@@ -119,23 +118,17 @@ mod tests {
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(JoinFiltersInScans))
             .build();
-        let ctx = SessionContext::new_with_state(state);
-        for table in ["big", "small"] {
-            let path = dir.join(format!("{table}.parquet"));
-            ctx.register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-        }
-        let plan = |sql: &'static str| {
-            let ctx = ctx.clone();
-            async move { ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap() }
-        };
+        let ctx = parquet_context(state, &dir, &["big", "small"]).await;
         let joined = "SELECT sum(b.v) AS s FROM big b JOIN small s ON b.k = s.k WHERE s.tag = 'x'";
         let own = "SELECT sum(b.v) AS s FROM big b JOIN small s ON b.k = s.k WHERE s.tag = 'x' AND b.v > 5000";
-        assert!(pushdown(&plan(joined).await).contains(&true), "the probe side's scan decodes every row");
-        assert!(!pushdown(&plan(own).await).contains(&true), "a scan with its own predicate changed");
+        let (joined_plan, sum) = plan_and_number(&ctx, joined).await;
+        assert!(pushdown(&joined_plan).contains(&true), "the probe side's scan decodes every row");
+        assert!(
+            !pushdown(&plan_and_number(&ctx, own).await.0).contains(&true),
+            "a scan with its own predicate changed"
+        );
         // keys 7, 107, …, 907 ten times each: v = k + 1000 j
         let expected: i64 = (0..10).flat_map(|j| (0..10).map(move |m| 7 + 100 * m + 1000 * j)).sum();
-        let rows = ctx.sql(joined).await.unwrap().collect().await.unwrap();
-        let sum = rows[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
         assert_eq!(sum, expected);
         let _ = std::fs::remove_dir_all(dir);
     }

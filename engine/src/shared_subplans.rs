@@ -328,22 +328,19 @@ impl ExecutionPlan for SharedExec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::each_node;
+    use crate::test_support::{each_node, parquet_context, scratch_dir};
     use datafusion::arrow::array::Int64Array;
     use datafusion::datasource::source::DataSourceExec;
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
     /// q15's shape: a WITH query joined and searched for its maximum is computed once, reading
     /// its table once, with the answer DataFusion gives without sharing.
     #[tokio::test]
     async fn a_with_query_used_twice_reads_its_table_once() {
-        let dir = std::env::temp_dir().join(format!("glaux-shared-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("shared");
         let n = 10_000;
-        let path = dir.join("t.parquet");
         crate::test_support::write_parquet(
-            &path,
+            &dir.join("t.parquet"),
             vec![
                 ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 100)))),
                 ("v", Arc::new(Int64Array::from_iter_values((0..n).map(|i| (i * 7919) % 1000)))),
@@ -352,19 +349,15 @@ mod tests {
         );
         let sql = "WITH totals AS (SELECT k, sum(v) AS total FROM t GROUP BY k) \
                    SELECT k, total FROM totals WHERE total = (SELECT max(total) FROM totals) ORDER BY k";
-        let session = |shared: bool| {
+        let mut answers = vec![];
+        for shared in [false, true] {
             let mut builder = SessionStateBuilder::new().with_default_features();
             if shared {
                 builder = builder
                     .with_analyzer_rule(Arc::new(ShareRepeatedSubplans))
                     .with_query_planner(Arc::new(GlauxQueryPlanner));
             }
-            SessionContext::new_with_state(builder.build())
-        };
-        let mut answers = vec![];
-        for shared in [false, true] {
-            let ctx = session(shared);
-            ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+            let ctx = parquet_context(builder.build(), &dir, &["t"]).await;
             let frame = ctx.sql(sql).await.unwrap();
             let plan = frame.clone().create_physical_plan().await.unwrap();
             let rows = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
