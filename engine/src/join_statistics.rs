@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::stats::Precision;
 use datafusion::common::{JoinSide, JoinType, Result, Statistics};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::joins::utils::build_join_schema;
+use datafusion::physical_plan::joins::utils::{ColumnIndex, build_join_schema};
 use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec};
 use datafusion::physical_plan::operator_statistics::{
     AggregateStatisticsProvider, DefaultStatisticsProvider, ExtendedStatistics, FilterStatisticsProvider,
@@ -69,11 +69,7 @@ impl StatisticsProvider for JoinBytes {
         let Some(&rows) = stats.num_rows.get_value() else {
             return Ok(StatisticsResult::Delegate);
         };
-        let (_, columns) = build_join_schema(&children[0].schema(), &children[1].schema(), &join_type);
-        let columns = match projection {
-            Some(p) => p.iter().filter_map(|&i| columns.get(i).cloned()).collect(),
-            None => columns,
-        };
+        let columns = output_columns(&children[0].schema(), &children[1].schema(), &join_type, projection.as_deref());
         let schema = plan.schema();
         if columns.len() != stats.column_statistics.len() || columns.len() != schema.fields().len() {
             return Ok(StatisticsResult::Delegate);
@@ -92,6 +88,21 @@ impl StatisticsProvider for JoinBytes {
         }
         stats.total_byte_size = Precision::Inexact(total);
         Ok(StatisticsResult::Computed(ExtendedStatistics::new(stats)))
+    }
+}
+
+/// Where each output column of a join comes from (its side, and its index there), through the
+/// projection the join may carry.
+pub fn output_columns(
+    left: &Schema,
+    right: &Schema,
+    join_type: &JoinType,
+    projection: Option<&[usize]>,
+) -> Vec<ColumnIndex> {
+    let (_, columns) = build_join_schema(left, right, join_type);
+    match projection {
+        Some(p) => p.iter().filter_map(|&i| columns.get(i).cloned()).collect(),
+        None => columns,
     }
 }
 

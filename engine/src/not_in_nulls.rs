@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{JoinType, Result};
+use datafusion::common::{JoinSide, JoinType, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -25,6 +25,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::joins::utils::ColumnIndex;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
@@ -98,13 +99,22 @@ fn column_null_free(plan: &Arc<dyn ExecutionPlan>, index: usize) -> bool {
 /// An inner join passes each side's values through; a semi or anti join passes one side's rows.
 /// Outer joins make NULLs of the side without a match.
 fn join_column_null_free(join: &HashJoinExec, index: usize) -> bool {
-    let Some(index) = projected(join.projection.as_deref(), index) else { return false };
-    let left_width = join.left().schema().fields().len();
-    match join.join_type() {
-        JoinType::Inner if index < left_width => column_null_free(join.left(), index),
-        JoinType::Inner => column_null_free(join.right(), index - left_width),
-        JoinType::LeftSemi | JoinType::LeftAnti => column_null_free(join.left(), index),
-        JoinType::RightSemi | JoinType::RightAnti => column_null_free(join.right(), index),
+    if !matches!(
+        join.join_type(),
+        JoinType::Inner | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi | JoinType::RightAnti
+    ) {
+        return false;
+    }
+    let (left, right) = (join.left(), join.right());
+    let columns = crate::join_statistics::output_columns(
+        &left.schema(),
+        &right.schema(),
+        join.join_type(),
+        join.projection.as_deref(),
+    );
+    match columns.get(index) {
+        Some(ColumnIndex { index, side: JoinSide::Left }) => column_null_free(left, *index),
+        Some(ColumnIndex { index, side: JoinSide::Right }) => column_null_free(right, *index),
         _ => false,
     }
 }
