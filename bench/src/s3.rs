@@ -38,6 +38,10 @@ pub struct Args {
     scale: String,
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Only the queries whose names contain one of these (all when none; the report is then
+    /// printed, not written).
+    #[arg(long, value_delimiter = ',')]
+    query: Vec<String>,
 }
 
 /// The queries: one column of sixteen, a few columns with a filter, a point lookup that row
@@ -74,6 +78,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     for &latency in &args.latency {
         proxy.set_latency(latency);
         for (name, sql) in queries() {
+            if !args.query.is_empty() && !args.query.iter().any(|q| name.contains(q.as_str())) {
+                continue;
+            }
             let mut glaux = vec![];
             for _ in 0..args.runs {
                 // a cold engine each run, as a `glaux query` process
@@ -127,6 +134,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     }
     proxy.set_latency(0);
+    if !args.query.is_empty() {
+        return Ok(());
+    }
     write_reports(&args, &rows)
 }
 

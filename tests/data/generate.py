@@ -123,6 +123,24 @@ def keyed(out):
                        write_page_index=True, compression="none")
 
 
+def lookup(out):
+    """One Parquet file of two 100,000-row groups, as an orders-keyed fact table: id = row // 4
+    and part = row * 7919 % 40,000 dictionary-encoded (large dictionaries, small pages of
+    indices), then filler and qty = row % 50 + 1 plain; 16 KiB pages and a page index. A lookup
+    of one id keeps one page of each column and each dictionary."""
+    d = out / "lookup"
+    d.mkdir(parents=True, exist_ok=True)
+    rows = range(200_000)
+    table = pa.table({
+        "id": pa.array([r // 4 for r in rows], pa.int64()),
+        "part": pa.array([r * 7919 % 40_000 for r in rows], pa.int64()),
+        "filler": pa.array([r * 0.5 for r in rows], pa.float64()),
+        "qty": pa.array([r % 50 + 1 for r in rows], pa.int64()),
+    })
+    pq.write_table(table, d / "lookup.parquet", row_group_size=100_000, data_page_size=16 * 1024, compression="none",
+                   write_page_index=True, use_dictionary=["id", "part"])
+
+
 def sales(out):
     """Partitioned by year (string) and month (int), 10 rows each: amount = month * 100 + row,
     so every answer follows from the construction. Parquet under sales/, headerless CSV.gz under
@@ -273,6 +291,7 @@ def main():
     columns16.mkdir(parents=True, exist_ok=True)
     pq.write_table(columns16_table(random.Random(16)), columns16 / "columns16.parquet", row_group_size=4_000)
     keyed(out)
+    lookup(out)
     bad_objects(out, events)
     sales(out)
     daily(out)

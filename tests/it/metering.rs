@@ -99,6 +99,60 @@ async fn a_point_lookup_reads_the_page_index_of_the_one_file_it_needs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_point_lookup_reads_the_pages_of_adjacent_columns_in_one_request() {
+    // id and part are neighbouring chunks, each a large dictionary and small pages: the lookup
+    // keeps a dictionary and a page of each, and the gaps between them lie inside the two chunks
+    // it reads anyway. qty lies past a column nobody reads.
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let sql = format!(
+        "CREATE EXTERNAL TABLE lookup STORED AS PARQUET LOCATION '{}'; \
+         SELECT part, qty FROM lookup WHERE id = 40000 ORDER BY qty",
+        env.s3("lookup/")
+    );
+    let run = glaux_csv(&proxy, sql).await;
+    // rows 160,000 to 160,003, from the construction
+    let mut expected: Vec<(u64, u64)> = (160_000..160_004).map(|r: u64| (r * 7919 % 40_000, r % 50 + 1)).collect();
+    expected.sort_by_key(|&(_, qty)| qty);
+    let lines: Vec<String> = expected.iter().map(|(part, qty)| format!("{part},{qty}")).collect();
+    assert_eq!(run.assert_ok().stdout.trim(), format!("part,qty\n{}", lines.join("\n")));
+    let object = format!("/{}/lookup/lookup.parquet", env.bucket);
+    // the footer (its read brings the small page index too), id's and part's dictionaries and
+    // pages together, qty's page: three (each of the four apart and the page index fetched
+    // again: seven)
+    assert_eq!(proxy.counts.gets_of(&object), 3, "{:?}", proxy.counts.objects());
+    // less than the three columns' whole chunks in the row group (1.69 MB)
+    let sent = proxy.counts.total();
+    assert!(sent < 1_200_000, "the lookup fetched {sent} bytes");
+    assert_eq!(run.scanned(), sent, "meter vs server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_every_row_group_passes_reads_no_page_index() {
+    // v > 1 rules out no row group of any file (each file's page index is larger than the
+    // footer's read, so reading it would cost a request a file): the scan reads what it reads
+    // with page indexes off
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let mut served = vec![];
+    for setting in ["true", "false"] {
+        proxy.counts.reset();
+        let sql = format!(
+            "SET datafusion.execution.parquet.enable_page_index = {setting}; \
+             CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; \
+             SELECT count(*) AS n FROM keyed WHERE v > 1",
+            env.s3("keyed/")
+        );
+        let run = glaux_csv(&proxy, sql).await;
+        // every id but 0, v = 2 id
+        assert_eq!(run.assert_ok().stdout.trim(), "n\n199999");
+        assert_eq!(run.scanned(), proxy.counts.total(), "meter vs server");
+        served.push((proxy.counts.gets(), proxy.counts.total()));
+    }
+    assert_eq!(served[0], served[1], "(requests, bytes) with page indexes on, then off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_cut_into_ranges_reads_its_page_index_once() {
     // each file cut in two byte ranges (eight partitions over four files) reads what it read
     // whole: the page index the predicate needs comes once from the cache, not once a range

@@ -160,7 +160,13 @@ impl StorageFormat {
             })
         };
         Ok(match self {
-            Self::Parquet => Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone())),
+            Self::Parquet => {
+                // the session's table options keep the Parquet settings the session started
+                // with; a SET changes its config
+                let mut options = state.table_options().parquet.clone();
+                options.global = state.config_options().execution.parquet.clone();
+                Arc::new(ParquetFormat::default().with_options(options))
+            }
             Self::Orc => Arc::new(OrcFormat),
             Self::Json => Arc::new(WrappedFormat(Arc::new(
                 JsonFormat::default().with_file_compression_type(codec(compression)?.into()),

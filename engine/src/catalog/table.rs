@@ -2,7 +2,7 @@
 //! anything is listed, only surviving partitions' objects listed and read, each file carrying
 //! its partition values.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,15 +10,13 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::SortColumn;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::pruning::PrunableStatistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, ScalarValue, Statistics};
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::{ParquetFormat, transform_schema_to_view};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -29,7 +27,6 @@ use datafusion::logical_expr::TryCast;
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use datafusion::physical_plan::ExecutionPlan;
@@ -44,6 +41,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use super::footers::{self, PageIndex, RowGroups};
 use super::projection::Projection;
 use super::pruning;
 use super::scan_log::{ScanLog, TableScan};
@@ -388,7 +386,9 @@ impl TableProvider for CatalogTable {
                 .with_projection_indices(scan_projection.clone())?
                 .with_limit(limit)
                 .build();
-            plans.push(file_format.create_physical_plan(state, config).await?);
+            let plan = file_format.create_physical_plan(state, config).await?;
+            let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+            plans.push(crate::formats::parquet_chunks::fill_chunk_gaps(plan, cache));
         }
         match plans.len() {
             0 => {
@@ -428,18 +428,18 @@ impl CatalogTable {
         let mut out = BTreeMap::new();
         let mut rows = Some(0usize);
         for ((store_key, codec), (store_url, mut files)) in groups {
-            let file_format = self.format.file_format(state, codec)?;
+            let mut file_format = self.format.file_format(state, codec)?;
             files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
             if collect {
                 let store = state.runtime_env().object_store(&store_url)?;
                 let schema = Arc::clone(&self.file_schema);
                 let format = Arc::clone(&file_format);
-                files = futures::stream::iter(files)
+                let read: Vec<(PartitionedFile, RowGroups)> = futures::stream::iter(files)
                     .map(|file| {
                         let (store, schema, format) = (Arc::clone(&store), Arc::clone(&schema), Arc::clone(&format));
                         let pruning = pruning.clone();
                         async move {
-                            let stats = file_statistics(
+                            let (stats, index) = footers::read(
                                 state,
                                 format.as_ref(),
                                 &store,
@@ -448,12 +448,27 @@ impl CatalogTable {
                                 pruning.as_deref(),
                             )
                             .await?;
-                            Ok::<_, DataFusionError>(file.with_statistics(Arc::new(stats)))
+                            Ok::<_, DataFusionError>((file.with_statistics(Arc::new(stats)), index))
                         }
                     })
                     .buffered(concurrency)
                     .try_collect()
                     .await?;
+                let row_groups: Vec<RowGroups>;
+                (files, row_groups) = read.into_iter().unzip();
+                let worth_reading = footers::worth_reading(&row_groups);
+                let indexes: Vec<PageIndex> = row_groups.into_iter().filter_map(RowGroups::into_page_index).collect();
+                if worth_reading {
+                    // read once here, into the cache: the scan would otherwise read a file's
+                    // page index once for each byte range it cuts the file into
+                    futures::stream::iter(indexes)
+                        .map(|index| index.load(state, &store))
+                        .buffered(concurrency)
+                        .try_collect::<Vec<()>>()
+                        .await?;
+                } else if !indexes.is_empty() {
+                    file_format = without_page_index(file_format);
+                }
                 if let Some(limit) = limit {
                     let mut kept = vec![];
                     for file in files {
@@ -490,49 +505,12 @@ impl CatalogTable {
     }
 }
 
-/// One file's statistics from its own metadata. A Parquet footer is read without the page
-/// index: DataFusion's default, with a metadata cache, fetches every file's page index along with
-/// its footer (a second request per file, tens of KiB each, billed), though a scan needs it only
-/// for the files whose row groups a predicate may keep. For those (`pruning` does not rule the
-/// file out by its statistics) it is read here, once, into the cache: the scan would otherwise
-/// read it once for each byte range it cuts the file into.
-async fn file_statistics(
-    state: &dyn Session,
-    format: &dyn FileFormat,
-    store: &Arc<dyn ObjectStore>,
-    schema: SchemaRef,
-    meta: &ObjectMeta,
-    pruning: Option<&PruningPredicate>,
-) -> Result<Statistics, DataFusionError> {
-    let Some(parquet) = format.downcast_ref::<ParquetFormat>() else {
-        return format.infer_stats(state, store, schema, meta).await;
-    };
-    let metadata = |policy| {
-        DFParquetMetadata::new(store.as_ref(), meta)
-            .with_metadata_size_hint(parquet.metadata_size_hint())
-            .with_file_metadata_cache(Some(state.runtime_env().cache_manager.get_file_metadata_cache()))
-            .with_page_index_policy(Some(policy))
-    };
-    // one footer read at a time per object: a statement that scans a table twice (a self-join,
-    // a view used twice) plans both scans at once, and the second waits for the cache
-    let _one_at_a_time = footer_lock(format!("{store} {} {}", meta.location, meta.size)).lock_owned().await;
-    let stats = metadata(PageIndexPolicy::Skip).fetch_statistics(&schema).await?;
-    if let Some(pruning) = pruning {
-        let file = PrunableStatistics::new(vec![Arc::new(stats.clone())], Arc::clone(&schema));
-        if pruning.prune(&file)?.first().copied().unwrap_or(true) {
-            metadata(PageIndexPolicy::Optional).fetch_metadata().await?;
-        }
-    }
-    Ok(stats)
-}
-
-/// The lock for reading one object's footer. Locks no one holds are dropped as others are made.
-fn footer_lock(key: String) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
-        std::sync::LazyLock::new(Default::default);
-    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
-    locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-    Arc::clone(locks.entry(key).or_default())
+/// `format` reading no page index, when it is Parquet.
+fn without_page_index(format: Arc<dyn FileFormat>) -> Arc<dyn FileFormat> {
+    let Some(parquet) = format.downcast_ref::<ParquetFormat>() else { return format };
+    let mut options = parquet.options().clone();
+    options.global.enable_page_index = false;
+    Arc::new(ParquetFormat::default().with_options(options))
 }
 
 /// The one column a RegexSerDe table's objects are read into.

@@ -2,6 +2,7 @@
 
 mod contained;
 pub mod orc;
+pub(crate) mod parquet_chunks;
 pub mod wrapped;
 
 use datafusion::datasource::physical_plan::FileScanConfig;

@@ -91,21 +91,28 @@ impl RangeMerge {
         let requests = self.plan(ranges);
         let fetched: Vec<Bytes> =
             futures::stream::iter(requests.iter().cloned()).map(fetch).buffered(PARALLEL).try_collect().await?;
-        Ok(ranges
-            .iter()
-            .map(|r| {
-                if r.start >= r.end {
-                    return Bytes::new();
-                }
-                // the request that starts at or before this range and covers it
-                let i = requests.partition_point(|q| q.start <= r.start) - 1;
-                let (request, bytes) = (&requests[i], &fetched[i]);
-                let start = ((r.start - request.start) as usize).min(bytes.len());
-                let end = ((r.end - request.start) as usize).min(bytes.len());
-                bytes.slice(start..end)
-            })
-            .collect())
+        Ok(slice_requests(&requests, &fetched, ranges))
     }
+}
+
+/// Each of `ranges` cut from the bytes `fetched` for `requests` (sorted, not overlapping, and
+/// together covering every range). A response shorter than asked (the object ended) gives the
+/// ranges what it has.
+pub fn slice_requests(requests: &[Range<u64>], fetched: &[Bytes], ranges: &[Range<u64>]) -> Vec<Bytes> {
+    ranges
+        .iter()
+        .map(|r| {
+            if r.start >= r.end {
+                return Bytes::new();
+            }
+            // the request that starts at or before this range and covers it
+            let i = requests.partition_point(|q| q.start <= r.start).saturating_sub(1);
+            let (Some(request), Some(bytes)) = (requests.get(i), fetched.get(i)) else { return Bytes::new() };
+            let start = (r.start.saturating_sub(request.start) as usize).min(bytes.len());
+            let end = (r.end.saturating_sub(request.start) as usize).min(bytes.len());
+            bytes.slice(start..end.max(start))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,343 @@
+//! Parquet footers and page indexes read while planning a catalog table's scan: a footer in one
+//! request, the page index only for a scan whose predicate can use it, and no byte that the
+//! footer's read already brought fetched a second time.
+//!
+//! The page index lets a scan read only the pages a predicate may match, but it costs a request
+//! and tens of KiB per file. It pays where the data is ordered on the predicate's columns, and
+//! then the row groups' own statistics show it: the filters rule out some row groups (or whole
+//! files) and keep others. Where they keep every row group of every file (`l_discount > 0.05`
+//! over unordered data), pages are no more ordered than row groups, and the scan reads whole
+//! column chunks without it. A page index that lies inside the footer's read costs nothing and
+//! is always kept.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::Statistics;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+// (the metadata module's CachedParquetMetaData is the one DataFusion's reads look for; the
+// crate root exports another of the same name)
+use datafusion::datasource::physical_plan::parquet::metadata::{CachedParquetMetaData, DFParquetMetadata};
+use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, ParquetFileMetrics, RowGroupAccessPlanFilter};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadataCache};
+use datafusion::parquet::DecodeResult;
+use datafusion::parquet::arrow::async_reader::MetadataFetch;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::{
+    PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder, ParquetMetaDataReader,
+};
+use datafusion::physical_optimizer::pruning::PruningPredicate;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+/// The end of a file as the footer's first read brought it.
+#[derive(Clone)]
+struct Suffix {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl Suffix {
+    fn covers(&self, range: &Range<u64>) -> bool {
+        range.start >= self.start && range.end <= self.start + self.bytes.len() as u64
+    }
+}
+
+/// A page index a scan may want: the file has one, not yet read, and the filters keep some of
+/// its row groups.
+pub(super) struct PageIndex {
+    meta: ObjectMeta,
+    metadata: Arc<ParquetMetaData>,
+    suffix: Option<Suffix>,
+    /// It lies inside what the footer's read brought.
+    free: bool,
+}
+
+/// What a scan's filters tell of one file's row groups, and the file's page index.
+pub(super) enum RowGroups {
+    /// Nothing to test (no filters on the file's columns, or page indexes are off).
+    Untested,
+    /// The filters rule out some of its row groups, or all of them.
+    SomeRuledOut(Option<PageIndex>),
+    /// The filters keep every row group.
+    AllKept(Option<PageIndex>),
+}
+
+impl RowGroups {
+    pub(super) fn into_page_index(self) -> Option<PageIndex> {
+        match self {
+            Self::Untested => None,
+            Self::SomeRuledOut(index) | Self::AllKept(index) => index,
+        }
+    }
+}
+
+/// Whether a scan reads its files' page indexes: its filters rule out some row group of some
+/// file (the data is ordered on their columns, and so are its pages), or a page index is free.
+pub(super) fn worth_reading(files: &[RowGroups]) -> bool {
+    files.iter().any(|f| match f {
+        RowGroups::Untested => false,
+        RowGroups::SomeRuledOut(_) => true,
+        RowGroups::AllKept(index) => index.as_ref().is_some_and(|i| i.free),
+    })
+}
+
+/// One file's statistics from its own metadata, and the page index its scan may want. A Parquet
+/// footer is read once into the session's metadata cache (the scan finds it there); formats
+/// that carry no statistics say so.
+pub(super) async fn read(
+    state: &dyn Session,
+    format: &dyn FileFormat,
+    store: &Arc<dyn ObjectStore>,
+    schema: SchemaRef,
+    meta: &ObjectMeta,
+    pruning: Option<&PruningPredicate>,
+) -> Result<(Statistics, RowGroups)> {
+    let Some(parquet) = format.downcast_ref::<ParquetFormat>() else {
+        return Ok((format.infer_stats(state, store, schema, meta).await?, RowGroups::Untested));
+    };
+    // one footer read at a time per object: a statement that scans a table twice (a self-join,
+    // a view used twice) plans both scans at once, and the second waits for the cache
+    let _one_at_a_time = footer_lock(store.as_ref(), meta).lock_owned().await;
+    let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+    let (metadata, suffix) = match cached(cache.as_ref(), meta) {
+        Some(metadata) => (metadata, None),
+        None => {
+            let hint = parquet.metadata_size_hint().unwrap_or(FOOTER_TAIL);
+            let (metadata, suffix) = fetch_footer(store.as_ref(), meta, hint).await?;
+            let metadata = Arc::new(metadata);
+            put(cache.as_ref(), meta, Arc::clone(&metadata));
+            (metadata, Some(suffix))
+        }
+    };
+    let stats = DFParquetMetadata::statistics_from_parquet_metadata(&metadata, &schema)?;
+    let Some(pruning) = pruning.filter(|_| parquet.options().global.enable_page_index) else {
+        return Ok((stats, RowGroups::Untested));
+    };
+    let (kept, total) = row_groups_kept(&metadata, &schema, pruning, meta);
+    let read = metadata.column_index().is_some() && metadata.offset_index().is_some();
+    let index = match page_index_range(&metadata) {
+        Some(range) if kept > 0 && !read => {
+            let free = suffix.as_ref().is_some_and(|s| s.covers(&range));
+            Some(PageIndex { meta: meta.clone(), metadata, suffix, free })
+        }
+        _ => None,
+    };
+    let row_groups = if kept < total { RowGroups::SomeRuledOut(index) } else { RowGroups::AllKept(index) };
+    Ok((stats, row_groups))
+}
+
+impl PageIndex {
+    /// Reads the page index into the session's metadata cache, fetching only the part of it the
+    /// footer's read did not bring (nothing, when another scan of the statement read it first).
+    pub(super) async fn load(self, state: &dyn Session, store: &Arc<dyn ObjectStore>) -> Result<()> {
+        let _one_at_a_time = footer_lock(store.as_ref(), &self.meta).lock_owned().await;
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        if cached(cache.as_ref(), &self.meta).is_some_and(|m| m.column_index().is_some()) {
+            return Ok(());
+        }
+        let metadata = Arc::unwrap_or_clone(self.metadata);
+        let mut reader =
+            ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(PageIndexPolicy::Optional);
+        let fetch = SuffixFetch { store: store.as_ref(), meta: &self.meta, suffix: self.suffix.as_ref() };
+        reader.load_page_index(fetch).await?;
+        put(cache.as_ref(), &self.meta, Arc::new(reader.finish()?));
+        Ok(())
+    }
+}
+
+/// The least a footer read asks for: the footer's length and magic.
+const FOOTER_TAIL: usize = 8;
+
+/// The footer of `meta`, first guessing it lies in the last `hint` bytes (a second request
+/// when it is larger), and those bytes.
+async fn fetch_footer(store: &dyn ObjectStore, meta: &ObjectMeta, hint: usize) -> Result<(ParquetMetaData, Suffix)> {
+    let start = meta.size.saturating_sub(hint.max(FOOTER_TAIL) as u64);
+    let bytes = store.get_range(&meta.location, start..meta.size).await?;
+    let mut decoder = ParquetMetaDataPushDecoder::try_new(meta.size)?.with_page_index_policy(PageIndexPolicy::Skip);
+    decoder.push_range(start..meta.size, bytes.clone())?;
+    loop {
+        match decoder.try_decode()? {
+            DecodeResult::Data(metadata) => return Ok((metadata, Suffix { start, bytes })),
+            DecodeResult::NeedsData(ranges) => {
+                let more = store.get_ranges(&meta.location, &ranges).await?;
+                decoder.push_ranges(ranges, more)?;
+            }
+            DecodeResult::Finished => {
+                return Err(DataFusionError::Execution(format!(
+                    "{}: the Parquet footer ended without metadata",
+                    meta.location
+                )));
+            }
+        }
+    }
+}
+
+/// Fetches for the page index reader, cutting what it can from the footer's read.
+struct SuffixFetch<'a> {
+    store: &'a dyn ObjectStore,
+    meta: &'a ObjectMeta,
+    suffix: Option<&'a Suffix>,
+}
+
+impl MetadataFetch for SuffixFetch<'_> {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
+        async move {
+            let external = |e: object_store::Error| ParquetError::External(Box::new(e));
+            let Some(suffix) =
+                self.suffix.filter(|s| range.end > s.start && range.end <= s.start + s.bytes.len() as u64)
+            else {
+                return self.store.get_range(&self.meta.location, range).await.map_err(external);
+            };
+            let tail = suffix
+                .bytes
+                .slice((range.start.max(suffix.start) - suffix.start) as usize..(range.end - suffix.start) as usize);
+            if range.start >= suffix.start {
+                return Ok(tail);
+            }
+            let head = self.store.get_range(&self.meta.location, range.start..suffix.start).await.map_err(external)?;
+            let mut joined = BytesMut::with_capacity(head.len() + tail.len());
+            joined.extend_from_slice(&head);
+            joined.extend_from_slice(&tail);
+            Ok(joined.freeze())
+        }
+        .boxed()
+    }
+}
+
+/// The bytes of the file's column and offset indexes, when it has any.
+fn page_index_range(metadata: &ParquetMetaData) -> Option<Range<u64>> {
+    let mut range: Option<Range<u64>> = None;
+    for column in metadata.row_groups().iter().flat_map(|g| g.columns()) {
+        let parts = [
+            (column.column_index_offset(), column.column_index_length()),
+            (column.offset_index_offset(), column.offset_index_length()),
+        ];
+        for (offset, length) in parts {
+            let (Some(offset), Some(length)) = (offset, length) else { continue };
+            let (Ok(start), Ok(length)) = (u64::try_from(offset), u64::try_from(length)) else { continue };
+            let part = start..start + length;
+            range = Some(match range {
+                Some(r) => r.start.min(part.start)..r.end.max(part.end),
+                None => part,
+            });
+        }
+    }
+    range
+}
+
+/// How many of the file's row groups `pruning` keeps, of how many.
+fn row_groups_kept(
+    metadata: &ParquetMetaData,
+    schema: &SchemaRef,
+    pruning: &PruningPredicate,
+    meta: &ObjectMeta,
+) -> (usize, usize) {
+    let groups = metadata.row_groups();
+    let mut filter = RowGroupAccessPlanFilter::new(ParquetAccessPlan::new_all(groups.len()));
+    let metrics = ParquetFileMetrics::new(0, meta.location.as_ref(), &ExecutionPlanMetricsSet::new());
+    filter.prune_by_statistics(schema, metadata.file_metadata().schema_descr(), groups, pruning, &metrics);
+    (filter.remaining_row_group_count(), groups.len())
+}
+
+/// The Parquet metadata the session has cached for `meta`, if it is of this version of it.
+pub(crate) fn cached(cache: &FileMetadataCache, meta: &ObjectMeta) -> Option<Arc<ParquetMetaData>> {
+    let entry = cache.get(&meta.location).filter(|e| e.is_valid_for(meta))?;
+    let parquet = entry.file_metadata.as_any().downcast_ref::<CachedParquetMetaData>()?;
+    Some(Arc::clone(parquet.parquet_metadata()))
+}
+
+fn put(cache: &FileMetadataCache, meta: &ObjectMeta, metadata: Arc<ParquetMetaData>) {
+    cache.put(
+        &meta.location,
+        CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(metadata))),
+    );
+}
+
+/// The lock for reading one object's footer. Locks no one holds are dropped as others are made.
+fn footer_lock(store: &dyn ObjectStore, meta: &ObjectMeta) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let key = format!("{store} {} {}", meta.location, meta.size);
+    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+    Arc::clone(locks.entry(key).or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MeteredStore, ScanMeter};
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+
+    /// A Parquet file of 50,000 ids in 100-row pages (a page index of some KiB) in memory,
+    /// behind a meter.
+    async fn file() -> (Arc<dyn ObjectStore>, Arc<ScanMeter>, ObjectMeta) {
+        let batch =
+            RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from_iter_values(0..50_000)) as _)]).unwrap();
+        let props = WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
+        let mut bytes = vec![];
+        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let memory = InMemory::new();
+        let location = Path::from("t/ids.parquet");
+        memory.put(&location, bytes.into()).await.unwrap();
+        let meta = memory.head(&location).await.unwrap();
+        let meter = Arc::new(ScanMeter::new());
+        (Arc::new(MeteredStore::new(Arc::new(memory), Arc::clone(&meter))), meter, meta)
+    }
+
+    #[tokio::test]
+    async fn the_page_index_reads_only_what_the_footer_read_did_not_bring() {
+        let (store, meter, meta) = file().await;
+        // a footer read of the last 2 KiB: the footer and the end of the page index
+        let (metadata, suffix) = fetch_footer(store.as_ref(), &meta, 2048).await.unwrap();
+        assert_eq!(meter.bytes(), 2048);
+        let range = page_index_range(&metadata).expect("the file has a page index");
+        assert!(range.start < suffix.start && range.end > suffix.start, "{range:?} vs {}", suffix.start);
+        let mut reader = ParquetMetaDataReader::new_with_metadata(metadata.clone())
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        let fetch = SuffixFetch { store: store.as_ref(), meta: &meta, suffix: Some(&suffix) };
+        reader.load_page_index(fetch).await.unwrap();
+        let loaded = reader.finish().unwrap();
+        // only the part before the footer's read was fetched
+        assert_eq!(meter.bytes(), 2048 + (suffix.start - range.start));
+        // and the index is the file's own: what a reader that fetched it all finds
+        let mut whole =
+            ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(PageIndexPolicy::Optional);
+        whole.load_page_index(SuffixFetch { store: store.as_ref(), meta: &meta, suffix: None }).await.unwrap();
+        let whole = whole.finish().unwrap();
+        assert_eq!(loaded.offset_index(), whole.offset_index());
+        assert_eq!(loaded.column_index().map(|c| c.len()), whole.column_index().map(|c| c.len()));
+        assert!(loaded.offset_index().is_some_and(|o| o[0][0].page_locations().len() == 500));
+    }
+
+    #[tokio::test]
+    async fn a_page_index_inside_the_footer_read_costs_nothing() {
+        let (store, meter, meta) = file().await;
+        let (metadata, suffix) = fetch_footer(store.as_ref(), &meta, 64 * 1024).await.unwrap();
+        let range = page_index_range(&metadata).unwrap();
+        assert!(suffix.covers(&range));
+        let mut reader =
+            ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(PageIndexPolicy::Optional);
+        reader
+            .load_page_index(SuffixFetch { store: store.as_ref(), meta: &meta, suffix: Some(&suffix) })
+            .await
+            .unwrap();
+        assert!(reader.finish().unwrap().column_index().is_some());
+        assert_eq!(meter.bytes(), suffix.bytes.len() as u64);
+    }
+}
