@@ -182,9 +182,11 @@ fn write_reports(args: &Args, rows: &[Row]) -> Result<(), String> {
          `read_parquet('s3://…')`. Time is the median of {} runs; bytes and requests are the server's count (glaux's \
          DataScannedInBytes equals it in every run). s3s-fs is slow to answer ranged reads (seconds for a few \
          megabytes), so times measure the server as much as the two clients; requests and bytes do not depend on it. \
-         Both read each footer with one 64 KiB request. Where a predicate leaves some of a file's row groups, glaux \
-         also reads that file's page index (one request) and then only the pages the predicate can match, where \
-         DuckDB reads whole column chunks: fewer bytes, a few more requests (the point lookup).\n\n\
+         Both read each footer with one 64 KiB request. Where the filters rule out some row groups and keep \
+         others (the point lookup), glaux also reads the kept file's page index (the part the footer's read did not \
+         bring) and then the pages that can match, each column's dictionary and page together with the next \
+         column's, where DuckDB reads whole column chunks; where they rule out none (the filtered scans), glaux \
+         reads no page index and the same chunks as DuckDB, merged into fewer requests.\n\n\
          | added latency | query | glaux ms | DuckDB ms | time ratio | glaux requests | DuckDB requests | glaux bytes | DuckDB bytes | bytes ratio |\n\
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         args.duckdb_version, args.scale, args.runs

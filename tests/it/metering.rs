@@ -153,6 +153,30 @@ async fn a_filter_every_row_group_passes_reads_no_page_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_setting_set_in_the_session_reaches_catalog_tables() {
+    // the lookup reads part-2's page index and then two small pages; with page indexes off it
+    // reads the row group's two whole chunks instead
+    let env = support::env();
+    let proxy = CountingProxy::start(&env.endpoint).await;
+    let object = format!("/{}/keyed/part-2.parquet", env.bucket);
+    let mut reads = vec![];
+    for setting in ["true", "false"] {
+        proxy.counts.reset();
+        let sql = format!(
+            "SET datafusion.execution.parquet.enable_page_index = {setting}; \
+             CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; \
+             SELECT v FROM keyed WHERE id = 123456",
+            env.s3("keyed/")
+        );
+        let run = glaux_csv(&proxy, sql).await;
+        assert_eq!(run.assert_ok().stdout.trim(), "v\n246912");
+        reads.push((proxy.counts.gets_of(&object), proxy.counts.total()));
+    }
+    let ((on_requests, on_bytes), (off_requests, off_bytes)) = (reads[0], reads[1]);
+    assert!(off_requests < on_requests && off_bytes > on_bytes, "page indexes on {:?}, off {:?}", reads[0], reads[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_cut_into_ranges_reads_its_page_index_once() {
     // each file cut in two byte ranges (eight partitions over four files) reads what it read
     // whole: the page index the predicate needs comes once from the cache, not once a range

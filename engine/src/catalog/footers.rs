@@ -47,7 +47,11 @@ struct Suffix {
 
 impl Suffix {
     fn covers(&self, range: &Range<u64>) -> bool {
-        range.start >= self.start && range.end <= self.start + self.bytes.len() as u64
+        range.start >= self.start && range.end <= self.end()
+    }
+
+    fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
     }
 }
 
@@ -193,7 +197,7 @@ impl MetadataFetch for SuffixFetch<'_> {
         async move {
             let external = |e: object_store::Error| ParquetError::External(Box::new(e));
             let Some(suffix) =
-                self.suffix.filter(|s| range.end > s.start && range.end <= s.start + s.bytes.len() as u64)
+                self.suffix.filter(|s| range.start <= range.end && range.end > s.start && range.end <= s.end())
             else {
                 return self.store.get_range(&self.meta.location, range).await.map_err(external);
             };
@@ -224,7 +228,7 @@ fn page_index_range(metadata: &ParquetMetaData) -> Option<Range<u64>> {
         for (offset, length) in parts {
             let (Some(offset), Some(length)) = (offset, length) else { continue };
             let (Ok(start), Ok(length)) = (u64::try_from(offset), u64::try_from(length)) else { continue };
-            let part = start..start + length;
+            let part = start..start.saturating_add(length);
             range = Some(match range {
                 Some(r) => r.start.min(part.start)..r.end.max(part.end),
                 None => part,

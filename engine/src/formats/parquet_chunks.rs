@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use object_store::ObjectMeta;
 
 use crate::catalog::footers::cached;
-use crate::storage::ranges::slice_requests;
+use crate::storage::ranges::{merge_ranges, slice_requests};
 
 /// No gap larger than this merges, however much is read around it (as the store's rule).
 const MAX_FILL: u64 = 1024 * 1024;
@@ -134,7 +134,7 @@ fn column_chunks(metadata: &ParquetMetaData) -> Vec<Range<u64>> {
         .flat_map(|g| g.columns())
         .map(|c| {
             let (start, len) = c.byte_range();
-            start..start + len
+            start..start.saturating_add(len)
         })
         .collect();
     chunks.sort_unstable_by_key(|c| c.start);
@@ -143,15 +143,14 @@ fn column_chunks(metadata: &ParquetMetaData) -> Vec<Range<u64>> {
 
 /// The requests for `ranges`: sorted, overlapping ones joined, and a gap merged when every byte
 /// of it lies in a column chunk some range reads from and it is no larger than what the merged
-/// request wants (nor than `MAX_FILL`). The ranges already merged by this rule are as the store
-/// would see them; with no chunks known, the ranges as they are, sorted and joined.
+/// request wants (nor than `MAX_FILL`). With no chunks known, nothing apart merges.
 fn merge_within_chunks(ranges: &[Range<u64>], chunks: &[Range<u64>]) -> Vec<Range<u64>> {
-    let mut sorted: Vec<Range<u64>> = ranges.iter().filter(|r| r.start < r.end).cloned().collect();
-    sorted.sort_unstable_by_key(|r| (r.start, r.end));
-    let wanted: Vec<&Range<u64>> =
-        chunks.iter().filter(|c| sorted.iter().any(|r| r.start < c.end && c.start < r.end)).collect();
+    let wanted: Vec<&Range<u64>> = chunks
+        .iter()
+        .filter(|c| ranges.iter().any(|r| r.start < r.end && r.start < c.end && c.start < r.end))
+        .collect();
     // whether `gap` is covered by wanted chunks (they are sorted and do not overlap)
-    let covered = |gap: Range<u64>| {
+    let covered = |gap: &Range<u64>| {
         let mut at = gap.start;
         for c in &wanted {
             if c.end <= at {
@@ -164,22 +163,10 @@ fn merge_within_chunks(ranges: &[Range<u64>], chunks: &[Range<u64>]) -> Vec<Rang
         }
         at >= gap.end
     };
-    let mut out: Vec<Range<u64>> = vec![];
-    let mut wanted_bytes = 0u64;
-    for r in sorted {
-        if let Some(current) = out.last_mut() {
-            let gap = r.start.saturating_sub(current.end);
-            let added = r.end.saturating_sub(current.end.max(r.start));
-            if gap == 0 || (gap <= MAX_FILL && gap <= wanted_bytes + added && covered(current.end..r.start)) {
-                current.end = current.end.max(r.end);
-                wanted_bytes += added;
-                continue;
-            }
-        }
-        wanted_bytes = r.end - r.start;
-        out.push(r);
-    }
-    out
+    merge_ranges(ranges, |gap, wanted_bytes| {
+        let len = gap.end - gap.start;
+        len <= MAX_FILL && len <= wanted_bytes && covered(&gap)
+    })
 }
 
 #[cfg(test)]

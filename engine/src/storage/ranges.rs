@@ -52,28 +52,10 @@ impl RangeMerge {
 
     /// The requests for `ranges`: sorted, overlapping reads joined, gaps merged by the rule.
     pub fn plan(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
-        let mut sorted: Vec<Range<u64>> = ranges.iter().filter(|r| r.start < r.end).cloned().collect();
-        sorted.sort_unstable_by_key(|r| (r.start, r.end));
-        let mut out: Vec<Range<u64>> = vec![];
-        // the bytes the current request is for (its ranges without the gaps between them)
-        let mut wanted = 0u64;
-        for r in sorted {
-            if let Some(current) = out.last_mut() {
-                let gap = r.start.saturating_sub(current.end);
-                let added = r.end.saturating_sub(current.end.max(r.start));
-                let merge = gap == 0
-                    || gap <= self.gap
-                    || (gap <= self.max_gap && (gap as f64) <= self.ratio * (wanted + added) as f64);
-                if merge {
-                    current.end = current.end.max(r.end);
-                    wanted += added;
-                    continue;
-                }
-            }
-            wanted = r.end - r.start;
-            out.push(r);
-        }
-        out
+        merge_ranges(ranges, |gap, wanted| {
+            let gap = gap.end - gap.start;
+            gap <= self.gap || (gap <= self.max_gap && (gap as f64) <= self.ratio * wanted as f64)
+        })
     }
 
     /// Bytes the requests for `ranges` fetch.
@@ -93,6 +75,29 @@ impl RangeMerge {
             futures::stream::iter(requests.iter().cloned()).map(fetch).buffered(PARALLEL).try_collect().await?;
         Ok(slice_requests(&requests, &fetched, ranges))
     }
+}
+
+/// `ranges` sorted, empty ones dropped, touching or overlapping ones joined, and two apart joined
+/// where `merge(gap, wanted)` says so, `wanted` being the bytes the joined request would be for
+/// (its ranges without the gaps between them).
+pub fn merge_ranges(ranges: &[Range<u64>], merge: impl Fn(Range<u64>, u64) -> bool) -> Vec<Range<u64>> {
+    let mut sorted: Vec<Range<u64>> = ranges.iter().filter(|r| r.start < r.end).cloned().collect();
+    sorted.sort_unstable_by_key(|r| (r.start, r.end));
+    let mut out: Vec<Range<u64>> = vec![];
+    let mut wanted = 0u64;
+    for r in sorted {
+        if let Some(current) = out.last_mut() {
+            let added = r.end.saturating_sub(current.end.max(r.start));
+            if r.start <= current.end || merge(current.end..r.start, wanted + added) {
+                current.end = current.end.max(r.end);
+                wanted += added;
+                continue;
+            }
+        }
+        wanted = r.end - r.start;
+        out.push(r);
+    }
+    out
 }
 
 /// Each of `ranges` cut from the bytes `fetched` for `requests` (sorted, not overlapping, and
