@@ -127,6 +127,18 @@ async fn a_point_lookup_reads_the_pages_of_adjacent_columns_in_one_request() {
     assert_eq!(run.scanned(), sent, "meter vs server");
 }
 
+/// `select` over the `keyed` table through `proxy`, with page indexes on or off for the session,
+/// the proxy's counts starting from nothing.
+async fn keyed_query(env: &support::Env, proxy: &CountingProxy, page_index: bool, select: &str) -> support::Run {
+    proxy.counts.reset();
+    let sql = format!(
+        "SET datafusion.execution.parquet.enable_page_index = {page_index}; \
+         CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; {select}",
+        env.s3("keyed/")
+    );
+    glaux_csv(proxy, sql).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_every_row_group_passes_reads_no_page_index() {
     // v > 1 rules out no row group of any file (each file's page index is larger than the
@@ -135,15 +147,8 @@ async fn a_filter_every_row_group_passes_reads_no_page_index() {
     let env = support::env();
     let proxy = CountingProxy::start(&env.endpoint).await;
     let mut served = vec![];
-    for setting in ["true", "false"] {
-        proxy.counts.reset();
-        let sql = format!(
-            "SET datafusion.execution.parquet.enable_page_index = {setting}; \
-             CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; \
-             SELECT count(*) AS n FROM keyed WHERE v > 1",
-            env.s3("keyed/")
-        );
-        let run = glaux_csv(&proxy, sql).await;
+    for page_index in [true, false] {
+        let run = keyed_query(&env, &proxy, page_index, "SELECT count(*) AS n FROM keyed WHERE v > 1").await;
         // every id but 0, v = 2 id
         assert_eq!(run.assert_ok().stdout.trim(), "n\n199999");
         assert_eq!(run.scanned(), proxy.counts.total(), "meter vs server");
@@ -160,15 +165,8 @@ async fn a_parquet_setting_set_in_the_session_reaches_catalog_tables() {
     let proxy = CountingProxy::start(&env.endpoint).await;
     let object = format!("/{}/keyed/part-2.parquet", env.bucket);
     let mut reads = vec![];
-    for setting in ["true", "false"] {
-        proxy.counts.reset();
-        let sql = format!(
-            "SET datafusion.execution.parquet.enable_page_index = {setting}; \
-             CREATE EXTERNAL TABLE keyed (id BIGINT, v BIGINT) STORED AS PARQUET LOCATION '{}'; \
-             SELECT v FROM keyed WHERE id = 123456",
-            env.s3("keyed/")
-        );
-        let run = glaux_csv(&proxy, sql).await;
+    for page_index in [true, false] {
+        let run = keyed_query(&env, &proxy, page_index, "SELECT v FROM keyed WHERE id = 123456").await;
         assert_eq!(run.assert_ok().stdout.trim(), "v\n246912");
         reads.push((proxy.counts.gets_of(&object), proxy.counts.total()));
     }
