@@ -38,8 +38,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-/// The end of a file as the footer's first read brought it.
-#[derive(Clone)]
+/// Bytes of a file from `start` on, as the footer's first read brought them.
 struct Suffix {
     start: u64,
     bytes: Bytes,
@@ -52,6 +51,19 @@ impl Suffix {
 
     fn end(&self) -> u64 {
         self.start + self.bytes.len() as u64
+    }
+
+    /// Its part inside `range`, copied, when that part runs to `range`'s end (the page index
+    /// lies just before the footer): a scan keeps it for each file until every footer is read,
+    /// and the whole read would hold the footer's 64 KiB a file.
+    fn within(&self, range: &Range<u64>) -> Option<Suffix> {
+        let start = range.start.max(self.start);
+        if start >= range.end || range.end > self.end() {
+            return None;
+        }
+        let bytes =
+            Bytes::copy_from_slice(&self.bytes[(start - self.start) as usize..(range.end - self.start) as usize]);
+        Some(Suffix { start, bytes })
     }
 }
 
@@ -127,9 +139,9 @@ pub(super) async fn read(
         return Ok((stats, RowGroups::Untested));
     };
     let (kept, total) = row_groups_kept(&metadata, &schema, pruning, meta);
-    let read = metadata.column_index().is_some() && metadata.offset_index().is_some();
     let index = match page_index_range(&metadata) {
-        Some(range) if kept > 0 && !read => {
+        Some(range) if kept > 0 && !has_page_index(&metadata) => {
+            let suffix = suffix.and_then(|s| s.within(&range));
             let free = suffix.as_ref().is_some_and(|s| s.covers(&range));
             Some(PageIndex { meta: meta.clone(), metadata, suffix, free })
         }
@@ -145,7 +157,7 @@ impl PageIndex {
     pub(super) async fn load(self, state: &dyn Session, store: &Arc<dyn ObjectStore>) -> Result<()> {
         let _one_at_a_time = footer_lock(store.as_ref(), &self.meta).lock_owned().await;
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        if cached(cache.as_ref(), &self.meta).is_some_and(|m| m.column_index().is_some()) {
+        if cached(cache.as_ref(), &self.meta).is_some_and(|m| has_page_index(&m)) {
             return Ok(());
         }
         let metadata = Arc::unwrap_or_clone(self.metadata);
@@ -215,6 +227,11 @@ impl MetadataFetch for SuffixFetch<'_> {
         }
         .boxed()
     }
+}
+
+/// Whether `metadata` carries the file's page index (as DataFusion's reads test it).
+fn has_page_index(metadata: &ParquetMetaData) -> bool {
+    metadata.column_index().is_some() && metadata.offset_index().is_some()
 }
 
 /// The bytes of the file's column and offset indexes, when it has any.
@@ -312,6 +329,8 @@ mod tests {
         assert_eq!(meter.bytes(), 2048);
         let range = page_index_range(&metadata).expect("the file has a page index");
         assert!(range.start < suffix.start && range.end > suffix.start, "{range:?} vs {}", suffix.start);
+        // what a scan keeps of the footer's read until it loads the index
+        let suffix = suffix.within(&range).expect("the read ends inside the page index's range or after it");
         let mut reader = ParquetMetaDataReader::new_with_metadata(metadata.clone())
             .with_page_index_policy(PageIndexPolicy::Optional);
         let fetch = SuffixFetch { store: store.as_ref(), meta: &meta, suffix: Some(&suffix) };
@@ -334,6 +353,8 @@ mod tests {
         let (store, meter, meta) = file().await;
         let (metadata, suffix) = fetch_footer(store.as_ref(), &meta, 64 * 1024).await.unwrap();
         let range = page_index_range(&metadata).unwrap();
+        let read = suffix.bytes.len() as u64;
+        let suffix = suffix.within(&range).unwrap();
         assert!(suffix.covers(&range));
         let mut reader =
             ParquetMetaDataReader::new_with_metadata(metadata).with_page_index_policy(PageIndexPolicy::Optional);
@@ -342,6 +363,6 @@ mod tests {
             .await
             .unwrap();
         assert!(reader.finish().unwrap().column_index().is_some());
-        assert_eq!(meter.bytes(), suffix.bytes.len() as u64);
+        assert_eq!(meter.bytes(), read);
     }
 }
