@@ -43,8 +43,26 @@ use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec, NestedLoopJoinExec};
 
 /// Must run after DataFusion's own rules: the join filters are attached by the last of them.
-#[derive(Debug, Default)]
-pub struct JoinFiltersInScans;
+#[derive(Debug)]
+pub struct JoinFiltersInScans {
+    /// Whether probe-side filters watch what they keep ([`Selective`]). A plan spread over
+    /// workers keeps them plain: datafusion-distributed sends a scan's predicate to the workers
+    /// without asking glaux's codec about expressions it does not know.
+    watch: bool,
+}
+
+impl Default for JoinFiltersInScans {
+    fn default() -> Self {
+        Self { watch: true }
+    }
+}
+
+impl JoinFiltersInScans {
+    /// The rule for plans spread over workers.
+    pub fn unwatched() -> Self {
+        Self { watch: false }
+    }
+}
 
 impl PhysicalOptimizerRule for JoinFiltersInScans {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, options: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
@@ -60,7 +78,7 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
-        Ok(rewrite(plan, false, &joins)?.data)
+        Ok(rewrite(plan, !self.watch, &joins)?.data)
     }
 
     fn name(&self) -> &str {
@@ -72,7 +90,8 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
     }
 }
 
-/// Turns on the filter of each scan under `node`; `building` says `node` feeds a join's build side.
+/// Turns on the filter of each scan under `node`; `building` says `node` feeds a join's build side
+/// (or that no filter is to be watched).
 fn rewrite(
     node: Arc<dyn ExecutionPlan>,
     building: bool,
@@ -264,7 +283,7 @@ mod tests {
     fn rule_state() -> datafusion::execution::SessionState {
         SessionStateBuilder::new()
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(JoinFiltersInScans))
+            .with_physical_optimizer_rule(Arc::new(JoinFiltersInScans::default()))
             .build()
     }
 

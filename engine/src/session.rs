@@ -176,7 +176,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
     rules.insert(0, Arc::new(crate::not_in_nulls::NotInWithoutNulls));
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
-    rules.push(Arc::new(crate::join_filters::JoinFiltersInScans));
+    rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst));
     rules
 }

@@ -10,20 +10,16 @@ use datafusion::datasource::physical_plan::FileScanConfigBuilder;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
-use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
-use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
 use crate::formats::{file_scan, orc, wrapped};
-use crate::join_filters::Selective;
 
 const WRAPPED: u8 = 1;
 const ORC: u8 = 2;
-const SELECTIVE: u8 = 3;
 
 /// The codec coordinators and workers share for glaux's plan nodes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -80,32 +76,6 @@ impl PhysicalExtensionCodec for GlauxCodec {
             }
             Some((&ORC, plan)) => orc::orc_scan(physical_plan_from_bytes_with_extension_codec(plan, ctx, self)?),
             _ => Err(malformed()),
-        }
-    }
-
-    fn try_encode_expr(
-        &self,
-        node: &Arc<dyn PhysicalExpr>,
-        buf: &mut Vec<u8>,
-        _ctx: &PhysicalExprEncodeCtx<'_>,
-    ) -> Result<()> {
-        // the filter it watches travels as its child; each worker counts its own rows
-        if node.is::<Selective>() {
-            buf.push(SELECTIVE);
-            return Ok(());
-        }
-        Err(DataFusionError::NotImplemented(format!("glaux cannot send the expression {node} to a worker")))
-    }
-
-    fn try_decode_expr(
-        &self,
-        buf: &[u8],
-        inputs: &[Arc<dyn PhysicalExpr>],
-        _ctx: &PhysicalExprDecodeCtx<'_>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        match (buf, inputs) {
-            ([SELECTIVE], [filter]) => Ok(Arc::new(Selective::new(Arc::clone(filter)))),
-            _ => Err(DataFusionError::Internal("a glaux expression arrived malformed".into())),
         }
     }
 }

@@ -14,6 +14,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::prelude::SessionConfig;
@@ -88,8 +89,21 @@ impl Cluster {
             .filter(|rule| rule.name() != crate::shared_subplans::ShareRepeatedSubplans.name())
             .cloned()
             .collect();
+        let join_filters = crate::join_filters::JoinFiltersInScans::default();
+        let physical = state
+            .physical_optimizers()
+            .iter()
+            .map(|rule| {
+                if rule.name() == join_filters.name() {
+                    Arc::new(crate::join_filters::JoinFiltersInScans::unwatched()) as _
+                } else {
+                    Arc::clone(rule)
+                }
+            })
+            .collect();
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_analyzer_rules(analyzers)
+            .with_physical_optimizer_rules(physical)
             .with_distributed_planner()
             .with_distributed_worker_resolver(self.workers.clone())
             .with_distributed_user_codec(GlauxCodec)
