@@ -258,6 +258,17 @@ mod tests {
         crate::test_support::write_parquet(path, columns, false)
     }
 
+    /// `big`: keys 0..1000 over and over in `k`, and `v` = the row's number, for `n` rows.
+    fn write_big(dir: &std::path::Path, n: i64) {
+        write(
+            &dir.join("big.parquet"),
+            vec![
+                ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 1000)))),
+                ("v", Arc::new(Int64Array::from_iter_values(0..n))),
+            ],
+        );
+    }
+
     /// Whether each Parquet scan of `plan` filters rows as it decodes.
     fn pushdown(plan: &Arc<dyn ExecutionPlan>) -> Vec<bool> {
         crate::test_support::each_node::<DataSourceExec, _>(plan, |exec| {
@@ -294,13 +305,7 @@ mod tests {
     async fn a_join_filter_that_keeps_most_rows_steps_aside() {
         let dir = scratch_dir("join-filters-aside");
         let n = 1_200_000i64;
-        write(
-            &dir.join("big.parquet"),
-            vec![
-                ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 1000)))),
-                ("v", Arc::new(Int64Array::from_iter_values(0..n))),
-            ],
-        );
+        write_big(&dir, n);
         write(
             &dir.join("small.parquet"),
             vec![
@@ -383,13 +388,7 @@ mod tests {
     async fn only_scans_filtered_by_join_keys_alone_decode_with_the_filter() {
         let dir = scratch_dir("join-filters");
         let n = 10_000;
-        write(
-            &dir.join("big.parquet"),
-            vec![
-                ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 1000)))),
-                ("v", Arc::new(Int64Array::from_iter_values(0..n))),
-            ],
-        );
+        write_big(&dir, n);
         write(
             &dir.join("small.parquet"),
             vec![
