@@ -72,13 +72,15 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
         }
         // the filters hash joins make; a TopK's filter tightens as the query runs and is left as it is
         let mut joins = HashSet::new();
-        plan.apply(|node| {
-            if node.is::<HashJoinExec>() {
-                joins.extend(node.dynamic_expressions_produced().iter().filter_map(|f| f.expression_id()));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        Ok(rewrite(plan, !self.watch, &joins)?.data)
+        if self.watch {
+            plan.apply(|node| {
+                if node.is::<HashJoinExec>() {
+                    joins.extend(node.dynamic_expressions_produced().iter().filter_map(|f| f.expression_id()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        Ok(rewrite(plan, self.watch, &joins)?.data)
     }
 
     fn name(&self) -> &str {
@@ -90,15 +92,15 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
     }
 }
 
-/// Turns on the filter of each scan under `node`; `building` says `node` feeds a join's build side
-/// (or that no filter is to be watched).
+/// Turns on the filter of each scan under `node`; `watch` says its join filters are to be watched
+/// (the rule watches them, and `node` does not feed a join's build side).
 fn rewrite(
     node: Arc<dyn ExecutionPlan>,
-    building: bool,
+    watch: bool,
     joins: &HashSet<u64>,
 ) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
     if let Some(exec) = node.downcast_ref::<DataSourceExec>() {
-        return Ok(match filtered_scan(exec, building, joins) {
+        return Ok(match filtered_scan(exec, watch, joins) {
             Some(scan) => Transformed::yes(scan),
             None => Transformed::no(node),
         });
@@ -108,7 +110,7 @@ fn rewrite(
     let mut changed = false;
     let mut children = Vec::with_capacity(node.children().len());
     for (i, child) in node.children().into_iter().enumerate() {
-        let child = rewrite(Arc::clone(child), building || (builds && i == 0), joins)?;
+        let child = rewrite(Arc::clone(child), watch && !(builds && i == 0), joins)?;
         changed |= child.transformed;
         children.push(child.data);
     }
@@ -116,7 +118,7 @@ fn rewrite(
 }
 
 /// The scan with its join filters applied as rows decode, if its predicate is join filters alone.
-fn filtered_scan(exec: &DataSourceExec, building: bool, joins: &HashSet<u64>) -> Option<Arc<dyn ExecutionPlan>> {
+fn filtered_scan(exec: &DataSourceExec, watch: bool, joins: &HashSet<u64>) -> Option<Arc<dyn ExecutionPlan>> {
     let (config, parquet) = exec.downcast_to_file_source::<ParquetSource>()?;
     let predicate = parquet.filter()?;
     if parquet.table_parquet_options().global.pushdown_filters {
@@ -127,7 +129,7 @@ fn filtered_scan(exec: &DataSourceExec, building: bool, joins: &HashSet<u64>) ->
         return None;
     }
     let mut source = parquet.clone().with_pushdown_filters(true);
-    if !building {
+    if watch {
         let watched = parts.into_iter().map(|part| match part.expression_id() {
             Some(id) if joins.contains(&id) => Arc::new(Selective::new(Arc::clone(part))) as Arc<dyn PhysicalExpr>,
             _ => Arc::clone(part),
