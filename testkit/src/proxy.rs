@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,11 +18,22 @@ pub struct Counts(
     Arc<Mutex<Vec<(String, String)>>>,
     /// Each S3 request's signing key id and whether it carried a session token.
     Arc<Mutex<Vec<(String, bool)>>>,
+    /// Requests the proxy has read and not yet finished answering and counting.
+    Arc<AtomicUsize>,
 );
 
+/// How long [`Counts::total`] waits for answers still being counted.
+const SETTLE: Duration = Duration::from_secs(2);
+
 impl Counts {
-    /// Object bytes over every object.
+    /// Object bytes over every object, once every request read so far is answered and counted.
+    /// The proxy counts a body after it has sent it, so a client can have every byte (and a
+    /// query be over) a moment before the count has them.
     pub fn total(&self) -> u64 {
+        let start = Instant::now();
+        while self.3.load(Ordering::SeqCst) > 0 && start.elapsed() < SETTLE {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.0.lock().unwrap().iter().filter(|(k, _)| k.starts_with('/')).map(|(_, v)| v).sum()
     }
 
@@ -379,6 +392,22 @@ async fn copy_chunked<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
+/// One request being answered, from when its head is read until its loop turn ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn relay(
     client: TcpStream,
     server: TcpStream,
@@ -393,6 +422,7 @@ async fn relay(
     loop {
         let mut head = vec![];
         let Some((request_line, headers)) = read_head(&mut cr, &mut head).await? else { return Ok(()) };
+        let _answering = InFlight::new(&counts.3);
         let request_body = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         if let Some(answer) = wrong_region(&request_line, &headers, &regions, &counts) {
             copy_exact(&mut cr, &mut tokio::io::sink(), request_body).await?;
