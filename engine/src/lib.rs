@@ -19,6 +19,7 @@ mod gate;
 mod history;
 mod integer_casts;
 mod join_filters;
+mod join_order;
 mod join_statistics;
 mod merged_topk;
 mod model;

@@ -170,11 +170,13 @@ impl Session {
 }
 
 /// DataFusion's physical optimizer rules with glaux's: NOT IN's NULL handling dropped where the
-/// files show no NULL before join selection (which can then swap the sides); the rest after
+/// files show no NULL, and inner joins reordered, before join selection (which can then swap the
+/// sides); the rest after
 /// DataFusion's own, whose results they adjust.
 fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
     rules.insert(0, Arc::new(crate::not_in_nulls::NotInWithoutNulls));
+    rules.insert(1, Arc::new(crate::join_order::JoinOrder));
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
     rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst));
