@@ -405,24 +405,22 @@ mod tests {
 
     /// The files each hash join of `plan` reads below it, innermost join first.
     fn joins(plan: &Arc<dyn ExecutionPlan>) -> Vec<Vec<String>> {
-        let mut found = each_node::<HashJoinExec, _>(plan, |join| {
-            let plan: Arc<dyn ExecutionPlan> = Arc::new(join.clone());
-            let mut files = each_node::<DataSourceExec, _>(&plan, |scan| {
-                let (config, _) =
-                    scan.downcast_to_file_source::<datafusion::datasource::physical_plan::ParquetSource>()?;
-                config
-                    .file_groups
-                    .iter()
-                    .flat_map(|g| g.files())
-                    .next()?
-                    .object_meta
-                    .location
-                    .filename()
-                    .map(String::from)
-            });
-            files.sort();
-            Some(files)
-        });
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        let mut found = vec![];
+        plan.apply(|node| {
+            if node.is::<HashJoinExec>() {
+                let mut files = each_node::<DataSourceExec, _>(node, |scan| {
+                    let (config, _) =
+                        scan.downcast_to_file_source::<datafusion::datasource::physical_plan::ParquetSource>()?;
+                    let file = config.file_groups.iter().flat_map(|g| g.files()).next()?;
+                    file.object_meta.location.filename().map(String::from)
+                });
+                files.sort();
+                found.push(files);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
         found.sort_by_key(Vec::len);
         found
     }
