@@ -60,6 +60,9 @@ impl PhysicalOptimizerRule for JoinOrder {
 /// A column of the cluster: (part, column of that part's output).
 type Col = (usize, usize);
 
+/// The domains of a part's key columns (see `estimate`).
+type Domains = Vec<(Col, f64)>;
+
 /// The join tree over the parts, for comparing orders.
 #[derive(Clone)]
 enum Shape {
@@ -184,7 +187,7 @@ struct Piece {
     plan: Arc<dyn ExecutionPlan>,
     columns: Vec<Col>,
     rows: f64,
-    domains: Vec<(Col, f64)>,
+    domains: Domains,
     shape: Shape,
 }
 
@@ -198,7 +201,7 @@ impl Piece {
 /// the column can hold — its distinct count when known, else its integer range, and never more
 /// than the rows of the table under the part's filters (a key is unique in its own table, so a
 /// foreign key's domain is bounded by the smaller table).
-fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<Option<(f64, Vec<(Col, f64)>)>> {
+fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<Option<(f64, Domains)>> {
     let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
     let Some(&rows) = stats.num_rows.get_value() else { return Ok(None) };
     let table = table_rows(plan)?.unwrap_or(rows) as f64;
