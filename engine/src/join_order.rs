@@ -27,6 +27,7 @@ use datafusion::common::{JoinType, NullEquality, Result};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
@@ -64,7 +65,6 @@ type Col = (usize, usize);
 type Domains = Vec<(Col, f64)>;
 
 /// The join tree over the parts, for comparing orders.
-#[derive(Clone)]
 enum Shape {
     Part(usize),
     Join(Box<Shape>, Box<Shape>),
@@ -202,9 +202,11 @@ impl Piece {
 /// than the rows of the table under the part's filters (a key is unique in its own table, so a
 /// foreign key's domain is bounded by the smaller table).
 fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<Option<(f64, Domains)>> {
-    let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
+    // one context: it keeps the statistics of the nodes below, the table's among them
+    let context = StatisticsContext::new();
+    let stats = context.compute(plan.as_ref(), &StatisticsArgs::new())?;
     let Some(&rows) = stats.num_rows.get_value() else { return Ok(None) };
-    let table = table_rows(plan)?.unwrap_or(rows) as f64;
+    let table = table_rows(plan, &context)?.unwrap_or(rows) as f64;
     let domains = keys
         .iter()
         .filter(|(p, _)| *p == part)
@@ -222,7 +224,7 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<
 }
 
 /// The rows of the table a part reads, below its filters and projections.
-fn table_rows(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<usize>> {
+fn table_rows(plan: &Arc<dyn ExecutionPlan>, context: &StatisticsContext) -> Result<Option<usize>> {
     let mut node = Arc::clone(plan);
     loop {
         let passes = node.is::<FilterExec>()
@@ -238,7 +240,7 @@ fn table_rows(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<usize>> {
     if !node.is::<DataSourceExec>() {
         return Ok(None);
     }
-    let stats = StatisticsContext::new().compute(node.as_ref(), &StatisticsArgs::new())?;
+    let stats = context.compute(node.as_ref(), &StatisticsArgs::new())?;
     Ok(stats.num_rows.get_value().copied())
 }
 
@@ -372,14 +374,8 @@ fn narrow(mut piece: Piece, output: &[Col], edges: &[(Col, Col)]) -> Result<Piec
         // a join whose rows alone are asked for (count(*)) still passes a column up
         keep.push(0);
     }
-    let schema = piece.plan.schema();
-    let picks: Vec<(Arc<dyn PhysicalExpr>, String)> = keep
-        .iter()
-        .map(|&i| {
-            (Arc::new(Column::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>, schema.field(i).name().clone())
-        })
-        .collect();
-    piece.plan = Arc::new(ProjectionExec::try_new(picks, piece.plan)?);
+    let picks = ProjectionExprs::from_indices(&keep, &piece.plan.schema());
+    piece.plan = Arc::new(ProjectionExec::try_new(picks.iter().cloned(), piece.plan)?);
     piece.columns = keep.iter().map(|&i| piece.columns[i]).collect();
     Ok(piece)
 }
