@@ -12,9 +12,10 @@
 //! them), and joins greedily: of the pairs of parts a join condition connects, the pair whose
 //! join is estimated to keep the fewest rows goes first (of two alike, the one with the smaller
 //! side). A join's rows are estimated as `|A| · |B| / domain of the key`, the domain being the
-//! values both sides' key columns can hold: a column's distinct count when known, else its
-//! integer range, never more than the rows of its table (a primary key's table bounds the
-//! foreign key's domain: lineitem's order keys span 60 M values, orders holds 15 M). After each
+//! values both sides' key columns can hold: with both columns' distinct counts known (ANALYZE),
+//! the larger; else the smaller of their integer ranges, each never more than the rows of its
+//! table (a primary key's table bounds the foreign key's domain: lineitem's order keys span 60 M
+//! values, orders holds 15 M). After each
 //! join only the columns still needed are kept. The plan is only changed when the order differs
 //! from the query's, and left alone where a part has no row estimate or two parts would be
 //! joined without a condition. JoinSelection, after this, still picks each join's build side
@@ -29,13 +30,14 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::operator_statistics::StatisticsRegistry;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 
 /// The rule; it runs before JoinSelection (see `session::physical_rules`).
 #[derive(Debug, Default)]
@@ -62,7 +64,15 @@ impl PhysicalOptimizerRule for JoinOrder {
 type Col = (usize, usize);
 
 /// The domains of a part's key columns (see `estimate`).
-type Domains = Vec<(Col, f64)>;
+type Domains = Vec<(Col, Domain)>;
+
+/// How many values a key column can hold, and whether that is its distinct count (ANALYZE) or
+/// only a bound (its integer range, its table's rows).
+#[derive(Debug, Clone, Copy)]
+struct Domain {
+    values: f64,
+    counted: bool,
+}
 
 /// The join tree over the parts, for comparing orders.
 enum Shape {
@@ -192,21 +202,28 @@ struct Piece {
 }
 
 impl Piece {
-    fn domain(&self, col: Col) -> f64 {
-        self.domains.iter().find(|(c, _)| *c == col).map_or(self.rows, |(_, d)| *d).max(1.0)
+    fn domain(&self, col: Col) -> Domain {
+        let found = self.domains.iter().find(|(c, _)| *c == col).map(|(_, d)| *d);
+        let mut domain = found.unwrap_or(Domain { values: self.rows, counted: false });
+        if domain.counted {
+            // a part holds no more distinct values than rows
+            domain.values = domain.values.min(self.rows);
+        }
+        domain.values = domain.values.max(1.0);
+        domain
     }
 }
 
 /// The estimated rows of a part and the domain of each of its columns in `keys`: how many values
-/// the column can hold — its distinct count when known, else its integer range, and never more
-/// than the rows of the table under the part's filters (a key is unique in its own table, so a
-/// foreign key's domain is bounded by the smaller table).
+/// the column can hold — its distinct count when known (ANALYZE), else its integer range, and
+/// then never more than the rows of the table under the part's filters (a key is unique in its
+/// own table, so a foreign key's domain is bounded by the smaller table).
 fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<Option<(f64, Domains)>> {
-    // one context: it keeps the statistics of the nodes below, the table's among them
-    let context = StatisticsContext::new();
-    let stats = context.compute(plan.as_ref(), &StatisticsArgs::new())?;
+    // the session's estimates, which size a filter by its columns' distinct counts when known
+    let registry = crate::join_statistics::registry();
+    let stats = registry.compute_base(plan.as_ref())?;
     let Some(&rows) = stats.num_rows.get_value() else { return Ok(None) };
-    let table = table_rows(plan, &context)?.unwrap_or(rows) as f64;
+    let table = table_rows(plan, &registry)?.unwrap_or(rows) as f64;
     let domains = keys
         .iter()
         .filter(|(p, _)| *p == part)
@@ -217,14 +234,18 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>, part: usize, keys: &[Col]) -> Result<
                 let (min, max) = (s.min_value.get_value()?, s.max_value.get_value()?);
                 min.distance(max).map(|d| d as f64 + 1.0)
             });
-            ((p, c), counted.or(ranged).unwrap_or(table).min(table).max(1.0))
+            let domain = match counted {
+                Some(values) => Domain { values, counted: true },
+                None => Domain { values: ranged.unwrap_or(table).min(table).max(1.0), counted: false },
+            };
+            ((p, c), domain)
         })
         .collect();
     Ok(Some((rows as f64, domains)))
 }
 
 /// The rows of the table a part reads, below its filters and projections.
-fn table_rows(plan: &Arc<dyn ExecutionPlan>, context: &StatisticsContext) -> Result<Option<usize>> {
+fn table_rows(plan: &Arc<dyn ExecutionPlan>, registry: &StatisticsRegistry) -> Result<Option<usize>> {
     let mut node = Arc::clone(plan);
     loop {
         let passes = node.is::<FilterExec>()
@@ -240,8 +261,7 @@ fn table_rows(plan: &Arc<dyn ExecutionPlan>, context: &StatisticsContext) -> Res
     if !node.is::<DataSourceExec>() {
         return Ok(None);
     }
-    let stats = context.compute(node.as_ref(), &StatisticsArgs::new())?;
-    Ok(stats.num_rows.get_value().copied())
+    Ok(registry.compute_base(node.as_ref())?.num_rows.get_value().copied())
 }
 
 /// The cluster joined greedily, or None when that is the query's own order or cannot be
@@ -328,8 +348,16 @@ fn conditions(a: &Piece, b: &Piece, edges: &[(Col, Col)]) -> Vec<(Col, Col)> {
 /// The estimated rows of `a ⋈ b`, None when no condition joins them.
 fn joined_rows(a: &Piece, b: &Piece, edges: &[(Col, Col)]) -> Option<f64> {
     let on = conditions(a, b, edges);
-    // the values both sides can hold: the smaller domain
-    let keys = on.iter().map(|&(x, y)| a.domain(x).min(b.domain(y))).reduce(f64::max)?;
+    // Two distinct counts: the smaller side's values are taken to be among the larger's, as
+    // estimators do (so a filtered side's fewer keys do not shrink the domain). A bound, on
+    // either side: the values both sides can hold, the smaller bound.
+    let keys = on
+        .iter()
+        .map(|&(x, y)| match (a.domain(x), b.domain(y)) {
+            (d, e) if d.counted && e.counted => d.values.max(e.values),
+            (d, e) => d.values.min(e.values),
+        })
+        .reduce(f64::max)?;
     Some(a.rows * b.rows / keys)
 }
 

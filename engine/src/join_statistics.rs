@@ -18,13 +18,15 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::stats::Precision;
 use datafusion::common::{JoinSide, JoinType, Result, Statistics};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::joins::utils::{ColumnIndex, build_join_schema};
 use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec};
 use datafusion::physical_plan::operator_statistics::{
     AggregateStatisticsProvider, DefaultStatisticsProvider, ExtendedStatistics, FilterStatisticsProvider,
-    LimitStatisticsProvider, PassthroughStatisticsProvider, ProjectionStatisticsProvider, StatisticsProvider,
-    StatisticsRegistry, StatisticsResult, UnionStatisticsProvider,
+    JoinStatisticsProvider, LimitStatisticsProvider, PassthroughStatisticsProvider, ProjectionStatisticsProvider,
+    StatisticsProvider, StatisticsRegistry, StatisticsResult, UnionStatisticsProvider,
 };
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 
@@ -35,6 +37,7 @@ use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 pub fn registry() -> StatisticsRegistry {
     StatisticsRegistry::with_providers(vec![
         Arc::new(JoinBytes),
+        Arc::new(crate::filter_statistics::DistinctCountFilter),
         Arc::new(FilterStatisticsProvider),
         Arc::new(ProjectionStatisticsProvider),
         Arc::new(PassthroughStatisticsProvider),
@@ -64,8 +67,16 @@ impl StatisticsProvider for JoinBytes {
         if children.len() != 2 || inputs.len() != 2 {
             return Ok(StatisticsResult::Delegate);
         }
-        // DataFusion's row estimate (and its column ranges) stand; only the bytes change
+        // DataFusion's row estimate (and its column ranges) stand, but for a join whose keys'
+        // distinct counts are known (ANALYZE): that one is made from the inputs as estimated
+        // here, which know what the filters below keep (filter_statistics)
         let mut stats = Arc::unwrap_or_clone(StatisticsContext::new().compute(plan, &StatisticsArgs::new())?);
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
+            && keys_have_distinct_counts(join, inputs)
+            && let StatisticsResult::Computed(by_keys) = JoinStatisticsProvider.compute_statistics(plan, inputs)?
+        {
+            stats.num_rows = by_keys.base().num_rows;
+        }
         let Some(&rows) = stats.num_rows.get_value() else {
             return Ok(StatisticsResult::Delegate);
         };
@@ -89,6 +100,18 @@ impl StatisticsProvider for JoinBytes {
         stats.total_byte_size = Precision::Inexact(total);
         Ok(StatisticsResult::Computed(ExtendedStatistics::new(stats)))
     }
+}
+
+/// Whether every key of `join` has a distinct count on both sides.
+fn keys_have_distinct_counts(join: &HashJoinExec, inputs: &[ExtendedStatistics]) -> bool {
+    let known = |key: &Arc<dyn PhysicalExpr>, side: &ExtendedStatistics| {
+        key.downcast_ref::<Column>()
+            .and_then(|c| side.base().column_statistics.get(c.index()))
+            .is_some_and(|s| s.distinct_count.get_value().is_some_and(|&n| n > 0))
+    };
+    inputs.len() == 2
+        && !join.on().is_empty()
+        && join.on().iter().all(|(left, right)| known(left, &inputs[0]) && known(right, &inputs[1]))
 }
 
 /// Where each output column of a join comes from (its side, and its index there), through the

@@ -12,6 +12,7 @@ mod distributed;
 mod dry_run;
 mod error;
 mod execution;
+mod filter_statistics;
 mod formats;
 #[cfg(test)]
 mod fuzz;

@@ -116,6 +116,7 @@ macro_rules! slt_files {
 
 slt_files! {
     alter => "alter.slt",
+    analyze => "analyze.slt",
     casts => "casts.slt",
     catalog => "catalog.slt",
     found => "found.slt",

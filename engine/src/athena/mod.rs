@@ -1,5 +1,6 @@
 //! Athena's SQL beyond DataFusion's: DDL and utility statements that go to the catalog.
 
+mod analyze;
 mod cursor;
 mod params;
 mod parse;

@@ -132,6 +132,13 @@ pub enum AthenaStatement {
     ShowCreateView {
         view: TableName,
     },
+    /// `ANALYZE [TABLE] t [COMPUTE STATISTICS [FOR ALL COLUMNS | FOR COLUMNS a, b]]`: the
+    /// columns' distinct and null counts, kept with the table for the optimizer. `None`: every
+    /// column.
+    Analyze {
+        table: TableName,
+        columns: Option<Vec<String>>,
+    },
 }
 
 /// What an ALTER TABLE changes in a table's definition.
@@ -161,7 +168,7 @@ impl AthenaStatement {
             | Prepare { .. }
             | Execute { .. }
             | Deallocate { .. } => StatementType::Utility,
-            CreateTableAs { .. } | InsertInto { .. } | Unload { .. } => StatementType::Dml,
+            CreateTableAs { .. } | InsertInto { .. } | Unload { .. } | Analyze { .. } => StatementType::Dml,
             _ => StatementType::Ddl,
         }
     }
@@ -380,6 +387,23 @@ pub fn parse(sql: &str) -> Result<Option<AthenaStatement>> {
         let properties = if c.keyword("WITH") { c.with_properties()? } else { vec![] };
         c.expect_end()?;
         return Ok(Some(AthenaStatement::Unload { query, location, properties }));
+    } else if c.keyword("ANALYZE") {
+        // Trino's `ANALYZE t`, and Hive's and Spark's `ANALYZE TABLE t COMPUTE STATISTICS …`
+        c.keyword("TABLE");
+        let table = c.qualified_name()?;
+        let mut columns = None;
+        if c.keywords(&["COMPUTE", "STATISTICS"]) && c.keyword("FOR") && !c.keywords(&["ALL", "COLUMNS"]) {
+            c.expect_keywords(&["COLUMNS"])?;
+            let mut names = vec![];
+            loop {
+                names.push(c.name()?.to_ascii_lowercase());
+                if !c.token(&Token::Comma) {
+                    break;
+                }
+            }
+            columns = Some(names);
+        }
+        AthenaStatement::Analyze { table, columns }
     } else if c.keywords(&["MSCK", "REPAIR", "TABLE"]) {
         AthenaStatement::MsckRepair { table: c.qualified_name()? }
     } else if c.keyword("PREPARE") {
@@ -645,6 +669,19 @@ mod tests {
         assert_eq!(partitions[0].1.as_deref(), Some("s3://b/2024/1/"));
         assert_eq!(partitions[1].1, None);
         assert!(matches!(parse("MSCK REPAIR TABLE web.logs").unwrap(), Some(AthenaStatement::MsckRepair { .. })));
+        assert_eq!(
+            parse("analyze web.logs").unwrap(),
+            Some(AthenaStatement::Analyze { table: (Some("web".into()), "logs".into()), columns: None })
+        );
+        assert_eq!(
+            parse("ANALYZE TABLE logs COMPUTE STATISTICS FOR COLUMNS Status, bytes").unwrap(),
+            Some(AthenaStatement::Analyze {
+                table: (None, "logs".into()),
+                columns: Some(vec!["status".into(), "bytes".into()])
+            })
+        );
+        let e = parse("ANALYZE logs COMPUTE STATISTICS FOR status").unwrap_err().to_string();
+        assert!(e.contains("COLUMNS") && e.contains("Column: 37"), "{e}");
         assert!(matches!(parse("show partitions logs").unwrap(), Some(AthenaStatement::ShowPartitions { .. })));
         assert!(
             matches!(parse("USE awsdatacatalog.web").unwrap(), Some(AthenaStatement::Use { database }) if database == "web")

@@ -258,6 +258,7 @@ impl Runner<'_> {
                 self.create_table_as(table, if_not_exists, properties, query, with_data).await
             }
             S::InsertInto { table, columns, query } => self.insert_into(table, columns, query).await,
+            S::Analyze { table, columns } => self.analyze(table, columns).await,
             S::Unload { query, location, properties } => self.unload(query, location, properties).await,
             S::CreateView { view, or_replace, query } => {
                 let (db, name) = (self.db(&view).to_ascii_lowercase(), view.1.to_ascii_lowercase());

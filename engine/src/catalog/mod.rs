@@ -1,6 +1,7 @@
 //! Catalog tables in queries: Hive types, SerDe mapping, partition pruning, the table provider
 //! and per-query resolution.
 
+pub mod column_stats;
 pub(crate) mod footers;
 mod projection;
 mod pruning;

@@ -41,6 +41,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use super::column_stats;
 use super::footers::{self, PageIndex, RowGroups};
 use super::projection::Projection;
 use super::pruning;
@@ -373,12 +374,15 @@ impl TableProvider for CatalogTable {
             }
             // the scan's statistics (row counts, column ranges) are what lets the optimizer put
             // a join's small side on the build side and broadcast it, as it does for its own tables
-            let (groups, statistics) = compute_all_files_statistics(
+            let (groups, mut statistics) = compute_all_files_statistics(
                 groups.into_iter().map(FileGroup::new).collect(),
                 Arc::clone(table_schema.table_schema()),
                 state.config().collect_statistics(),
                 false,
             )?;
+            if regex.is_none() {
+                column_stats::apply(&self.table.parameters, table_schema.table_schema(), &mut statistics);
+            }
             let source = file_format.file_source(table_schema.clone());
             let config = FileScanConfigBuilder::new(store_url, source)
                 .with_file_groups(groups)
@@ -620,6 +624,19 @@ mod tests {
         state.config_mut().options_mut().execution.collect_statistics = false;
         let plan = t.scan(&state, None, &[], None).await.unwrap();
         assert_eq!(scan_config(&plan).statistics().num_rows, Precision::Absent);
+    }
+
+    #[tokio::test]
+    async fn scans_carry_the_distinct_counts_analyze_kept() {
+        let (catalog, mut table) = parquet_table("distinct", 2, 100);
+        table.parameters.insert(column_stats::key("name", column_stats::DISTINCT), "7".into());
+        // more than the 200 rows: a count from before rows were removed is bounded by the rows
+        table.parameters.insert(column_stats::key("id", column_stats::DISTINCT), "5000".into());
+        let t = CatalogTable::try_new(catalog, "default", table).unwrap();
+        let plan = t.scan(&SessionContext::new().state(), None, &[], None).await.unwrap();
+        let stats = scan_config(&plan).statistics();
+        let counts: Vec<_> = stats.column_statistics.iter().map(|c| c.distinct_count).collect();
+        assert_eq!(counts, vec![Precision::Inexact(200), Precision::Inexact(7)]);
     }
 
     #[tokio::test]
