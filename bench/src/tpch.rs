@@ -395,9 +395,10 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let mut md = format!(
         "# TPC-H SF{} — glaux vs DuckDB {}\n\nThe 22 queries on the same Parquet files (tpchgen-cli), median of {} runs, one \
          engine after the other in the same run. **glaux catalog**: the tables registered in the local catalog with \
-         Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION`, run through the engine as `glaux query` and \
+         Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` and analyzed (`ANALYZE`: each column's \
+         distinct count, which the planner's estimates use), run through the engine as `glaux query` and \
          `glaux serve` run them (ratio = this / DuckDB). **ListingTable**: the same files as DataFusion's own \
-         tables in the same engine (`… OPTIONS (…)`), to show what the catalog path costs. **Glue + S3**: the \
+         tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs. **Glue + S3**: the \
          tables in Glue and the files on a local S3 server (moto), which measures that server as much as glaux. \
          **CLI**: whole `glaux query` processes on the catalog tables. DuckDB reads the files with `read_parquet`. \
          Results compared cell by cell.\n\n\
