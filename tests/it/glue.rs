@@ -217,6 +217,20 @@ fn tables_glaux_creates_look_right_to_other_glue_clients() {
     assert_eq!(one_row(&regions), vec![Some("240".into())]);
     glaux("DROP VIEW shop_glue.july; DROP VIEW shop_glue.by_region").assert_ok();
 
+    // ANALYZE keeps its counts in the Glue table's parameters, under Spark's keys, for other
+    // Glue clients to read; the table is otherwise unchanged
+    let analyzed = glaux("ANALYZE shop_glue.sales");
+    assert_eq!(one_row(&analyzed), vec![Some("240".into())]);
+    let table = glue_tool(&env.endpoint, &["get-table", "shop_glue", "sales"]);
+    assert_eq!(table["Parameters"]["spark.sql.statistics.numRows"], "240");
+    assert_eq!(table["Parameters"]["spark.sql.statistics.colStats.region.distinctCount"], "2");
+    assert_eq!(table["Parameters"]["spark.sql.statistics.colStats.region.nullCount"], "0");
+    assert_eq!(table["Parameters"]["classification"], "parquet");
+    assert_eq!(table["StorageDescriptor"]["Columns"][2]["Name"], "region");
+    assert_eq!(glue_tool(&env.endpoint, &["partitions", "shop_glue", "sales"]).as_array().unwrap().len(), 24);
+    let south = glaux("SELECT count(*) FROM shop_glue.sales WHERE region = 'south'");
+    assert_eq!(one_row(&south), vec![Some("120".into())]);
+
     glaux("ALTER TABLE shop_glue.sales DROP PARTITION (year = '2024', month = 7)").assert_ok();
     let partitions = glue_tool(&env.endpoint, &["partitions", "shop_glue", "sales"]);
     assert_eq!(partitions.as_array().unwrap().len(), 23);
