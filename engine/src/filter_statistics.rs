@@ -73,11 +73,7 @@ impl StatisticsProvider for DistinctCountFilter {
 /// The share of rows a conjunct keeps when it compares one column with values and the column's
 /// distinct count is known, with the column's index when it keeps a single value.
 fn selectivity(conjunct: &dyn PhysicalExpr, input: &Statistics) -> Option<(f64, Option<usize>)> {
-    let distinct = |column: &dyn PhysicalExpr| -> Option<(usize, usize)> {
-        let index = column.downcast_ref::<expressions::Column>()?.index();
-        let count = *input.column_statistics.get(index)?.distinct_count.get_value()?;
-        (count > 0).then_some((index, count))
-    };
+    let distinct = |column: &dyn PhysicalExpr| distinct_count(column, input);
     let is_value =
         |e: &dyn PhysicalExpr| e.downcast_ref::<expressions::Literal>().is_some_and(|l| !l.value().is_null());
     if let Some(binary) = conjunct.downcast_ref::<expressions::BinaryExpr>()
@@ -102,6 +98,14 @@ fn selectivity(conjunct: &dyn PhysicalExpr, input: &Statistics) -> Option<(f64, 
         return Some(((list.list().len() as f64 / count as f64).min(1.0), None));
     }
     None
+}
+
+/// The index of the column `expr` is and its distinct count in `stats`, when it is a column
+/// whose count is known (and not zero).
+pub fn distinct_count(expr: &dyn PhysicalExpr, stats: &Statistics) -> Option<(usize, usize)> {
+    let index = expr.downcast_ref::<expressions::Column>()?.index();
+    let count = *stats.column_statistics.get(index)?.distinct_count.get_value()?;
+    (count > 0).then_some((index, count))
 }
 
 /// Statistics of the rows a further `share` of them keeps.

@@ -19,7 +19,6 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::stats::Precision;
 use datafusion::common::{JoinSide, JoinType, Result, Statistics};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::joins::utils::{ColumnIndex, build_join_schema};
 use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec};
@@ -29,6 +28,8 @@ use datafusion::physical_plan::operator_statistics::{
     StatisticsProvider, StatisticsRegistry, StatisticsResult, UnionStatisticsProvider,
 };
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
+
+use crate::filter_statistics::distinct_count;
 
 /// The statistics the session's physical optimizer uses (with `use_statistics_registry`): joins
 /// sized here, every other operator as DataFusion sizes it. DataFusion's own join provider is
@@ -70,13 +71,22 @@ impl StatisticsProvider for JoinBytes {
         // DataFusion's row estimate (and its column ranges) stand, but for a join whose keys'
         // distinct counts are known (ANALYZE): that one is made from the inputs as estimated
         // here, which know what the filters below keep (filter_statistics)
-        let mut stats = Arc::unwrap_or_clone(StatisticsContext::new().compute(plan, &StatisticsArgs::new())?);
-        if let Some(join) = plan.downcast_ref::<HashJoinExec>()
-            && keys_have_distinct_counts(join, inputs)
-            && let StatisticsResult::Computed(by_keys) = JoinStatisticsProvider.compute_statistics(plan, inputs)?
-        {
-            stats.num_rows = by_keys.base().num_rows;
-        }
+        // (DataFusion's provider starts from DataFusion's own statistics of the join, so they
+        // are computed once either way)
+        let by_keys = match plan.downcast_ref::<HashJoinExec>() {
+            Some(join) if keys_have_distinct_counts(join, inputs) => {
+                match JoinStatisticsProvider.compute_statistics(plan, inputs)? {
+                    StatisticsResult::Computed(by_keys) => Some(Arc::clone(by_keys.base_arc())),
+                    StatisticsResult::Delegate => None,
+                }
+            }
+            _ => None,
+        };
+        let stats = match by_keys {
+            Some(stats) => stats,
+            None => StatisticsContext::new().compute(plan, &StatisticsArgs::new())?,
+        };
+        let mut stats = Arc::unwrap_or_clone(stats);
         let Some(&rows) = stats.num_rows.get_value() else {
             return Ok(StatisticsResult::Delegate);
         };
@@ -104,11 +114,8 @@ impl StatisticsProvider for JoinBytes {
 
 /// Whether every key of `join` has a distinct count on both sides.
 fn keys_have_distinct_counts(join: &HashJoinExec, inputs: &[ExtendedStatistics]) -> bool {
-    let known = |key: &Arc<dyn PhysicalExpr>, side: &ExtendedStatistics| {
-        key.downcast_ref::<Column>()
-            .and_then(|c| side.base().column_statistics.get(c.index()))
-            .is_some_and(|s| s.distinct_count.get_value().is_some_and(|&n| n > 0))
-    };
+    let known =
+        |key: &Arc<dyn PhysicalExpr>, side: &ExtendedStatistics| distinct_count(key.as_ref(), side.base()).is_some();
     inputs.len() == 2
         && !join.on().is_empty()
         && join.on().iter().all(|(left, right)| known(left, &inputs[0]) && known(right, &inputs[1]))

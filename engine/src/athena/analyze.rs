@@ -46,7 +46,7 @@ impl Runner<'_> {
         let mut select = vec!["count(*)".to_string()];
         for column in named {
             let name = column.name.to_ascii_lowercase();
-            let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+            let quoted = ident(&name);
             let value = match hive_to_arrow(&column.type_name)? {
                 t if t.is_nested() => continue,
                 DataType::Float16 | DataType::Float32 | DataType::Float64 => format!("CAST({quoted} AS VARCHAR)"),
@@ -56,7 +56,7 @@ impl Runner<'_> {
             select.push(format!("count({quoted})"));
             counted.push(name);
         }
-        let sql = format!("SELECT {} FROM \"{db}\".\"{}\"", select.join(", "), table.name.replace('"', "\"\""));
+        let sql = format!("SELECT {} FROM {}.{}", select.join(", "), ident(&db), ident(&table.name));
         let plan = self.plan_query(&db, &sql).await?;
         let batches =
             SessionContext::new_with_state(self.state.clone()).execute_logical_plan(plan).await?.collect().await?;
@@ -85,4 +85,9 @@ impl Runner<'_> {
         self.catalog.update_table(&db, table).await.map_err(catalog_error)?;
         rows(StatementType::Dml, &["rows"], vec![vec![total.to_string()]])
     }
+}
+
+/// A name as an SQL identifier: in double quotes, quotes inside doubled.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
