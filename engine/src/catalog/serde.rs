@@ -13,7 +13,7 @@ use glaux_catalog::Table;
 
 use crate::error::{Error, Result};
 use crate::formats::orc::OrcFormat;
-use crate::formats::wrapped::WrappedFormat;
+use crate::formats::wrapped::{EmptyFields, WrappedFormat};
 
 /// How a table's objects are read.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,8 @@ pub enum StorageFormat {
         escape: Option<u8>,
         header_lines: usize,
         null_marker: Option<String>,
+        /// What an empty field in a string column is: `''` for Hive's SerDes.
+        empty_fields: EmptyFields,
     },
 }
 
@@ -99,6 +101,7 @@ impl StorageFormat {
             escape,
             header_lines,
             null_marker,
+            empty_fields: EmptyFields::Text,
         };
         let p = |k: &str| params.get(k).map(String::as_str);
         Ok(match library.as_str() {
@@ -135,7 +138,15 @@ impl StorageFormat {
             "" if input.contains("parquet") || classification.as_deref() == Some("parquet") => Self::Parquet,
             "" if input.contains("orc") || classification.as_deref() == Some("orc") => Self::Orc,
             "" if classification.as_deref() == Some("json") => Self::Json,
-            "" if classification.as_deref() == Some("csv") => text(b',', Some(b'"'), None, None),
+            // no SerDe to follow: DataFusion's CSV rules
+            "" if classification.as_deref() == Some("csv") => Self::Text {
+                delimiter: b',',
+                quote: Some(b'"'),
+                escape: None,
+                header_lines,
+                null_marker: None,
+                empty_fields: EmptyFields::Null,
+            },
             "" => {
                 return Err(Error::InvalidInput(format!(
                     "table {name}: no SerDe, InputFormat or classification says how to read it"
@@ -168,10 +179,11 @@ impl StorageFormat {
                 Arc::new(ParquetFormat::default().with_options(options))
             }
             Self::Orc => Arc::new(OrcFormat),
-            Self::Json => Arc::new(WrappedFormat(Arc::new(
-                JsonFormat::default().with_file_compression_type(codec(compression)?.into()),
-            ))),
-            Self::Text { delimiter, quote, escape, header_lines, null_marker } => {
+            Self::Json => Arc::new(WrappedFormat(
+                Arc::new(JsonFormat::default().with_file_compression_type(codec(compression)?.into())),
+                EmptyFields::Null,
+            )),
+            Self::Text { delimiter, quote, escape, header_lines, null_marker, empty_fields } => {
                 let options = CsvOptions {
                     has_header: Some(*header_lines == 1),
                     delimiter: *delimiter,
@@ -182,7 +194,7 @@ impl StorageFormat {
                     compression: codec(compression)?,
                     ..Default::default()
                 };
-                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options))))
+                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options)), *empty_fields))
             }
             // whole lines as one string field; the table provider applies the regex
             Self::Regex { header_lines, .. } => {
@@ -193,7 +205,7 @@ impl StorageFormat {
                     compression: codec(compression)?,
                     ..Default::default()
                 };
-                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options))))
+                Arc::new(WrappedFormat(Arc::new(CsvFormat::default().with_options(options)), EmptyFields::Null))
             }
         })
     }

@@ -32,11 +32,10 @@ impl PhysicalExtensionCodec for GlauxCodec {
         buf: &mut Vec<u8>,
         _converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        if let Some((inner, null_marker)) = wrapped::unwrap_scan(node.as_ref()) {
+        if let Some((inner, nulls)) = wrapped::unwrap_scan(node.as_ref()) {
             buf.push(WRAPPED);
-            let marker = null_marker.unwrap_or_default();
-            buf.push(u8::from(!marker.is_empty()));
-            put_text(buf, &marker);
+            buf.push(u8::from(nulls.marker().is_some()) | u8::from(nulls.empty_is_text()) << 1);
+            put_text(buf, nulls.marker().unwrap_or_default());
             // DataFusion 55's CSV and JSON scans travel without their compression
             put_text(buf, &compression(inner.as_ref()).map(|c| c.get_variant().to_string()).unwrap_or_default());
             buf.extend_from_slice(&physical_plan_to_bytes_with_extension_codec(inner, self)?);
@@ -64,7 +63,7 @@ impl PhysicalExtensionCodec for GlauxCodec {
         let malformed = || DataFusionError::Internal("a glaux plan node arrived malformed".into());
         match buf.split_first() {
             Some((&WRAPPED, rest)) => {
-                let (&has_marker, rest) = rest.split_first().ok_or_else(malformed)?;
+                let (&flags, rest) = rest.split_first().ok_or_else(malformed)?;
                 let (marker, rest) = take_text(rest).ok_or_else(malformed)?;
                 let (codec, plan) = take_text(rest).ok_or_else(malformed)?;
                 let mut inner = physical_plan_from_bytes_with_extension_codec(plan, ctx, self)?;
@@ -72,7 +71,8 @@ impl PhysicalExtensionCodec for GlauxCodec {
                     let variant: CompressionTypeVariant = codec.parse()?;
                     inner = with_compression(inner, FileCompressionType::from(variant))?;
                 }
-                wrapped::rewrap_scan(inner, (has_marker == 1).then_some(marker))
+                let nulls = wrapped::TextNulls::new((flags & 1 == 1).then_some(marker), flags & 2 == 2)?;
+                wrapped::rewrap_scan(inner, nulls)
             }
             Some((&ORC, plan)) => orc::orc_scan(physical_plan_from_bytes_with_extension_codec(plan, ctx, self)?),
             _ => Err(malformed()),
@@ -163,10 +163,11 @@ mod tests {
     fn glaux_csv_scans_travel_with_their_null_marker_and_compression() {
         let csv = scan(Arc::new(CsvSource::new(table())));
         let csv = with_compression(csv, FileCompressionType::GZIP).unwrap();
-        let plan = wrapped::rewrap_scan(csv, Some("\\\\N")).unwrap();
+        let plan = wrapped::rewrap_scan(csv, wrapped::TextNulls::new(Some("\\\\N"), true).unwrap()).unwrap();
         let back = round_trip(plan);
-        let (inner, marker) = wrapped::unwrap_scan(back.as_ref()).expect("a glaux CSV scan after the trip");
-        assert_eq!(marker.as_deref(), Some("\\\\N"));
+        let (inner, nulls) = wrapped::unwrap_scan(back.as_ref()).expect("a glaux CSV scan after the trip");
+        assert_eq!(nulls.marker(), Some("\\\\N"));
+        assert!(nulls.empty_is_text());
         assert_eq!(compression(inner.as_ref()).map(|c| *c.get_variant()), Some(CompressionTypeVariant::GZIP));
     }
 
