@@ -136,6 +136,12 @@ pub fn output_columns(
     }
 }
 
+/// Bytes per row of column `index` of a plan with these statistics: its bytes over its rows, or
+/// its type's width where they are not known.
+pub fn column_width(stats: &Statistics, schema: &Schema, index: usize) -> usize {
+    width(stats, index).unwrap_or_else(|| type_width(schema.field(index).data_type()))
+}
+
 /// Bytes per row of one column of an input: its bytes over its rows, where both are known.
 fn width(input: &Statistics, index: usize) -> Option<usize> {
     let rows = *input.num_rows.get_value()?;
