@@ -95,13 +95,17 @@ impl StorageFormat {
                 "table {name}: skip.header.line.count = {header_lines} is not supported (0 or 1)"
             )));
         }
-        let text = |delimiter: u8, quote: Option<u8>, escape: Option<u8>, null_marker: Option<String>| Self::Text {
+        let text = |delimiter: u8,
+                    quote: Option<u8>,
+                    escape: Option<u8>,
+                    null_marker: Option<String>,
+                    empty_fields: EmptyFields| Self::Text {
             delimiter,
             quote,
             escape,
             header_lines,
             null_marker,
-            empty_fields: EmptyFields::Text,
+            empty_fields,
         };
         let p = |k: &str| params.get(k).map(String::as_str);
         Ok(match library.as_str() {
@@ -128,25 +132,20 @@ impl StorageFormat {
                 Some(single_byte(&name, "quoteChar", p("quoteChar").unwrap_or("\""))?),
                 Some(single_byte(&name, "escapeChar", p("escapeChar").unwrap_or("\\"))?),
                 None,
+                EmptyFields::Text,
             ),
             LAZY_SIMPLE => text(
                 single_byte(&name, "field.delim", p("field.delim").or(p("serialization.format")).unwrap_or("\\001"))?,
                 None,
                 p("escape.delim").map(|e| single_byte(&name, "escape.delim", e)).transpose()?,
                 Some(p("serialization.null.format").unwrap_or("\\N").to_string()),
+                EmptyFields::Text,
             ),
             "" if input.contains("parquet") || classification.as_deref() == Some("parquet") => Self::Parquet,
             "" if input.contains("orc") || classification.as_deref() == Some("orc") => Self::Orc,
             "" if classification.as_deref() == Some("json") => Self::Json,
             // no SerDe to follow: DataFusion's CSV rules
-            "" if classification.as_deref() == Some("csv") => Self::Text {
-                delimiter: b',',
-                quote: Some(b'"'),
-                escape: None,
-                header_lines,
-                null_marker: None,
-                empty_fields: EmptyFields::Null,
-            },
+            "" if classification.as_deref() == Some("csv") => text(b',', Some(b'"'), None, None, EmptyFields::Null),
             "" => {
                 return Err(Error::InvalidInput(format!(
                     "table {name}: no SerDe, InputFormat or classification says how to read it"

@@ -196,13 +196,13 @@ struct WrappedSource {
 }
 
 impl WrappedSource {
+    /// This wrapper around another inner source.
+    fn with_inner(&self, inner: Arc<dyn FileSource>) -> Self {
+        Self { inner, nulls: self.nulls.clone(), batch_size: self.batch_size, store_url: self.store_url.clone() }
+    }
+
     fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
-        Arc::new(Self {
-            inner,
-            nulls: self.nulls.clone(),
-            batch_size: self.batch_size,
-            store_url: self.store_url.clone(),
-        })
+        Arc::new(self.with_inner(inner))
     }
 }
 
@@ -225,13 +225,7 @@ impl FileSource for WrappedSource {
     }
 
     fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
-        let wrapped = Self {
-            inner: self.inner.with_batch_size(batch_size),
-            nulls: self.nulls.clone(),
-            batch_size: Some(batch_size),
-            store_url: self.store_url.clone(),
-        };
-        Arc::new(wrapped)
+        Arc::new(Self { batch_size: Some(batch_size), ..self.with_inner(self.inner.with_batch_size(batch_size)) })
     }
 
     fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
