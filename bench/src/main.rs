@@ -12,6 +12,10 @@ mod tpch;
 
 use clap::{Parser, Subcommand};
 
+// mimalloc rather than the system allocator: see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "glaux-bench", about = "Side-by-side benchmarks of glaux and its peers")]
 struct Cli {

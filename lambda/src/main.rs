@@ -7,6 +7,10 @@ use glaux_lambda::{Function, Settings};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+// mimalloc rather than the system allocator: see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // logs in Lambda's format (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)
