@@ -363,6 +363,30 @@ mod tests {
         );
     }
 
+    /// `big` (see [`write_big`]) and `small`: keys 0..1000, `tag` 'x' for key 7 alone, `half`
+    /// 'even' for the even keys.
+    fn write_big_and_small(dir: &std::path::Path, n: i64) {
+        write_big(dir, n);
+        write(
+            &dir.join("small.parquet"),
+            vec![
+                ("k", Arc::new(Int64Array::from_iter_values(0..1000))),
+                ("tag", Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i == 7 { "x" } else { "y" })))),
+                (
+                    "half",
+                    Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i % 2 == 0 { "even" } else { "odd" }))),
+                ),
+            ],
+        );
+    }
+
+    /// The plan of `sql` after it ran (its metrics filled in), and the number in its first cell.
+    async fn run_plan(ctx: &datafusion::prelude::SessionContext, sql: &str) -> (Arc<dyn ExecutionPlan>, i64) {
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+        (plan, batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0))
+    }
+
     /// Whether each Parquet scan of `plan` filters rows as it decodes.
     fn pushdown(plan: &Arc<dyn ExecutionPlan>) -> Vec<bool> {
         crate::test_support::each_node::<DataSourceExec, _>(plan, |exec| {
@@ -399,24 +423,11 @@ mod tests {
     async fn a_join_filter_that_keeps_most_rows_steps_aside() {
         let dir = scratch_dir("join-filters-aside");
         let n = 1_200_000i64;
-        write_big(&dir, n);
-        write(
-            &dir.join("small.parquet"),
-            vec![
-                ("k", Arc::new(Int64Array::from_iter_values(0..1000))),
-                ("tag", Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i == 7 { "x" } else { "y" })))),
-                (
-                    "half",
-                    Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i % 2 == 0 { "even" } else { "odd" }))),
-                ),
-            ],
-        );
+        write_big_and_small(&dir, n);
         let ctx = parquet_context(rule_state(), &dir, &["big", "small"]).await;
         let run = async |filter: &str| {
             let sql = format!("SELECT sum(b.v) AS s FROM big b JOIN small s ON b.k = s.k WHERE {filter}");
-            let plan = ctx.sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
-            let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-            let sum = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            let (plan, sum) = run_plan(&ctx, &sql).await;
             (watched(&plan).concat(), sum)
         };
         // v = k + 1000 j for j in 0..1200
@@ -516,27 +527,14 @@ mod tests {
     async fn rows_an_aggregate_would_group_for_a_join_that_drops_them_are_dropped_first() {
         let dir = scratch_dir("join-filters-aggregate");
         let n = 1_200_000i64;
-        write_big(&dir, n);
-        write(
-            &dir.join("small.parquet"),
-            vec![
-                ("k", Arc::new(Int64Array::from_iter_values(0..1000))),
-                ("tag", Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i == 7 { "x" } else { "y" })))),
-                (
-                    "half",
-                    Arc::new(StringArray::from_iter_values((0..1000).map(|i| if i % 2 == 0 { "even" } else { "odd" }))),
-                ),
-            ],
-        );
+        write_big_and_small(&dir, n);
         let ctx = parquet_context(rule_state(), &dir, &["big", "small"]).await;
         let run = async |filter: &str| {
             let sql = format!(
                 "SELECT sum(t.total) FROM small s JOIN (SELECT k, sum(v) AS total FROM big WHERE v < 1100000 GROUP BY k) t \
                  ON s.k = t.k WHERE {filter}"
             );
-            let plan = ctx.sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
-            let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-            let sum = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            let (plan, sum) = run_plan(&ctx, &sql).await;
             // the filter over big's scan: whether its join filter stepped aside, and the rows it passed
             let filters = crate::test_support::each_node::<FilterExec, _>(&plan, |filter| {
                 filter.input().downcast_ref::<DataSourceExec>()?;
@@ -555,9 +553,8 @@ mod tests {
         // the same join on the side another join builds from: its route still finds the aggregate
         let sql = "SELECT count(*) FROM big b WHERE b.k IN (SELECT s.k FROM small s JOIN \
                    (SELECT k, sum(v) AS total FROM big WHERE v < 1100000 GROUP BY k) t ON s.k = t.k WHERE s.tag = 'x')";
-        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
-        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
-        assert_eq!(batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 1200);
+        let (plan, count) = run_plan(&ctx, sql).await;
+        assert_eq!(count, 1200);
         let passed = crate::test_support::each_node::<FilterExec, _>(&plan, |filter| {
             filter.input().downcast_ref::<DataSourceExec>()?;
             filter.metrics()?.output_rows()
