@@ -187,7 +187,14 @@ struct Undo {
     done: bool,
 }
 
+/// How many times, a second apart, a cancelled statement's staging folder is looked at again.
+const LATE_FILE_CHECKS: usize = 30;
+
 impl Undo {
+    async fn staging_is_empty(&self) -> bool {
+        matches!(self.store.list(Some(&self.staging)).try_next().await, Ok(None))
+    }
+
     async fn clean(&mut self) {
         let _ = delete_under(&self.store, &self.staging).await;
         for file in std::mem::take(&mut self.moved) {
@@ -218,8 +225,21 @@ impl Drop for Undo {
             runtime.spawn(async move {
                 rest.clean().await;
                 // the writer's own tasks, aborted with the statement, may still finish a file
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                rest.clean().await;
+                // whose upload was already sent (many at once when a statement writes to many
+                // partitions): look again each second until the folder has been empty twice
+                let mut empty = 0;
+                for _ in 0..LATE_FILE_CHECKS {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if rest.staging_is_empty().await {
+                        empty += 1;
+                        if empty == 2 {
+                            break;
+                        }
+                    } else {
+                        empty = 0;
+                        rest.clean().await;
+                    }
+                }
             });
         } else {
             rest.done = true;
