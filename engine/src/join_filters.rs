@@ -82,13 +82,11 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
             // every scan filters its rows already (or the rule is off, to measure what it does)
             return Ok(plan);
         }
-        // the filters hash joins make; a TopK's filter tightens as the query runs and is left as it is
+        // the filters hash joins make
         let mut joins = HashSet::new();
         if self.watch {
             plan.apply(|node| {
-                if node.is::<HashJoinExec>() {
-                    joins.extend(node.dynamic_expressions_produced().iter().filter_map(|f| f.expression_id()));
-                }
+                joins.extend(join_filter_ids(node));
                 Ok(TreeNodeRecursion::Continue)
             })?;
         }
@@ -139,25 +137,27 @@ fn rewrite(
     }
     // the first child of these joins is the side they hold in memory
     let builds = node.is::<HashJoinExec>() || node.is::<CrossJoinExec>() || node.is::<NestedLoopJoinExec>();
-    let produced: Vec<u64> = match node.is::<HashJoinExec>() {
-        true => node.dynamic_expressions_produced().iter().filter_map(|f| f.expression_id()).collect(),
-        false => Vec::new(),
-    };
+    // the probe side (the second child) meets the filters a hash join makes
+    let mut probe = route.clone();
+    probe.open.extend(join_filter_ids(&node));
     let mut changed = false;
     let mut children = Vec::with_capacity(node.children().len());
     for (i, child) in node.children().into_iter().enumerate() {
-        let child = match builds && i == 1 && !produced.is_empty() {
-            true => {
-                let mut probe = route.clone();
-                probe.open.extend(produced.iter().copied());
-                rewrite(Arc::clone(child), watch, joins, &probe)?
-            }
-            false => rewrite(Arc::clone(child), watch && !(builds && i == 0), joins, &route)?,
-        };
+        let route = if builds && i == 1 { &probe } else { &route };
+        let child = rewrite(Arc::clone(child), watch && !(builds && i == 0), joins, route)?;
         changed |= child.transformed;
         children.push(child.data);
     }
     Ok(if changed { Transformed::yes(replace_children_if_necessary(node, children)?) } else { Transformed::no(node) })
+}
+
+/// The ids of the dynamic filters `node` makes if it is a hash join (a TopK's filter tightens as
+/// the query runs and is left as it is).
+fn join_filter_ids(node: &Arc<dyn ExecutionPlan>) -> Vec<u64> {
+    match node.is::<HashJoinExec>() {
+        true => node.dynamic_expressions_produced().iter().filter_map(|f| f.expression_id()).collect(),
+        false => Vec::new(),
+    }
 }
 
 /// The filter over a Parquet scan with a predicate of its own, also applying (last, watched) the
@@ -236,8 +236,8 @@ const WATCHED_ROWS: u64 = 1 << 20;
 
 /// A join's filter that counts the rows it sees and keeps, and once it has seen
 /// [`WATCHED_ROWS`] and kept more than its limit ([`MAX_KEPT`] unless told) of them, lets every
-/// row through without looking (the join still drops what it must). The count is shared by every partition and file
-/// of the scan. Pruning sees the filter itself (`snapshot`), so row groups outside the build
+/// row through without looking (the join still drops what it must). The count is shared by every
+/// partition and file of the scan. Pruning sees the filter itself (`snapshot`), so row groups outside the build
 /// side's key range are still skipped.
 #[derive(Debug)]
 pub struct Selective {
