@@ -8,6 +8,7 @@ mod catalog;
 mod cheap_conjuncts;
 mod compression;
 mod config;
+mod decimal_arithmetic;
 mod distributed;
 mod dry_run;
 mod error;

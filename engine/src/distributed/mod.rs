@@ -90,9 +90,12 @@ impl Cluster {
             .cloned()
             .collect();
         let join_filters = crate::join_filters::JoinFiltersInScans::default();
+        // a plan sent to workers holds only expressions DataFusion's codec knows
+        let decimal_arithmetic = crate::decimal_arithmetic::FastDecimalArithmetic;
         let physical = state
             .physical_optimizers()
             .iter()
+            .filter(|rule| rule.name() != decimal_arithmetic.name())
             .map(|rule| {
                 if rule.name() == join_filters.name() {
                     Arc::new(crate::join_filters::JoinFiltersInScans::unwatched()) as _
