@@ -13,6 +13,7 @@ mod distributed;
 mod dry_run;
 mod error;
 mod execution;
+mod expression_rewrite;
 mod filter_statistics;
 mod formats;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod script;
 mod session;
 mod shared_subplans;
 mod storage;
+mod string_equality;
 #[cfg(test)]
 mod test_support;
 mod url_tables;

@@ -91,11 +91,12 @@ impl Cluster {
             .collect();
         let join_filters = crate::join_filters::JoinFiltersInScans::default();
         // a plan sent to workers holds only expressions DataFusion's codec knows
-        let decimal_arithmetic = crate::decimal_arithmetic::FastDecimalArithmetic;
+        let glaux_only =
+            [crate::decimal_arithmetic::FastDecimalArithmetic.name(), crate::string_equality::ViewEquality.name()];
         let physical = state
             .physical_optimizers()
             .iter()
-            .filter(|rule| rule.name() != decimal_arithmetic.name())
+            .filter(|rule| !glaux_only.contains(&rule.name()))
             .map(|rule| {
                 if rule.name() == join_filters.name() {
                     Arc::new(crate::join_filters::JoinFiltersInScans::unwatched()) as _
