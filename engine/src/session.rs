@@ -179,7 +179,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.insert(1, Arc::new(crate::join_order::JoinOrder));
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
     rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
-    rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst));
+    rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
     rules.push(Arc::new(crate::decimal_arithmetic::FastDecimalArithmetic));
     rules.push(Arc::new(crate::string_equality::ViewEquality));
     rules

@@ -90,6 +90,7 @@ impl Cluster {
             .cloned()
             .collect();
         let join_filters = crate::join_filters::JoinFiltersInScans::default();
+        let cheap_conjuncts = crate::cheap_conjuncts::CheapConjunctsFirst::default();
         // a plan sent to workers holds only expressions DataFusion's codec knows
         let glaux_only =
             [crate::decimal_arithmetic::FastDecimalArithmetic.name(), crate::string_equality::ViewEquality.name()];
@@ -100,6 +101,8 @@ impl Cluster {
             .map(|rule| {
                 if rule.name() == join_filters.name() {
                     Arc::new(crate::join_filters::JoinFiltersInScans::unwatched()) as _
+                } else if rule.name() == cheap_conjuncts.name() {
+                    Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::unfused()) as _
                 } else {
                     Arc::clone(rule)
                 }
