@@ -512,13 +512,7 @@ mod tests {
     async fn a_partitioned_joins_lists_of_keys_are_looked_up_as_one() {
         let dir = scratch_dir("join-filters-unrouted");
         let n = 1_200_000i64;
-        write(
-            &dir.join("big.parquet"),
-            vec![
-                ("k", Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 1000)))),
-                ("v", Arc::new(Int64Array::from_iter_values(0..n))),
-            ],
-        );
+        write_big(&dir, n);
         write(
             &dir.join("small.parquet"),
             vec![

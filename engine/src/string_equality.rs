@@ -59,9 +59,7 @@ fn text(e: &Arc<dyn PhysicalExpr>) -> Option<String> {
 /// column made a [`ViewEquals`].
 fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
     let view_column = |e: &Arc<dyn PhysicalExpr>| {
-        e.downcast_ref::<Column>().is_some()
-            && e.data_type(schema).is_ok_and(|t| t == DataType::Utf8View)
-            && e.nullable(schema).is_ok()
+        e.downcast_ref::<Column>().is_some() && e.data_type(schema).is_ok_and(|t| t == DataType::Utf8View)
     };
     Arc::clone(expr).transform_up(|e| {
         let mut found = None;
@@ -150,10 +148,8 @@ impl PhysicalExpr for ViewEquals {
         let Some(strings) = array.as_string_view_opt() else {
             return self.original.evaluate(batch);
         };
-        let mut kept = BooleanBuffer::new_unset(strings.len());
-        for value in &self.values {
-            kept = &kept | &equal_to(strings, value.as_bytes());
-        }
+        let equal = self.values.iter().map(|value| equal_to(strings, value.as_bytes()));
+        let mut kept = equal.reduce(|a, b| &a | &b).unwrap_or_else(|| BooleanBuffer::new_unset(strings.len()));
         if self.negated {
             kept = !&kept;
         }
