@@ -113,12 +113,6 @@ impl<'a> Operand<'a> {
     fn fits_64_bits(&self) -> bool {
         self.values.iter().fold(true, |fits, v| fits & (*v as i64 as i128 == *v))
     }
-
-    /// The value at `i`, a constant being the same at every row.
-    #[inline(always)]
-    fn at(&self, i: usize) -> i128 {
-        if self.values.len() == 1 { self.values[0] } else { self.values[i] }
-    }
 }
 
 /// Arrow's result precision and scale for the operation (its `decimal_op`), and the powers of ten
@@ -150,6 +144,25 @@ fn result_type(op: Operator, l: &Operand, r: &Operand) -> Option<(u8, i8, i128, 
     }
 }
 
+/// A value known to fit in 64 bits, as 128: the compiler multiplies two of these with one
+/// widening instruction.
+#[inline(always)]
+fn wide(v: i128) -> i128 {
+    v as i64 as i128
+}
+
+/// `f` over the rows, a constant side (one value) read once rather than at every row; None if a
+/// side is neither one value nor `len`.
+#[inline(always)]
+fn each_pair(l: &Operand, r: &Operand, len: usize, f: impl Fn(i128, i128) -> i128) -> Option<Vec<i128>> {
+    Some(match (l.values, r.values) {
+        (a, b) if a.len() == len && b.len() == len => a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect(),
+        ([a], b) if b.len() == len => b.iter().map(|&b| f(*a, b)).collect(),
+        (a, [b]) if a.len() == len => a.iter().map(|&a| f(a, *b)).collect(),
+        _ => return None,
+    })
+}
+
 /// The result when both operands fit in 64 bits, None otherwise.
 fn fast(op: Operator, lhs: &ColumnarValue, rhs: &ColumnarValue) -> Option<ArrayRef> {
     let (mut ls, mut rs) = ([0i128], [0i128]);
@@ -165,13 +178,17 @@ fn fast(op: Operator, lhs: &ColumnarValue, rhs: &ColumnarValue) -> Option<ArrayR
     if !l.fits_64_bits() || !r.fits_64_bits() {
         return None;
     }
-    // the operands fit in 64 bits, so none of these can overflow 128 (see result_type)
-    let values: Vec<i128> = match op {
-        Operator::Multiply => (0..len).map(|i| l.at(i).wrapping_mul(r.at(i))).collect(),
-        Operator::Plus => (0..len).map(|i| l.at(i).wrapping_mul(lm).wrapping_add(r.at(i).wrapping_mul(rm))).collect(),
-        Operator::Minus => (0..len).map(|i| l.at(i).wrapping_mul(lm).wrapping_sub(r.at(i).wrapping_mul(rm))).collect(),
+    // the operands fit in 64 bits, so none of these can overflow 128 (see result_type), and the
+    // products are of two 64-bit values: one widening multiply each, not three
+    let (lm, rm) = (lm as i64, rm as i64);
+    let values = match op {
+        Operator::Multiply => each_pair(&l, &r, len, |a, b| wide(a).wrapping_mul(wide(b))),
+        Operator::Plus if (lm, rm) == (1, 1) => each_pair(&l, &r, len, |a, b| wide(a).wrapping_add(wide(b))),
+        Operator::Minus if (lm, rm) == (1, 1) => each_pair(&l, &r, len, |a, b| wide(a).wrapping_sub(wide(b))),
+        Operator::Plus => each_pair(&l, &r, len, |a, b| (wide(a) * lm as i128).wrapping_add(wide(b) * rm as i128)),
+        Operator::Minus => each_pair(&l, &r, len, |a, b| (wide(a) * lm as i128).wrapping_sub(wide(b) * rm as i128)),
         _ => return None,
-    };
+    }?;
     let nulls = NullBuffer::union(l.nulls, r.nulls);
     let array = PrimitiveArray::<Decimal128Type>::new(ScalarBuffer::from(values), nulls)
         .with_precision_and_scale(precision, scale)
