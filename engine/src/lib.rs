@@ -6,6 +6,7 @@ mod billing;
 mod bucketing;
 mod catalog;
 mod cheap_conjuncts;
+mod clustered_aggregate;
 mod compression;
 mod config;
 mod decimal_arithmetic;

@@ -92,8 +92,11 @@ impl Cluster {
         let join_filters = crate::join_filters::JoinFiltersInScans::default();
         let cheap_conjuncts = crate::cheap_conjuncts::CheapConjunctsFirst::default();
         // a plan sent to workers holds only expressions DataFusion's codec knows
-        let glaux_only =
-            [crate::decimal_arithmetic::FastDecimalArithmetic.name(), crate::string_equality::ViewEquality.name()];
+        let glaux_only = [
+            crate::decimal_arithmetic::FastDecimalArithmetic.name(),
+            crate::string_equality::ViewEquality.name(),
+            crate::clustered_aggregate::ClusteredAggregates.name(),
+        ];
         let physical = state
             .physical_optimizers()
             .iter()
