@@ -35,6 +35,7 @@ mod runtime;
 mod script;
 mod session;
 mod shared_subplans;
+mod short_circuit;
 mod storage;
 mod string_equality;
 #[cfg(test)]

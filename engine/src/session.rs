@@ -182,6 +182,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
     rules.push(Arc::new(crate::decimal_arithmetic::FastDecimalArithmetic));
     rules.push(Arc::new(crate::string_equality::ViewEquality));
+    rules.push(Arc::new(crate::short_circuit::ShortCircuits));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));
     rules

@@ -95,6 +95,7 @@ impl Cluster {
         let glaux_only = [
             crate::decimal_arithmetic::FastDecimalArithmetic.name(),
             crate::string_equality::ViewEquality.name(),
+            crate::short_circuit::ShortCircuits.name(),
             crate::clustered_aggregate::ClusteredAggregates.name(),
         ];
         let physical = state
