@@ -193,5 +193,7 @@ mod tests {
         }
         drop(big);
         assert!(!dir.join("big.arrow").exists(), "the spill file goes with its result");
+        drop(small);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

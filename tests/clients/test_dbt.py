@@ -4,6 +4,7 @@ insert_overwrite and append) builds twice in a row — the second run takes the 
 path — and its tables equal what the same SQL gives in DuckDB over the seed."""
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -41,8 +42,12 @@ glaux:
                # dbt does not render env_var() in log-path: its logs go to the test's folder this way
                DBT_LOG_PATH=str(work / "logs"))
     env.pop("AWS_ENDPOINT_URL", None)
-    out = subprocess.run([os.environ["GLAUX_DBT"], *args, "--project-dir", str(PROJECT), "--profiles-dir", str(work)],
-                         env=env, capture_output=True, text=True, timeout=600)
+    try:
+        out = subprocess.run([os.environ["GLAUX_DBT"], *args, "--project-dir", str(PROJECT), "--profiles-dir", str(work)],
+                             env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        # the profile, dbt's logs and compiled SQL: nothing the test reads afterwards
+        shutil.rmtree(work, ignore_errors=True)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
     return out.stdout
 

@@ -566,8 +566,8 @@ mod tests {
     use glaux_catalog::{Column, LocalCatalog, SerDeInfo};
 
     /// A Parquet table of `files` files of `rows` rows each (`id` bigint, `name` string), in a
-    /// local catalog under a fresh folder.
-    fn parquet_table(tag: &str, files: usize, rows: i64) -> (Arc<dyn Catalog>, Table) {
+    /// local catalog under a fresh folder, which goes when the test's [`Folder`] does.
+    fn parquet_table(tag: &str, files: usize, rows: i64) -> (Arc<dyn Catalog>, Table, Folder) {
         let dir = std::env::temp_dir().join(format!("glaux-table-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let data = dir.join("data");
@@ -599,7 +599,16 @@ mod tests {
             }),
             ..Default::default()
         };
-        (Arc::new(LocalCatalog::open(dir.join("warehouse")).unwrap()), table)
+        (Arc::new(LocalCatalog::open(dir.join("warehouse")).unwrap()), table, Folder(dir))
+    }
+
+    /// A test's folder, removed when the test ends (passed or not).
+    struct Folder(std::path::PathBuf);
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn scan_config(plan: &Arc<dyn ExecutionPlan>) -> &datafusion::datasource::physical_plan::FileScanConfig {
@@ -609,7 +618,7 @@ mod tests {
 
     #[tokio::test]
     async fn scans_carry_the_files_row_counts_and_column_ranges() {
-        let (catalog, table) = parquet_table("stats", 3, 100);
+        let (catalog, table, _folder) = parquet_table("stats", 3, 100);
         let t = CatalogTable::try_new(catalog, "default", table).unwrap();
         // Parquet strings are read as views, as DataFusion's own tables read them
         assert_eq!(t.schema().field(1).data_type(), &DataType::Utf8View);
@@ -629,7 +638,7 @@ mod tests {
 
     #[tokio::test]
     async fn scans_carry_the_distinct_counts_analyze_kept() {
-        let (catalog, mut table) = parquet_table("distinct", 2, 100);
+        let (catalog, mut table, _folder) = parquet_table("distinct", 2, 100);
         table.parameters.insert(column_stats::key("name", column_stats::DISTINCT), "7".into());
         // more than the 200 rows: a count from before rows were removed is bounded by the rows
         table.parameters.insert(column_stats::key("id", column_stats::DISTINCT), "5000".into());
@@ -642,7 +651,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_limit_the_first_files_satisfy_reads_no_more_files() {
-        let (catalog, table) = parquet_table("limit", 4, 100);
+        let (catalog, table, _folder) = parquet_table("limit", 4, 100);
         let t = CatalogTable::try_new(catalog, "default", table).unwrap();
         let ctx = SessionContext::new();
         let files =
