@@ -12,7 +12,6 @@
 //! beyond 38) goes to arrow's own kernel, so answers, result types and errors are the same.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
@@ -29,6 +28,8 @@ use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr_common::datum::apply;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
+
+use crate::expression_rewrite::Operands;
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
 #[derive(Debug, Default)]
@@ -62,8 +63,7 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
             && decimal(binary.left())
             && decimal(binary.right())
         {
-            let new =
-                DecimalArith { op: *binary.op(), left: Arc::clone(binary.left()), right: Arc::clone(binary.right()) };
+            let new = DecimalArith { operands: Operands::of(binary) };
             return Ok(Transformed::yes(Arc::new(new) as Arc<dyn PhysicalExpr>));
         }
         Ok(Transformed::no(e))
@@ -71,17 +71,15 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
 }
 
 /// `left op right` on two Decimal128 operands; see the module's comment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DecimalArith {
-    op: Operator,
-    left: Arc<dyn PhysicalExpr>,
-    right: Arc<dyn PhysicalExpr>,
+    pub(crate) operands: Operands,
 }
 
 impl DecimalArith {
-    /// The same operation as DataFusion's, for display and for batches that do not fit.
+    /// The same operation as DataFusion's, for its type and for batches that do not fit.
     fn binary(&self) -> BinaryExpr {
-        BinaryExpr::new(Arc::clone(&self.left), self.op, Arc::clone(&self.right))
+        self.operands.binary()
     }
 }
 
@@ -206,13 +204,14 @@ impl PhysicalExpr for DecimalArith {
     }
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        let lhs = self.left.evaluate(batch)?;
-        let rhs = self.right.evaluate(batch)?;
-        if let Some(array) = fast(self.op, &lhs, &rhs) {
+        let Operands { op, left, right } = &self.operands;
+        let lhs = left.evaluate(batch)?;
+        let rhs = right.evaluate(batch)?;
+        if let Some(array) = fast(*op, &lhs, &rhs) {
             return Ok(ColumnarValue::Array(array));
         }
         // arrow's kernels check each value; for decimals the wrapping and checked ones are one
-        match self.op {
+        match op {
             Operator::Plus => apply(&lhs, &rhs, numeric::add),
             Operator::Minus => apply(&lhs, &rhs, numeric::sub),
             _ => apply(&lhs, &rhs, numeric::mul),
@@ -220,14 +219,11 @@ impl PhysicalExpr for DecimalArith {
     }
 
     fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.left, &self.right]
+        self.operands.children()
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
-        let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children.try_into().map_err(|_| {
-            datafusion::common::DataFusionError::Internal("a decimal operation takes two operands".into())
-        })?;
-        Ok(Arc::new(Self { op: self.op, left, right }))
+        Ok(Arc::new(Self { operands: self.operands.with_children(children)? }))
     }
 
     fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
@@ -235,30 +231,14 @@ impl PhysicalExpr for DecimalArith {
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.binary().fmt_sql(f)
+        self.operands.fmt_sql_as_written(f)
     }
 }
 
 impl fmt::Display for DecimalArith {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // the same operation as the query's: EXPLAIN shows it as written
-        write!(f, "{}", self.binary())
-    }
-}
-
-impl PartialEq for DecimalArith {
-    fn eq(&self, other: &Self) -> bool {
-        self.op == other.op && self.left.eq(&other.left) && self.right.eq(&other.right)
-    }
-}
-
-impl Eq for DecimalArith {}
-
-impl Hash for DecimalArith {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.op.hash(state);
-        self.left.hash(state);
-        self.right.hash(state);
+        self.operands.fmt_as_written(f)
     }
 }
 
@@ -274,6 +254,25 @@ mod tests {
 
     fn decimals(values: Vec<Option<i128>>, precision: u8, scale: i8) -> ArrayRef {
         Arc::new(Decimal128Array::from(values).with_precision_and_scale(precision, scale).unwrap())
+    }
+
+    /// `price * (1 - discount)` replaced shows as written, parentheses and all (the inner
+    /// operation is a stand-in too, which DataFusion's display would not put them around).
+    #[test]
+    fn nested_operations_show_as_written() {
+        let schema = Schema::new(vec![
+            Field::new("price", DataType::Decimal128(15, 2), true),
+            Field::new("discount", DataType::Decimal128(15, 2), true),
+        ]);
+        let column = |name: &str| Arc::new(Column::new_with_schema(name, &schema).unwrap()) as Arc<dyn PhysicalExpr>;
+        let one = Arc::new(Literal::new(ScalarValue::Decimal128(Some(1), 20, 0))) as Arc<dyn PhysicalExpr>;
+        let inner = Arc::new(BinaryExpr::new(one, Operator::Minus, column("discount"))) as Arc<dyn PhysicalExpr>;
+        let expr = Arc::new(BinaryExpr::new(column("price"), Operator::Multiply, inner)) as Arc<dyn PhysicalExpr>;
+        let replaced = replace(&expr, &schema).unwrap();
+        assert!(replaced.transformed);
+        assert!(replaced.data.downcast_ref::<DecimalArith>().is_some());
+        assert_eq!(replaced.data.to_string(), expr.to_string());
+        assert!(replaced.data.to_string().contains("price@0 * ("), "{}", replaced.data);
     }
 
     /// Every operation gives what arrow's kernel gives — values, nulls, type, errors — for
@@ -308,7 +307,7 @@ mod tests {
             for op in [Operator::Plus, Operator::Minus, Operator::Multiply] {
                 for (l, r) in &sides {
                     let binary = BinaryExpr::new(Arc::clone(l), op, Arc::clone(r));
-                    let ours = DecimalArith { op, left: Arc::clone(l), right: Arc::clone(r) };
+                    let ours = DecimalArith { operands: Operands { op, left: Arc::clone(l), right: Arc::clone(r) } };
                     let (lhs, rhs) = (l.evaluate(&batch).unwrap(), r.evaluate(&batch).unwrap());
                     fast_paths += usize::from(fast(op, &lhs, &rhs).is_some());
                     let expected = binary.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows()));

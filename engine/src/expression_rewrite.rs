@@ -1,12 +1,17 @@
-//! The walk that rules replacing expressions with faster equivalents share: each filter's
-//! predicate, each projection's expressions and the arguments of aggregates that read input rows.
+//! What rules replacing expressions with faster equivalents share: the walk over each filter's
+//! predicate, each projection's expressions and the arguments of aggregates that read input rows,
+//! and the operands of a stand-in for one of DataFusion's binary expressions.
 
+use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -78,4 +83,78 @@ pub fn rewrite_expressions(plan: Arc<dyn ExecutionPlan>, replace: Replace) -> Re
         Ok(Transformed::no(node))
     })
     .data()
+}
+
+/// The operator and operands of an expression standing in for DataFusion's `BinaryExpr` (the same
+/// operation, evaluated faster): compared, hashed and shown as that expression.
+#[derive(Debug, Clone)]
+pub struct Operands {
+    pub op: Operator,
+    pub left: Arc<dyn PhysicalExpr>,
+    pub right: Arc<dyn PhysicalExpr>,
+}
+
+impl Operands {
+    pub fn of(binary: &BinaryExpr) -> Self {
+        Self { op: *binary.op(), left: Arc::clone(binary.left()), right: Arc::clone(binary.right()) }
+    }
+
+    /// DataFusion's expression over the same operands.
+    pub fn binary(&self) -> BinaryExpr {
+        BinaryExpr::new(Arc::clone(&self.left), self.op, Arc::clone(&self.right))
+    }
+
+    pub fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.left, &self.right]
+    }
+
+    pub fn with_children(&self, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Self> {
+        let [left, right]: [Arc<dyn PhysicalExpr>; 2] =
+            children.try_into().map_err(|_| DataFusionError::Internal(format!("{} takes two operands", self.op)))?;
+        Ok(Self { op: self.op, left, right })
+    }
+
+    /// Shown as DataFusion's expression, the stand-ins inside it too: DataFusion puts the
+    /// parentheses precedence needs (`a * (1 - b)`) only around its own expressions.
+    pub fn fmt_as_written(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_written())
+    }
+
+    pub fn fmt_sql_as_written(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_written().fmt_sql(f)
+    }
+
+    fn as_written(&self) -> Arc<dyn PhysicalExpr> {
+        let written: Arc<dyn PhysicalExpr> = Arc::new(self.binary());
+        written
+            .transform_up(|e| match stand_in(&e) {
+                Some(operands) => Ok(Transformed::yes(Arc::new(operands.binary()) as Arc<dyn PhysicalExpr>)),
+                None => Ok(Transformed::no(e)),
+            })
+            .data()
+            .unwrap_or_else(|_| Arc::new(self.binary()))
+    }
+}
+
+/// The operands of `e` when it stands in for one of DataFusion's binary expressions.
+fn stand_in(e: &Arc<dyn PhysicalExpr>) -> Option<&Operands> {
+    e.downcast_ref::<crate::decimal_arithmetic::DecimalArith>()
+        .map(|d| &d.operands)
+        .or_else(|| e.downcast_ref::<crate::short_circuit::ShortCircuit>().map(|s| &s.operands))
+}
+
+impl PartialEq for Operands {
+    fn eq(&self, other: &Self) -> bool {
+        self.op == other.op && self.left.eq(&other.left) && self.right.eq(&other.right)
+    }
+}
+
+impl Eq for Operands {}
+
+impl Hash for Operands {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.op.hash(state);
+        self.left.hash(state);
+        self.right.hash(state);
+    }
 }

@@ -31,6 +31,8 @@ use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::expression_rewrite::Operands;
+
 /// The rule; it runs after the rules that reorder a filter's conditions.
 #[derive(Debug, Default)]
 pub struct ShortCircuits;
@@ -57,8 +59,7 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
             && binary.left().data_type(schema).is_ok_and(|t| t == DataType::Boolean)
             && binary.right().data_type(schema).is_ok_and(|t| t == DataType::Boolean)
         {
-            let replaced =
-                ShortCircuit { op: *binary.op(), left: Arc::clone(binary.left()), right: Arc::clone(binary.right()) };
+            let replaced = ShortCircuit { operands: Operands::of(binary) };
             return Ok(Transformed::yes(Arc::new(replaced) as Arc<dyn PhysicalExpr>));
         }
         Ok(Transformed::no(e))
@@ -66,16 +67,14 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
 }
 
 /// `left AND right` or `left OR right` (see the module's comment).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShortCircuit {
-    op: Operator,
-    left: Arc<dyn PhysicalExpr>,
-    right: Arc<dyn PhysicalExpr>,
+    pub(crate) operands: Operands,
 }
 
 impl ShortCircuit {
     fn binary(&self) -> BinaryExpr {
-        BinaryExpr::new(Arc::clone(&self.left), self.op, Arc::clone(&self.right))
+        self.operands.binary()
     }
 
     /// The rows whose answer depends on the right side, when DataFusion evaluates it on those
@@ -88,7 +87,7 @@ impl ShortCircuit {
         if left.null_count() > 0 || left.is_empty() {
             return None;
         }
-        let (open, fill) = match self.op {
+        let (open, fill) = match self.operands.op {
             Operator::And => (left.true_count(), false),
             _ => (left.len() - left.true_count(), true),
         };
@@ -110,10 +109,11 @@ impl PhysicalExpr for ShortCircuit {
     }
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        let left = self.left.evaluate(batch)?;
+        let Operands { op, left, right } = &self.operands;
+        let left = left.evaluate(batch)?;
         if let Some((mask, fill)) = self.selection(&left) {
             let selected = filter_record_batch(batch, &mask)?;
-            if let ColumnarValue::Array(right) = self.right.evaluate(&selected)?
+            if let ColumnarValue::Array(right) = right.evaluate(&selected)?
                 && let Some(right) = right.as_boolean_opt()
             {
                 if right.null_count() == 0 {
@@ -131,65 +131,29 @@ impl PhysicalExpr for ShortCircuit {
             }
         }
         // everything else as DataFusion does it, from the left side already evaluated
-        BinaryExpr::new(Arc::new(Evaluated(left)), self.op, Arc::clone(&self.right)).evaluate(batch)
+        BinaryExpr::new(Arc::new(Evaluated(left)), *op, Arc::clone(right)).evaluate(batch)
     }
 
     fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.left, &self.right]
+        self.operands.children()
     }
 
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
-        let right = children.pop();
-        let left = children.pop();
-        match (left, right) {
-            (Some(left), Some(right)) => Ok(Arc::new(Self { op: self.op, left, right })),
-            _ => Err(datafusion::error::DataFusionError::Internal("AND/OR takes two children".into())),
-        }
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
+        Ok(Arc::new(Self { operands: self.operands.with_children(children)? }))
     }
 
     fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
-        Ok(Some(self.as_written()))
+        Ok(Some(Arc::new(self.binary())))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.as_written().fmt_sql(f)
-    }
-}
-
-impl ShortCircuit {
-    /// DataFusion's expression, ANDs and ORs inside it too: it shows with the parentheses the
-    /// precedence needs (DataFusion puts them only around its own expressions).
-    fn as_written(&self) -> Arc<dyn PhysicalExpr> {
-        let written = Arc::new(self.binary()) as Arc<dyn PhysicalExpr>;
-        written
-            .transform_up(|e| match e.downcast_ref::<ShortCircuit>() {
-                Some(inner) => Ok(Transformed::yes(Arc::new(inner.binary()) as Arc<dyn PhysicalExpr>)),
-                None => Ok(Transformed::no(e)),
-            })
-            .map(|t| t.data)
-            .unwrap_or_else(|_| Arc::new(self.binary()))
+        self.operands.fmt_sql_as_written(f)
     }
 }
 
 impl fmt::Display for ShortCircuit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.as_written())
-    }
-}
-
-impl PartialEq for ShortCircuit {
-    fn eq(&self, other: &Self) -> bool {
-        self.op == other.op && self.left.eq(&other.left) && self.right.eq(&other.right)
-    }
-}
-
-impl Eq for ShortCircuit {}
-
-impl Hash for ShortCircuit {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.op.hash(state);
-        self.left.hash(state);
-        self.right.hash(state);
+        self.operands.fmt_as_written(f)
     }
 }
 
@@ -324,7 +288,8 @@ mod tests {
                 for right_side in sides {
                     for op in [Operator::And, Operator::Or] {
                         let left_side = col("a", &schema).unwrap();
-                        let ours = ShortCircuit { op, left: Arc::clone(&left_side), right: Arc::clone(&right_side) };
+                        let operands = Operands { op, left: Arc::clone(&left_side), right: Arc::clone(&right_side) };
+                        let ours = ShortCircuit { operands };
                         let theirs = BinaryExpr::new(left_side, op, Arc::clone(&right_side));
                         let (ours, theirs) = (ours.evaluate(&batch).unwrap(), theirs.evaluate(&batch).unwrap());
                         let (ours, theirs) = (ours.into_array(n).unwrap(), theirs.into_array(n).unwrap());
