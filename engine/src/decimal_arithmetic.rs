@@ -21,33 +21,15 @@ use datafusion::arrow::datatypes::{DataType, Decimal128Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr_common::datum::apply;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::ExecutionPlan;
 
-use crate::expression_rewrite::Operands;
+use crate::expression_rewrite::{ExpressionRule, Operands};
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
-#[derive(Debug, Default)]
-pub struct FastDecimalArithmetic;
-
-impl PhysicalOptimizerRule for FastDecimalArithmetic {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::expression_rewrite::rewrite_expressions(plan, replace)
-    }
-
-    fn name(&self) -> &str {
-        "glaux_fast_decimal_arithmetic"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+pub const FAST_DECIMAL_ARITHMETIC: ExpressionRule = ExpressionRule::new("glaux_fast_decimal_arithmetic", replace);
 
 /// Each decimal `+`, `-`, `*` of an expression, innermost first, made a [`DecimalArith`].
 fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {
@@ -249,6 +231,7 @@ mod tests {
     use datafusion::arrow::array::Decimal128Array;
     use datafusion::arrow::datatypes::Field;
     use datafusion::physical_expr::expressions::{Column, Literal};
+    use datafusion::physical_plan::ExecutionPlan;
     use datafusion::physical_plan::aggregates::AggregateExec;
     use datafusion::physical_plan::projection::ProjectionExec;
 
@@ -382,7 +365,7 @@ mod tests {
         for fast in [false, true] {
             let mut rules = PhysicalOptimizer::new().rules;
             if fast {
-                rules.push(Arc::new(FastDecimalArithmetic));
+                rules.push(Arc::new(FAST_DECIMAL_ARITHMETIC));
             }
             let state = SessionStateBuilder::new().with_default_features().with_physical_optimizer_rules(rules).build();
             let ctx = parquet_context(state, &dir, &["items"]).await;

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DataFusionError, Result};
+use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr::projection::ProjectionExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
@@ -20,6 +22,33 @@ use datafusion::physical_plan::projection::ProjectionExec;
 
 /// How an expression over rows of `schema` is replaced.
 pub type Replace = fn(&Arc<dyn PhysicalExpr>, &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>>;
+
+/// A rule that replaces expressions through [`rewrite_expressions`]: its name, and how.
+#[derive(Debug)]
+pub struct ExpressionRule {
+    name: &'static str,
+    replace: Replace,
+}
+
+impl ExpressionRule {
+    pub const fn new(name: &'static str, replace: Replace) -> Self {
+        Self { name, replace }
+    }
+}
+
+impl PhysicalOptimizerRule for ExpressionRule {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        rewrite_expressions(plan, self.replace)
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
 
 /// `plan` with `replace` applied to the expressions of its filters, projections and aggregates.
 pub fn rewrite_expressions(plan: Arc<dyn ExecutionPlan>, replace: Replace) -> Result<Arc<dyn ExecutionPlan>> {

@@ -180,9 +180,9 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
     rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
-    rules.push(Arc::new(crate::decimal_arithmetic::FastDecimalArithmetic));
-    rules.push(Arc::new(crate::string_equality::ViewEquality));
-    rules.push(Arc::new(crate::short_circuit::ShortCircuits));
+    rules.push(Arc::new(crate::decimal_arithmetic::FAST_DECIMAL_ARITHMETIC));
+    rules.push(Arc::new(crate::string_equality::VIEW_EQUALITY));
+    rules.push(Arc::new(crate::short_circuit::SHORT_CIRCUITS));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));
     rules

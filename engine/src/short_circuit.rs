@@ -24,32 +24,14 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::ExecutionPlan;
 
-use crate::expression_rewrite::Operands;
+use crate::expression_rewrite::{ExpressionRule, Operands};
 
 /// The rule; it runs after the rules that reorder a filter's conditions.
-#[derive(Debug, Default)]
-pub struct ShortCircuits;
-
-impl PhysicalOptimizerRule for ShortCircuits {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::expression_rewrite::rewrite_expressions(plan, replace)
-    }
-
-    fn name(&self) -> &str {
-        "glaux_short_circuits"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+pub const SHORT_CIRCUITS: ExpressionRule = ExpressionRule::new("glaux_short_circuits", replace);
 
 /// Each AND and OR of two boolean expressions made a [`ShortCircuit`].
 fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<Arc<dyn PhysicalExpr>>> {

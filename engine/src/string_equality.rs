@@ -20,30 +20,14 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, Literal};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::ExecutionPlan;
+
+use crate::expression_rewrite::ExpressionRule;
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
-#[derive(Debug, Default)]
-pub struct ViewEquality;
-
-impl PhysicalOptimizerRule for ViewEquality {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::expression_rewrite::rewrite_expressions(plan, replace)
-    }
-
-    fn name(&self) -> &str {
-        "glaux_view_equality"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
+pub const VIEW_EQUALITY: ExpressionRule = ExpressionRule::new("glaux_view_equality", replace);
 
 /// A non-null string constant.
 fn text(e: &Arc<dyn PhysicalExpr>) -> Option<String> {
@@ -288,7 +272,7 @@ mod tests {
         for fast in [false, true] {
             let mut rules = PhysicalOptimizer::new().rules;
             if fast {
-                rules.push(Arc::new(ViewEquality));
+                rules.push(Arc::new(VIEW_EQUALITY));
             }
             let state = SessionStateBuilder::new().with_default_features().with_physical_optimizer_rules(rules).build();
             let ctx = parquet_context(state, &dir, &["items"]).await;

@@ -93,9 +93,9 @@ impl Cluster {
         let cheap_conjuncts = crate::cheap_conjuncts::CheapConjunctsFirst::default();
         // a plan sent to workers holds only expressions DataFusion's codec knows
         let glaux_only = [
-            crate::decimal_arithmetic::FastDecimalArithmetic.name(),
-            crate::string_equality::ViewEquality.name(),
-            crate::short_circuit::ShortCircuits.name(),
+            crate::decimal_arithmetic::FAST_DECIMAL_ARITHMETIC.name(),
+            crate::string_equality::VIEW_EQUALITY.name(),
+            crate::short_circuit::SHORT_CIRCUITS.name(),
             crate::clustered_aggregate::ClusteredAggregates.name(),
         ];
         let physical = state
