@@ -20,6 +20,7 @@
 //! small and reduces the rows more); DataFusion's hash aggregate otherwise. The ordered form's
 //! output, a fraction of a batch after each input batch, is gathered into whole batches. Plans
 //! spread over workers keep DataFusion's aggregate, whose codec does not know this node.
+//! `GLAUX_NO_CLUSTERED_AGGREGATES=1` turns the rule off.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -61,6 +62,9 @@ pub struct ClusteredAggregates;
 
 impl PhysicalOptimizerRule for ClusteredAggregates {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        if std::env::var_os("GLAUX_NO_CLUSTERED_AGGREGATES").is_some() {
+            return Ok(plan);
+        }
         plan.transform_up(|node| {
             let Some(aggregate) = node.downcast_ref::<AggregateExec>() else { return Ok(Transformed::no(node)) };
             if !applies(aggregate) {
