@@ -187,9 +187,9 @@ impl ExecutionPlan for ClusteredPartial {
     fn metrics(&self) -> Option<MetricsSet> {
         let ran = self.ran.lock().unwrap_or_else(|e| e.into_inner());
         let mut metrics = self.metrics.clone_inner();
-        for aggregate in ran.iter() {
-            for metric in aggregate.metrics().iter().flat_map(|m| m.iter().cloned().collect::<Vec<_>>()) {
-                metrics.push(metric);
+        for ran_metrics in ran.iter().filter_map(|aggregate| aggregate.metrics()) {
+            for metric in ran_metrics.iter() {
+                metrics.push(Arc::clone(metric));
             }
         }
         Some(metrics)

@@ -95,21 +95,25 @@ impl PhysicalExpr for ShortCircuit {
         let left = left.evaluate(batch)?;
         if let Some((mask, fill)) = self.selection(&left) {
             let selected = filter_record_batch(batch, &mask)?;
-            if let ColumnarValue::Array(right) = right.evaluate(&selected)?
-                && let Some(right) = right.as_boolean_opt()
-            {
-                if right.null_count() == 0 {
-                    // the same answer on every selected row: nothing to spread
-                    if !right.has_false() || !right.has_true() {
-                        let value = right.has_true();
-                        return Ok(if value == fill {
-                            ColumnarValue::Scalar(ScalarValue::Boolean(Some(fill)))
-                        } else {
-                            left
-                        });
+            // the same answer on every selected row: nothing to spread
+            let uniform = |value: bool, left| {
+                if value == fill { ColumnarValue::Scalar(ScalarValue::Boolean(Some(fill))) } else { left }
+            };
+            match right.evaluate(&selected)? {
+                ColumnarValue::Array(answers) if answers.as_boolean_opt().is_some() => {
+                    let answers = answers.as_boolean();
+                    if answers.null_count() == 0 && (!answers.has_false() || !answers.has_true()) {
+                        return Ok(uniform(answers.has_true(), left));
                     }
+                    return Ok(ColumnarValue::Array(Arc::new(spread(&mask, answers, fill))));
                 }
-                return Ok(ColumnarValue::Array(Arc::new(spread(&mask, right, fill))));
+                ColumnarValue::Scalar(ScalarValue::Boolean(Some(value))) => return Ok(uniform(value, left)),
+                ColumnarValue::Scalar(ScalarValue::Boolean(None)) => {
+                    let answers = BooleanArray::new_null(selected.num_rows());
+                    return Ok(ColumnarValue::Array(Arc::new(spread(&mask, &answers, fill))));
+                }
+                // not a boolean: DataFusion's own error, below
+                _ => {}
             }
         }
         // everything else as DataFusion does it, from the left side already evaluated
