@@ -4,6 +4,7 @@
 mod athena;
 mod billing;
 mod bucketing;
+mod build_side;
 mod catalog;
 mod cheap_conjuncts;
 mod clustered_aggregate;
