@@ -23,10 +23,9 @@
 //! there every row dropped is a row the hash table need not hold (q07's orders, 13% kept, build 2 M
 //! rows instead of 15 M), but decoding a few rows in every page costs more than decoding the pages
 //! whole (q09's lineitem under a build side, 5.5% kept: 11 s decoding as the filter kept it,
-//! 3.9 s whole). The filter
-//! counts as on a build side when a build side lies between its join and the scan: a scan on the
-//! probe side of a join under some build side (q21's EXISTS) drops only rows its join drops next.
-//! `GLAUX_NO_JOIN_FILTERS_IN_SCANS=1` turns the rule off.
+//! 3.9 s whole). A filter counts as on a build side when a build side lies between its join and
+//! the scan: a scan on the probe side of a join under some build side (q21's EXISTS) drops only
+//! rows its join drops next. `GLAUX_NO_JOIN_FILTERS_IN_SCANS=1` turns the rule off.
 //!
 //! A scan with a predicate of its own keeps decoding whole pages, and its own predicate is applied
 //! by the filter above it. When an aggregate lies between that scan and the join whose filter it
@@ -222,8 +221,8 @@ fn filter_before_aggregate(
 /// with a build side between its join and the scan (`behind_build`) pays for every row it drops,
 /// which that build side's hash table then need not hold: it is also applied by a filter above the
 /// scan, to the rows decoded whole once the scan's own copy has stepped aside, and steps aside
-/// there only when it keeps more than [`MAX_KEPT_BEFORE_HASHING`].
-/// (A filter whose join is the next one up drops only rows that join would drop itself.)
+/// there only when it keeps more than [`MAX_KEPT_BEFORE_HASHING`]. (A filter whose join is the
+/// next one up drops only rows that join would drop itself.)
 fn filtered_scan(
     exec: &DataSourceExec,
     watch: bool,

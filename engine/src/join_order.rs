@@ -20,12 +20,12 @@
 //! rows), plus what probing costs once the smaller side's hash table outgrows the caches (a few
 //! bytes a probing row, see [`probe_cost`]): q05's lineitem met the 2.3 M orders of the year
 //! (1.2 s of lookups at SF10) before the 20 k suppliers of the region, which cost half as much
-//! a row and leave a fifth of the rows. A join's rows are estimated as `|A| · |B| / domain of the key`, the domain being the
-//! values both sides' key columns can hold: with both columns' distinct counts known (ANALYZE),
-//! the larger; else the smaller of their integer ranges, each never more than the rows of its
-//! table (a primary key's table bounds the foreign key's domain: lineitem's order keys span 60 M
-//! values, orders holds 15 M). After each
-//! join only the columns still needed are kept. The plan is only changed when the order differs
+//! a row and leave a fifth of the rows. A join's rows are estimated as `|A| · |B| / domain of
+//! the key`, the domain being the values both sides' key columns can hold: with both columns'
+//! distinct counts known (ANALYZE), the larger; else the smaller of their integer ranges, each
+//! never more than the rows of its table (a primary key's table bounds the foreign key's domain:
+//! lineitem's order keys span 60 M values, orders holds 15 M). After each join only the columns
+//! still needed are kept. The plan is only changed when the order differs
 //! from the query's, and left alone where a part has no row estimate or two parts would be
 //! joined without a condition. JoinSelection, after this, still picks each join's build side
 //! and mode.
