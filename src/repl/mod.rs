@@ -158,6 +158,10 @@ pub(crate) async fn run_statement(session: &Session, sql: &str, settings: &Setti
         ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    // one listener for the whole run: a new one at each turn of the loop missed a Ctrl-C that came
+    // between a batch or a tick and the next turn (a loaded machine let a query run on to its end)
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let outcome = loop {
         tokio::select! {
             next = query.next_batch() => match next {
@@ -165,7 +169,7 @@ pub(crate) async fn run_statement(session: &Session, sql: &str, settings: &Setti
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 progress.finish_and_clear();
                 let execution = query.cancel("Query was cancelled by its user (Ctrl-C)");
                 let s = &execution.statistics;
