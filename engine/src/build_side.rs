@@ -27,9 +27,20 @@ const ROWS: f64 = 1.0;
 /// How many times the build side's bytes the probe side may hold and still be built on.
 const BYTES: f64 = 8.0;
 
-/// The rule; it runs right after JoinSelection (see `session::physical_rules`).
+/// The rule; it runs right after JoinSelection, before the sides are repartitioned (see
+/// [`BuildSideByRows::place`]).
 #[derive(Debug, Default)]
 pub struct BuildSideByRows;
+
+impl BuildSideByRows {
+    /// `rules` with this rule right after JoinSelection; unchanged where there is none, since
+    /// anywhere else a swap could undo the partitioning the rules after it arranged.
+    pub fn place(rules: &mut Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>) {
+        if let Some(selection) = rules.iter().position(|r| r.name() == "join_selection") {
+            rules.insert(selection + 1, Arc::new(Self));
+        }
+    }
+}
 
 impl PhysicalOptimizerRule for BuildSideByRows {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
@@ -87,8 +98,9 @@ mod tests {
     fn state(by_rows: bool) -> datafusion::execution::SessionState {
         let mut rules = PhysicalOptimizer::new().rules;
         if by_rows {
-            let after = rules.iter().position(|r| r.name() == "join_selection").unwrap() + 1;
-            rules.insert(after, Arc::new(BuildSideByRows));
+            let before = rules.len();
+            BuildSideByRows::place(&mut rules);
+            assert_eq!(rules.len(), before + 1, "JoinSelection is among DataFusion's rules");
         }
         let mut config = SessionConfig::new().with_target_partitions(2);
         let options = config.options_mut();

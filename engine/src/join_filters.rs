@@ -202,10 +202,7 @@ fn filter_before_aggregate(
         if !part.is::<DynamicFilterPhysicalExpr>() || !joins.contains(&id) || !behind_aggregate.contains(&id) {
             continue;
         }
-        // the scan's predicate names the file's columns; the filter sees the scan's output
-        if let Ok(part) = reassign_expr_columns(Arc::clone(part), &schema) {
-            added.push(Arc::new(Selective::with_limit(part, MAX_KEPT_BEFORE_HASHING)) as Arc<dyn PhysicalExpr>);
-        }
+        added.extend(above_scan(part, &schema));
     }
     if added.is_empty() {
         return Ok(None);
@@ -249,12 +246,11 @@ fn filtered_scan(
                 continue;
             };
             if behind_build.contains(&id) {
-                // the scan's predicate names the file's columns; the filter sees the scan's output
-                let Ok(output) = reassign_expr_columns(Arc::clone(part), &schema) else {
+                let Some(applied) = above_scan(part, &schema) else {
                     watched.push(Arc::clone(part));
                     continue;
                 };
-                above.push(Arc::new(Selective::with_limit(output, MAX_KEPT_BEFORE_HASHING)) as Arc<dyn PhysicalExpr>);
+                above.push(applied);
             }
             watched.push(Arc::new(Selective::new(Arc::clone(part))) as Arc<dyn PhysicalExpr>);
         }
@@ -268,6 +264,14 @@ fn filtered_scan(
     }
     let filter = FilterExecBuilder::new(conjunction(above), scan).build().ok()?;
     Some(Arc::new(filter))
+}
+
+/// A join filter of a scan's predicate as a filter above the scan applies it: watched, stepping
+/// aside past [`MAX_KEPT_BEFORE_HASHING`]. None when it names a column the scan does not output.
+fn above_scan(part: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    // the scan's predicate names the file's columns; the filter sees the scan's output
+    let output = reassign_expr_columns(Arc::clone(part), schema).ok()?;
+    Some(Arc::new(Selective::with_limit(output, MAX_KEPT_BEFORE_HASHING)))
 }
 
 /// The share of rows above which a filter on the probe side steps aside.

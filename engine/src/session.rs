@@ -177,8 +177,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
     rules.insert(0, Arc::new(crate::not_in_nulls::NotInWithoutNulls));
     rules.insert(1, Arc::new(crate::join_order::JoinOrder));
-    let after_selection = rules.iter().position(|r| r.name() == "join_selection").map_or(rules.len(), |i| i + 1);
-    rules.insert(after_selection, Arc::new(crate::build_side::BuildSideByRows));
+    crate::build_side::BuildSideByRows::place(&mut rules);
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
     rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
