@@ -16,6 +16,7 @@ mod dry_run;
 mod error;
 mod execution;
 mod expression_rewrite;
+mod filter_output;
 mod filter_statistics;
 mod formats;
 #[cfg(test)]

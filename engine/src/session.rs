@@ -186,6 +186,8 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::short_circuit::SHORT_CIRCUITS));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));
+    // after everything: it adds a node no other rule knows
+    rules.push(Arc::new(crate::filter_output::GatherFilterOutput));
     rules
 }
 

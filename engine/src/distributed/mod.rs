@@ -97,6 +97,7 @@ impl Cluster {
             crate::string_equality::VIEW_EQUALITY.name(),
             crate::short_circuit::SHORT_CIRCUITS.name(),
             crate::clustered_aggregate::ClusteredAggregates.name(),
+            crate::filter_output::GatherFilterOutput.name(),
         ];
         let physical = state
             .physical_optimizers()
