@@ -27,6 +27,7 @@ mod integer_casts;
 mod join_filters;
 mod join_order;
 mod join_statistics;
+mod like_segments;
 mod merged_topk;
 mod model;
 mod not_in_nulls;

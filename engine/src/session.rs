@@ -183,6 +183,7 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
     rules.push(Arc::new(crate::decimal_arithmetic::FAST_DECIMAL_ARITHMETIC));
     rules.push(Arc::new(crate::string_equality::VIEW_EQUALITY));
+    rules.push(Arc::new(crate::like_segments::LIKE_SEGMENTS));
     rules.push(Arc::new(crate::short_circuit::SHORT_CIRCUITS));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));

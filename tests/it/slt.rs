@@ -120,6 +120,7 @@ slt_files! {
     casts => "casts.slt",
     catalog => "catalog.slt",
     found => "found.slt",
+    like => "like.slt",
     partitions => "partitions.slt",
     projection => "projection.slt",
     session => "session.slt",

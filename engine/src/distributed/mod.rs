@@ -95,6 +95,7 @@ impl Cluster {
         let glaux_only = [
             crate::decimal_arithmetic::FAST_DECIMAL_ARITHMETIC.name(),
             crate::string_equality::VIEW_EQUALITY.name(),
+            crate::like_segments::LIKE_SEGMENTS.name(),
             crate::short_circuit::SHORT_CIRCUITS.name(),
             crate::clustered_aggregate::ClusteredAggregates.name(),
             crate::filter_output::GatherFilterOutput.name(),
