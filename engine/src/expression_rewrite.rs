@@ -6,11 +6,13 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::Operator;
+use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
 use datafusion::physical_expr::projection::ProjectionExpr;
@@ -187,3 +189,88 @@ impl Hash for Operands {
         self.right.hash(state);
     }
 }
+
+/// What an expression standing in for one of DataFusion's over a single column keeps: that
+/// column, and the expression it replaced (`original`), which evaluates arrays the stand-in does
+/// not take and is what the stand-in is shown, compared and hashed as.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    pub column: Arc<dyn PhysicalExpr>,
+    pub original: Arc<dyn PhysicalExpr>,
+}
+
+impl Replaced {
+    pub fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        vec![&self.column]
+    }
+
+    /// The column's values in `batch` when they are string views; otherwise (`Err`) what the
+    /// original expression gives for the batch.
+    pub fn views_or_original(&self, batch: &RecordBatch) -> Result<std::result::Result<ArrayRef, ColumnarValue>> {
+        match self.column.evaluate(batch)? {
+            ColumnarValue::Array(array) if array.data_type() == &DataType::Utf8View => Ok(Ok(array)),
+            _ => Ok(Err(self.original.evaluate(batch)?)),
+        }
+    }
+
+    /// The same on `children`' one column, wherever it now is; None without one.
+    pub fn with_children(&self, mut children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Option<Self>> {
+        let Some(column) = children.pop() else { return Ok(None) };
+        let original = Arc::clone(&self.original)
+            .transform_up(|e| {
+                Ok(if e.eq(&self.column) { Transformed::yes(Arc::clone(&column)) } else { Transformed::no(e) })
+            })?
+            .data;
+        Ok(Some(Self { column, original }))
+    }
+}
+
+/// Display (as the query wrote it), equality and hashing of a stand-in with a `replaced:
+/// Replaced` field: those of the expression it replaced.
+macro_rules! as_replaced {
+    ($stand_in:ty) => {
+        impl std::fmt::Display for $stand_in {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.replaced.original)
+            }
+        }
+
+        impl PartialEq for $stand_in {
+            fn eq(&self, other: &Self) -> bool {
+                self.replaced.original.eq(&other.replaced.original)
+            }
+        }
+
+        impl Eq for $stand_in {}
+
+        impl std::hash::Hash for $stand_in {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.replaced.original.hash(state);
+            }
+        }
+    };
+}
+pub(crate) use as_replaced;
+
+/// Inside `impl PhysicalExpr` for a stand-in with a `replaced: Replaced` field: its nullability,
+/// child (the column), snapshot and SQL, those of the expression it replaced.
+macro_rules! physical_as_replaced {
+    () => {
+        fn nullable(&self, input_schema: &Schema) -> Result<bool> {
+            self.replaced.original.nullable(input_schema)
+        }
+
+        fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+            self.replaced.children()
+        }
+
+        fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
+            Ok(Some(Arc::clone(&self.replaced.original)))
+        }
+
+        fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.replaced.original.fmt_sql(f)
+        }
+    };
+}
+pub(crate) use physical_as_replaced;

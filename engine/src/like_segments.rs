@@ -11,8 +11,6 @@
 //! arrow's one-piece patterns already cost. Other arrays than views, other patterns and ILIKE go to
 //! arrow's kernels.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray};
@@ -26,7 +24,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{LikeExpr, Literal};
 use memchr::memmem::Finder;
 
-use crate::expression_rewrite::ExpressionRule;
+use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced};
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
 pub const LIKE_SEGMENTS: ExpressionRule = ExpressionRule::new("glaux_like_segments", replace);
@@ -44,7 +42,8 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
             _ => return Ok(Transformed::no(e)),
         };
         let Some(pieces) = Pieces::of(pattern) else { return Ok(Transformed::no(e)) };
-        let new = SegmentsLike { column: Arc::clone(like.expr()), pieces, negated: like.negated(), original: e };
+        let replaced = Replaced { column: Arc::clone(like.expr()), original: Arc::clone(&e) };
+        let new = SegmentsLike { pieces, negated: like.negated(), replaced };
         Ok(Transformed::yes(Arc::new(new) as Arc<dyn PhysicalExpr>))
     })
 }
@@ -112,10 +111,9 @@ impl Pieces {
 /// the expression it replaced, for other arrays and for display.
 #[derive(Debug, Clone)]
 pub struct SegmentsLike {
-    column: Arc<dyn PhysicalExpr>,
     pieces: Pieces,
     negated: bool,
-    original: Arc<dyn PhysicalExpr>,
+    replaced: Replaced,
 }
 
 impl PhysicalExpr for SegmentsLike {
@@ -123,17 +121,14 @@ impl PhysicalExpr for SegmentsLike {
         Ok(DataType::Boolean)
     }
 
-    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
-        self.original.nullable(input_schema)
-    }
+    physical_as_replaced!();
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        let ColumnarValue::Array(array) = self.column.evaluate(batch)? else {
-            return self.original.evaluate(batch);
+        let array = match self.replaced.views_or_original(batch)? {
+            Ok(array) => array,
+            Err(original) => return Ok(original),
         };
-        let Some(strings) = array.as_string_view_opt() else {
-            return self.original.evaluate(batch);
-        };
+        let strings = array.as_string_view();
         let negated = self.negated;
         // a null row's bit is left as it falls: the null mask hides it
         let kept =
@@ -141,50 +136,14 @@ impl PhysicalExpr for SegmentsLike {
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(kept, strings.nulls().cloned()))))
     }
 
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.column]
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
-        let Some(column) = children.pop() else { return Ok(self) };
-        // the original LIKE, on the column wherever it now is
-        let original = Arc::clone(&self.original)
-            .transform_up(|e| {
-                Ok(if e.eq(&self.column) { Transformed::yes(Arc::clone(&column)) } else { Transformed::no(e) })
-            })?
-            .data;
-        Ok(Arc::new(Self { column, pieces: self.pieces.clone(), negated: self.negated, original }))
-    }
-
-    fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
-        Ok(Some(Arc::clone(&self.original)))
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.original.fmt_sql(f)
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
+        let Some(replaced) = self.replaced.with_children(children)? else { return Ok(self) };
+        Ok(Arc::new(Self { pieces: self.pieces.clone(), negated: self.negated, replaced }))
     }
 }
 
-impl fmt::Display for SegmentsLike {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // the LIKE as the query wrote it
-        write!(f, "{}", self.original)
-    }
-}
-
-impl PartialEq for SegmentsLike {
-    fn eq(&self, other: &Self) -> bool {
-        self.original.eq(&other.original)
-    }
-}
-
-impl Eq for SegmentsLike {}
-
-impl Hash for SegmentsLike {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.original.hash(state);
-    }
-}
+// the LIKE as the query wrote it
+as_replaced!(SegmentsLike);
 
 #[cfg(test)]
 mod tests {

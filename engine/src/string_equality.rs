@@ -10,8 +10,6 @@
 //! a longer constant is compared so first on its length and prefix, and only the rows that match
 //! look at their bytes. Other arrays (a string column not read as views) go to arrow's kernels.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringViewArray};
@@ -24,7 +22,7 @@ use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, Literal};
 
-use crate::expression_rewrite::ExpressionRule;
+use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced};
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
 pub const VIEW_EQUALITY: ExpressionRule = ExpressionRule::new("glaux_view_equality", replace);
@@ -69,7 +67,7 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
         }
         Ok(match found {
             Some((column, values, negated)) => {
-                let new = ViewEquals { column, values, negated, original: e };
+                let new = ViewEquals { values, negated, replaced: Replaced { column, original: e } };
                 Transformed::yes(Arc::new(new) as Arc<dyn PhysicalExpr>)
             }
             None => Transformed::no(e),
@@ -81,10 +79,9 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
 /// comment. `original` is the expression it replaced, for other arrays and for display.
 #[derive(Debug, Clone)]
 pub struct ViewEquals {
-    column: Arc<dyn PhysicalExpr>,
     values: Vec<String>,
     negated: bool,
-    original: Arc<dyn PhysicalExpr>,
+    replaced: Replaced,
 }
 
 /// The rows of `array` equal to `value`.
@@ -121,17 +118,14 @@ impl PhysicalExpr for ViewEquals {
         Ok(DataType::Boolean)
     }
 
-    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
-        self.original.nullable(input_schema)
-    }
+    physical_as_replaced!();
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        let ColumnarValue::Array(array) = self.column.evaluate(batch)? else {
-            return self.original.evaluate(batch);
+        let array = match self.replaced.views_or_original(batch)? {
+            Ok(array) => array,
+            Err(original) => return Ok(original),
         };
-        let Some(strings) = array.as_string_view_opt() else {
-            return self.original.evaluate(batch);
-        };
+        let strings = array.as_string_view();
         let equal = self.values.iter().map(|value| equal_to(strings, value.as_bytes()));
         let mut kept = equal.reduce(|a, b| &a | &b).unwrap_or_else(|| BooleanBuffer::new_unset(strings.len()));
         if self.negated {
@@ -141,50 +135,14 @@ impl PhysicalExpr for ViewEquals {
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(kept, strings.nulls().cloned()))))
     }
 
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        vec![&self.column]
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
-        let Some(column) = children.pop() else { return Ok(self) };
-        // the original comparison, on the column wherever it now is
-        let original = Arc::clone(&self.original)
-            .transform_up(|e| {
-                Ok(if e.eq(&self.column) { Transformed::yes(Arc::clone(&column)) } else { Transformed::no(e) })
-            })?
-            .data;
-        Ok(Arc::new(Self { column, values: self.values.clone(), negated: self.negated, original }))
-    }
-
-    fn snapshot(&self) -> Result<Option<Arc<dyn PhysicalExpr>>> {
-        Ok(Some(Arc::clone(&self.original)))
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.original.fmt_sql(f)
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
+        let Some(replaced) = self.replaced.with_children(children)? else { return Ok(self) };
+        Ok(Arc::new(Self { values: self.values.clone(), negated: self.negated, replaced }))
     }
 }
 
-impl fmt::Display for ViewEquals {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // the same comparison as the query's: EXPLAIN shows it as written
-        write!(f, "{}", self.original)
-    }
-}
-
-impl PartialEq for ViewEquals {
-    fn eq(&self, other: &Self) -> bool {
-        self.original.eq(&other.original)
-    }
-}
-
-impl Eq for ViewEquals {}
-
-impl Hash for ViewEquals {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.original.hash(state);
-    }
-}
+// the same comparison as the query's: EXPLAIN shows it as written
+as_replaced!(ViewEquals);
 
 #[cfg(test)]
 mod tests {
