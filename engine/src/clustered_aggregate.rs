@@ -235,36 +235,15 @@ impl ExecutionPlan for ClusteredPartial {
             let batch_size = context.session_config().batch_size();
             let output = run.execute(0, context)?;
             // the ordered form emits after each input batch, a fraction of a batch each time
-            Ok::<_, DataFusionError>(if ordered { coalesced(output, batch_size) } else { output })
+            if !ordered {
+                return Ok(output);
+            }
+            let coalescer = BatchCoalescer::new(output.schema(), batch_size);
+            Ok::<_, DataFusionError>(crate::filter_output::gathered(output, coalescer))
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
-}
-
-/// `stream`'s rows in batches of `batch_size` (the last one smaller).
-fn coalesced(stream: SendableRecordBatchStream, batch_size: usize) -> SendableRecordBatchStream {
-    let schema = stream.schema();
-    let coalescer = BatchCoalescer::new(Arc::clone(&schema), batch_size);
-    let batches =
-        futures::stream::try_unfold((stream, coalescer, false), |(mut stream, mut coalescer, mut done)| async move {
-            loop {
-                if let Some(batch) = coalescer.next_completed_batch() {
-                    return Ok(Some((batch, (stream, coalescer, done))));
-                }
-                if done {
-                    return Ok(None);
-                }
-                match stream.next().await.transpose()? {
-                    Some(batch) => coalescer.push_batch(batch)?,
-                    None => {
-                        coalescer.finish_buffered_batch()?;
-                        done = true;
-                    }
-                }
-            }
-        });
-    Box::pin(RecordBatchStreamAdapter::new(schema, batches))
 }
 
 /// The aggregate over other input, its properties (and so its form) worked out again.

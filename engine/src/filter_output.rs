@@ -16,13 +16,10 @@
 //! joins and aggregates whole batches (without any gathering, q12 and q22 were 10–25% slower).
 //! Plans spread over workers keep DataFusion's filter, whose codec does not know this node.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::compute::BatchCoalescer;
-use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::config::ConfigOptions;
@@ -138,73 +135,43 @@ impl ExecutionPlan for GatherSmallBatches {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let schema = input.schema();
-        let gathered = Gathered::new(BatchCoalescer::new(Arc::clone(&schema), self.batch_size), self.batch_size);
-        let batches =
-            futures::stream::unfold((input, gathered, false), |(mut input, mut gathered, mut done)| async move {
-                loop {
-                    if let Some(batch) = gathered.ready.pop_front() {
-                        return Some((Ok(batch), (input, gathered, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    let step = match input.next().await {
-                        Some(Ok(batch)) => gathered.push(batch),
-                        Some(Err(e)) => return Some((Err(e), (input, gathered, true))),
-                        None => {
-                            done = true;
-                            gathered.finish()
+        // a batch of half `batch_size` rows or more is large (rows > (batch_size - 1) / 2)
+        let coalescer = BatchCoalescer::new(input.schema(), self.batch_size)
+            .with_biggest_coalesce_batch_size(Some((self.batch_size - 1) / 2));
+        Ok(gathered(input, coalescer))
+    }
+}
+
+/// `stream`'s batches through `coalescer`: gathered into batches of its target size, except that
+/// a batch over its biggest size (when it has one) goes on untouched, after what it holds. Arrow's
+/// coalescer passes such a batch on only while it holds nothing, and otherwise copies it into
+/// what it holds, so what it holds is sent first.
+pub fn gathered(stream: SendableRecordBatchStream, coalescer: BatchCoalescer) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let batches =
+        futures::stream::try_unfold((stream, coalescer, false), |(mut stream, mut coalescer, mut done)| async move {
+            loop {
+                if let Some(batch) = coalescer.next_completed_batch() {
+                    return Ok(Some((batch, (stream, coalescer, done))));
+                }
+                if done {
+                    return Ok(None);
+                }
+                match stream.next().await.transpose()? {
+                    Some(batch) => {
+                        if coalescer.biggest_coalesce_batch_size().is_some_and(|biggest| batch.num_rows() > biggest) {
+                            coalescer.finish_buffered_batch()?;
                         }
-                    };
-                    if let Err(e) = step {
-                        return Some((Err(e.into()), (input, gathered, true)));
+                        coalescer.push_batch(batch)?;
+                    }
+                    None => {
+                        coalescer.finish_buffered_batch()?;
+                        done = true;
                     }
                 }
-            });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
-    }
-}
-
-/// The batches of one partition: small ones held by `coalescer` until it has `batch_size` rows,
-/// and those ready to go on.
-struct Gathered {
-    coalescer: BatchCoalescer,
-    batch_size: usize,
-    ready: VecDeque<RecordBatch>,
-}
-
-impl Gathered {
-    fn new(coalescer: BatchCoalescer, batch_size: usize) -> Self {
-        Self { coalescer, batch_size, ready: VecDeque::new() }
-    }
-
-    fn push(&mut self, batch: RecordBatch) -> Result<(), ArrowError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        if batch.num_rows() * 2 < self.batch_size {
-            self.coalescer.push_batch(batch)?;
-            self.take_completed();
-            return Ok(());
-        }
-        // what is held goes first, as it is, then this batch untouched
-        self.finish()?;
-        self.ready.push_back(batch);
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), ArrowError> {
-        self.coalescer.finish_buffered_batch()?;
-        self.take_completed();
-        Ok(())
-    }
-
-    fn take_completed(&mut self) {
-        while let Some(batch) = self.coalescer.next_completed_batch() {
-            self.ready.push_back(batch);
-        }
-    }
+            }
+        });
+    Box::pin(RecordBatchStreamAdapter::new(schema, batches))
 }
 
 #[cfg(test)]
@@ -212,6 +179,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{AsArray, Int64Array};
     use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::physical_expr::expressions::{BinaryExpr, col, lit};
     use datafusion::physical_plan::collect;

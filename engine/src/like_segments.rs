@@ -17,14 +17,14 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{LikeExpr, Literal};
+use datafusion::physical_expr::expressions::LikeExpr;
 use memchr::memmem::Finder;
 
-use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced};
+use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced, string_constant};
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
 pub const LIKE_SEGMENTS: ExpressionRule = ExpressionRule::new("glaux_like_segments", replace);
@@ -37,11 +37,9 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
         if like.case_insensitive() || !like.expr().data_type(schema).is_ok_and(|t| t == DataType::Utf8View) {
             return Ok(Transformed::no(e));
         }
-        let pattern = match like.pattern().downcast_ref::<Literal>().map(Literal::value) {
-            Some(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)) | ScalarValue::LargeUtf8(Some(p))) => p,
-            _ => return Ok(Transformed::no(e)),
+        let Some(pieces) = string_constant(like.pattern()).and_then(|pattern| Pieces::of(&pattern)) else {
+            return Ok(Transformed::no(e));
         };
-        let Some(pieces) = Pieces::of(pattern) else { return Ok(Transformed::no(e)) };
         let replaced = Replaced { column: Arc::clone(like.expr()), original: Arc::clone(&e) };
         let new = SegmentsLike { pieces, negated: like.negated(), replaced };
         Ok(Transformed::yes(Arc::new(new) as Arc<dyn PhysicalExpr>))
@@ -108,7 +106,7 @@ impl Pieces {
 }
 
 /// `column [NOT] LIKE pattern` for a pattern of pieces; see the module's comment. `original` is
-/// the expression it replaced, for other arrays and for display.
+/// the expression it replaced (in `replaced`), for other arrays and for display.
 #[derive(Debug, Clone)]
 pub struct SegmentsLike {
     pieces: Pieces,
@@ -150,6 +148,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::StringViewArray;
     use datafusion::arrow::datatypes::Field;
+    use datafusion::common::ScalarValue;
     use datafusion::physical_expr::expressions::{Column, lit};
 
     const STRINGS: [&str; 14] = [

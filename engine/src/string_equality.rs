@@ -16,26 +16,16 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringViewArray};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, Operator};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, Literal};
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr};
 
-use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced};
+use crate::expression_rewrite::{ExpressionRule, Replaced, as_replaced, physical_as_replaced, string_constant};
 
 /// The rule; it runs last, so no other rule sees the replaced expressions.
 pub const VIEW_EQUALITY: ExpressionRule = ExpressionRule::new("glaux_view_equality", replace);
-
-/// A non-null string constant.
-fn text(e: &Arc<dyn PhysicalExpr>) -> Option<String> {
-    match e.downcast_ref::<Literal>()?.value() {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            Some(s.clone())
-        }
-        _ => None,
-    }
-}
 
 /// Each `column = 'constant'`, `column <> 'constant'` and `column [NOT] IN ('a', …)` on a view
 /// column made a [`ViewEquals`].
@@ -51,17 +41,17 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
             let (l, r) = (binary.left(), binary.right());
             let negated = *binary.op() == Operator::NotEq;
             if view_column(l)
-                && let Some(t) = text(r)
+                && let Some(t) = string_constant(r)
             {
                 found = Some((Arc::clone(l), vec![t], negated));
             } else if view_column(r)
-                && let Some(t) = text(l)
+                && let Some(t) = string_constant(l)
             {
                 found = Some((Arc::clone(r), vec![t], negated));
             }
         } else if let Some(list) = e.downcast_ref::<InListExpr>()
             && view_column(list.expr())
-            && let Some(values) = list.list().iter().map(text).collect::<Option<Vec<_>>>()
+            && let Some(values) = list.list().iter().map(string_constant).collect::<Option<Vec<_>>>()
         {
             found = Some((Arc::clone(list.expr()), values, list.negated()));
         }
@@ -76,7 +66,7 @@ fn replace(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Result<Transformed<
 }
 
 /// `column = any of values` (or, negated, none of them) on a view column; see the module's
-/// comment. `original` is the expression it replaced, for other arrays and for display.
+/// comment. `replaced` keeps the expression it replaced, for other arrays and for display.
 #[derive(Debug, Clone)]
 pub struct ViewEquals {
     values: Vec<String>,
@@ -148,6 +138,7 @@ as_replaced!(ViewEquals);
 mod tests {
     use super::*;
     use datafusion::arrow::datatypes::Field;
+    use datafusion::common::ScalarValue;
     use datafusion::physical_expr::expressions::{in_list, lit};
 
     const WORDS: [&str; 10] = [
