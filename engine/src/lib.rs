@@ -25,6 +25,7 @@ mod gate;
 mod history;
 mod integer_casts;
 mod join_filters;
+mod join_key_bitmap;
 mod join_order;
 mod join_statistics;
 mod like_segments;

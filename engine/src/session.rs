@@ -185,6 +185,8 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::string_equality::VIEW_EQUALITY));
     rules.push(Arc::new(crate::like_segments::LIKE_SEGMENTS));
     rules.push(Arc::new(crate::short_circuit::SHORT_CIRCUITS));
+    // after the rules that place and order filters: its test goes first in the filter it joins
+    rules.push(Arc::new(crate::join_key_bitmap::JoinKeyBitmaps));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));
     // after everything: it adds a node no other rule knows

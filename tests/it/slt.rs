@@ -120,6 +120,7 @@ slt_files! {
     casts => "casts.slt",
     catalog => "catalog.slt",
     found => "found.slt",
+    join_keys => "join_keys.slt",
     like => "like.slt",
     partitions => "partitions.slt",
     projection => "projection.slt",

@@ -97,6 +97,7 @@ impl Cluster {
             crate::string_equality::VIEW_EQUALITY.name(),
             crate::like_segments::LIKE_SEGMENTS.name(),
             crate::short_circuit::SHORT_CIRCUITS.name(),
+            crate::join_key_bitmap::JoinKeyBitmaps.name(),
             crate::clustered_aggregate::ClusteredAggregates.name(),
             crate::filter_output::GatherFilterOutput.name(),
         ];
