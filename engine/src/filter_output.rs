@@ -21,18 +21,49 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::execution_plan::CardinalityEffect;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::StreamExt;
+
+/// The `ExecutionPlan` methods of a node with one input whose rows it passes on as they are, in
+/// their order and partitions: its statistics are its input's.
+macro_rules! passes_rows_on {
+    () => {
+        fn maintains_input_order(&self) -> Vec<bool> {
+            vec![true]
+        }
+
+        fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+            vec![false]
+        }
+
+        fn cardinality_effect(&self) -> datafusion::physical_plan::execution_plan::CardinalityEffect {
+            datafusion::physical_plan::execution_plan::CardinalityEffect::Equal
+        }
+
+        fn child_stats_requests(&self, partition: Option<usize>) -> Vec<datafusion::physical_plan::ChildStats> {
+            vec![datafusion::physical_plan::ChildStats::At(partition)]
+        }
+
+        fn statistics_from_inputs(
+            &self,
+            input_stats: &[Arc<datafusion::common::Statistics>],
+            _: &datafusion::physical_plan::StatisticsArgs,
+        ) -> datafusion::common::Result<Arc<datafusion::common::Statistics>> {
+            match input_stats.first() {
+                Some(stats) => Ok(Arc::clone(stats)),
+                None => Ok(Arc::new(datafusion::common::Statistics::new_unknown(&self.schema()))),
+            }
+        }
+    };
+}
+pub(crate) use passes_rows_on;
 
 /// The rule: each filter makes its batches unbuffered, and a [`GatherSmallBatches`] above it
 /// gathers them. It runs last, so that no other rule meets the node.
@@ -110,28 +141,7 @@ impl ExecutionPlan for GatherSmallBatches {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn cardinality_effect(&self) -> CardinalityEffect {
-        CardinalityEffect::Equal
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
-        vec![ChildStats::At(partition)]
-    }
-
-    fn statistics_from_inputs(&self, input_stats: &[Arc<Statistics>], _: &StatisticsArgs) -> Result<Arc<Statistics>> {
-        match input_stats.first() {
-            Some(stats) => Ok(Arc::clone(stats)),
-            None => Ok(Arc::new(Statistics::new_unknown(&self.schema()))),
-        }
-    }
+    passes_rows_on!();
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;

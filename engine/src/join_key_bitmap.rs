@@ -36,7 +36,7 @@ use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DataFusionError, JoinType, NullEquality, Result, ScalarValue, Statistics};
+use datafusion::common::{DataFusionError, JoinType, NullEquality, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -46,16 +46,14 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{PhysicalExpr, conjunction, split_conjunction};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::execution_plan::{CardinalityEffect, replace_children_if_necessary};
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::StreamExt;
 
 /// The widest key range a bitmap covers: 2^28 values, 32 MiB (TPC-H's order keys reach that at
@@ -111,11 +109,7 @@ fn bitmap_key(join: &HashJoinExec) -> Option<(Arc<dyn PhysicalExpr>, usize)> {
     let [(build, probe)] = join.on() else { return None };
     let drops_unmatched_probe_rows = matches!(
         join.join_type(),
-        JoinType::Inner
-            | JoinType::Left
-            | JoinType::LeftSemi
-            | JoinType::LeftAnti
-            | JoinType::RightSemi
+        JoinType::Inner | JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi
     );
     if !drops_unmatched_probe_rows
         || join.null_equality() != NullEquality::NullEqualsNothing
@@ -434,28 +428,7 @@ impl ExecutionPlan for CollectBuildKeys {
         visit(&self.key)
     }
 
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn cardinality_effect(&self) -> CardinalityEffect {
-        CardinalityEffect::Equal
-    }
-
-    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
-        vec![ChildStats::At(partition)]
-    }
-
-    fn statistics_from_inputs(&self, input_stats: &[Arc<Statistics>], _: &StatisticsArgs) -> Result<Arc<Statistics>> {
-        match input_stats.first() {
-            Some(stats) => Ok(Arc::clone(stats)),
-            None => Ok(Arc::new(Statistics::new_unknown(&self.schema()))),
-        }
-    }
+    crate::filter_output::passes_rows_on!();
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let partitions = self.input.properties().output_partitioning().partition_count();
@@ -704,8 +677,11 @@ mod tests {
                 assert_eq!(passed(&plan), vec![1200], "partitioned {partitioned}, {key}");
                 let ready = each_node::<CollectBuildKeys, _>(&plan, |c| Some(c.keys().is_ready()));
                 assert_eq!(ready, vec![true]);
-                // a second run of the same plan starts its keys over and answers the same
-                let again = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+                // a second run of the plan, its state reset as DataFusion requires (the bitmap
+                // nodes keep theirs, shared with the probe side's filter), starts its keys over
+                // and answers the same
+                let reset = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&plan)).unwrap();
+                let again = datafusion::physical_plan::collect(reset, ctx.task_ctx()).await.unwrap();
                 let again = again[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
                 assert_eq!(again, expected);
             }
