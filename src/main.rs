@@ -80,6 +80,11 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    // before anything that may use the instructions this build was compiled for
+    if let Err(message) = glaux_engine::check_cpu() {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     // the settings file first: what it holds becomes the defaults clap reads
     let args: Vec<String> = std::env::args().collect();
     let loaded = match config::load(&args) {

@@ -377,7 +377,7 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let (g, cli) = (optional(&|r| r.glue_ms), optional(&|r| r.cli_ms));
     let json = serde_json::json!({
         "suite": "tpch", "scale": args.scale, "runs": args.runs, "settings": args.settings,
-        "duckdb_version": args.duckdb_version,
+        "duckdb_version": args.duckdb_version, "machine": machine(),
         "queries": table.iter().map(|r| serde_json::json!({
             "query": r.name, "glaux_catalog_ms": r.catalog_ms, "glaux_listing_ms": r.listing_ms,
             "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.duckdb_ms,
@@ -406,6 +406,7 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         args.scale, args.duckdb_version, args.runs
     );
+    md = md.replacen("\n\n| query", &format!(" Machine: {}.\n\n| query", machine()), 1);
     if !args.settings.is_empty() {
         md = md.replacen("\n\n| query", &format!(" Settings: `{}`.\n\n| query", args.settings.join("`, `")), 1);
     }
@@ -432,6 +433,19 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
         c / d
     );
     std::fs::write(args.out.join(format!("{name}.md")), md).map_err(|e| e.to_string())
+}
+
+/// The CPU the figures come from and the instructions glaux was built to use, since both move them.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|v| v.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let features = glaux_engine::build_cpu_features();
+    let build = if features.is_empty() { "the baseline instruction set".to_string() } else { features.join(", ") };
+    format!("{model}, {cores} cores; glaux built for {build}")
 }
 
 #[cfg(test)]

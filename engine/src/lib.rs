@@ -10,6 +10,7 @@ mod cheap_conjuncts;
 mod clustered_aggregate;
 mod compression;
 mod config;
+mod cpu;
 mod decimal_arithmetic;
 mod distributed;
 mod dry_run;
@@ -53,6 +54,7 @@ pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
+pub use cpu::{build_cpu_features, check_cpu};
 pub use distributed::{
     Cluster, DEFAULT_DISTRIBUTE_ABOVE, GlauxCodec, GlauxWorker, SECRET_HEADER, SECRET_VARIABLE, WorkerConfig,
     WorkerSource, Workers, cluster_secret, new_worker, serve_worker,

@@ -16,13 +16,15 @@ use serde_json::{Value, json};
 async fn main() -> Result<(), lambda_runtime::Error> {
     // logs in Lambda's format (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)
     lambda_runtime::tracing::init_default_subscriber();
-    let function = match Settings::from_env() {
-        Ok(settings) => Function::start(&settings).await,
-        Err(e) => Err(e),
+    let function = match glaux_engine::check_cpu() {
+        Ok(()) => match Settings::from_env() {
+            Ok(settings) => Function::start(&settings).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(message) => Err(message),
     };
-    let function = Arc::new(function.map_err(|e| {
+    let function = Arc::new(function.inspect_err(|e| {
         lambda_runtime::tracing::error!("glaux could not start: {e}");
-        e.to_string()
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);
