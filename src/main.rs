@@ -85,6 +85,7 @@ fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::FAILURE;
     }
+    glaux_engine::without_transparent_huge_pages();
     // the settings file first: what it holds becomes the defaults clap reads
     let args: Vec<String> = std::env::args().collect();
     let loaded = match config::load(&args) {

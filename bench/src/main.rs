@@ -47,6 +47,10 @@ enum Suite {
 
 #[tokio::main]
 async fn main() {
+    // Not glaux_engine::without_transparent_huge_pages, as `glaux` does: the setting passes to
+    // child processes, and the peers (DuckDB) run as their users run them. mimalloc's no_thp
+    // feature keeps this process's heap off huge pages where the kernel gives them only on
+    // request (THP "madvise", the common setting, and the machine the figures come from).
     let cli = Cli::parse();
     let outcome = match cli.suite {
         Suite::Overhead(args) => overhead::run(args).await,

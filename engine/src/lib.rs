@@ -10,7 +10,6 @@ mod cheap_conjuncts;
 mod clustered_aggregate;
 mod compression;
 mod config;
-mod cpu;
 mod decimal_arithmetic;
 mod distributed;
 mod dry_run;
@@ -41,6 +40,7 @@ mod script;
 mod session;
 mod shared_subplans;
 mod short_circuit;
+mod startup;
 mod storage;
 mod string_equality;
 #[cfg(test)]
@@ -54,7 +54,6 @@ pub use athena::literal as sql_literal;
 pub use athena::run::percent_decode;
 pub use billing::Pricing;
 pub use config::EngineConfig;
-pub use cpu::{build_cpu_features, check_cpu};
 pub use distributed::{
     Cluster, DEFAULT_DISTRIBUTE_ABOVE, GlauxCodec, GlauxWorker, SECRET_HEADER, SECRET_VARIABLE, WorkerConfig,
     WorkerSource, Workers, cluster_secret, new_worker, serve_worker,
@@ -74,6 +73,7 @@ pub use query::Query;
 pub use runtime::QueryRuntime;
 pub use session::tune as tune_session;
 pub use session::{Session, SessionChange};
+pub use startup::{build_cpu_features, check_cpu, without_transparent_huge_pages};
 pub use storage::{MeteredStore, S3Settings, ScanMeter, StoreRegistry};
 pub use workgroups::{PRIMARY, WorkGroup, WorkGroupConfiguration, WorkGroups};
 
