@@ -8,8 +8,8 @@
 //! kernel zeroes each 2 MiB page whole at its first touch, however little of it a hash table or a
 //! batch then uses. Profiled on TPC-H SF10 with huge pages allowed, zeroing pages
 //! (`clear_page_erms`) took 38% of q10's CPU, 44% of q18's, 40% of q09's and 21% of q21's; with
-//! them off, 1–5%, and the queries' CPU samples fell by a quarter to a half (the README's
-//! Benchmarks section has the times).
+//! them off, mostly under 5% (q18's 4 KiB faults of fresh memory still 3–22%), and q10's CPU
+//! samples halved (the README's Benchmarks section has the times).
 
 /// Turns transparent huge pages off for this process (Linux; elsewhere nothing to do), as
 /// mimalloc's `MIMALLOC_ALLOW_THP=0` does. Call it first thing in `main`: the kernel checks the
