@@ -375,9 +375,10 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let optional = |f: &dyn Fn(&Row) -> Option<f64>| table.iter().map(f).sum::<Option<f64>>();
     let (c, l, d) = (total(&|r| r.catalog_ms), total(&|r| r.listing_ms), total(&|r| r.duckdb_ms));
     let (g, cli) = (optional(&|r| r.glue_ms), optional(&|r| r.cli_ms));
+    let machine = machine();
     let json = serde_json::json!({
         "suite": "tpch", "scale": args.scale, "runs": args.runs, "settings": args.settings,
-        "duckdb_version": args.duckdb_version, "machine": machine(),
+        "duckdb_version": args.duckdb_version, "machine": machine,
         "queries": table.iter().map(|r| serde_json::json!({
             "query": r.name, "glaux_catalog_ms": r.catalog_ms, "glaux_listing_ms": r.listing_ms,
             "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.duckdb_ms,
@@ -406,7 +407,7 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         args.scale, args.duckdb_version, args.runs
     );
-    md = md.replacen("\n\n| query", &format!(" Machine: {}.\n\n| query", machine()), 1);
+    md = md.replacen("\n\n| query", &format!(" Machine: {machine}.\n\n| query"), 1);
     if !args.settings.is_empty() {
         md = md.replacen("\n\n| query", &format!(" Settings: `{}`.\n\n| query", args.settings.join("`, `")), 1);
     }
