@@ -1,6 +1,10 @@
 """DuckDB's side of the TPC-H suite: the same 22 queries on the same Parquet files.
 
 Usage: tpch_duckdb.py DATA QUERIES RUNS -> JSON on stdout: {name: {"ms": [...], "rows": [[...]]}}
+       tpch_duckdb.py DATA QUERIES turns -> for each query name read from stdin, one run of it:
+                                          a JSON line {"ms": ..., "rows": [[...]]} on stdout
+The second form lets the TPC-H suite run DuckDB's runs of a query right after glaux's, so both
+engines meet the machine within seconds of each other.
 Values are printed as text (None for NULL) so glaux's results can be compared cell by cell.
 """
 import datetime
@@ -25,20 +29,30 @@ def text(v):
     return str(v)
 
 
+def timed(con, sql):
+    start = time.perf_counter()
+    rows = con.execute(sql).fetchall()
+    return (time.perf_counter() - start) * 1000, [[text(v) for v in r] for r in rows]
+
+
 def main():
-    data, queries, runs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    data, queries = Path(sys.argv[1]), Path(sys.argv[2])
     con = duckdb.connect()
     for t in TABLES:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data / t}/*.parquet')")
+    if sys.argv[3] == "turns":
+        for name in sys.stdin:
+            ms, rows = timed(con, (queries / f"{name.strip()}.sql").read_text())
+            print(json.dumps({"ms": ms, "rows": rows}), flush=True)
+        return
     out = {}
     for q in sorted(queries.glob("q*.sql")):
         sql = q.read_text()
         times, rows = [], []
-        for _ in range(runs):
-            start = time.perf_counter()
-            rows = con.execute(sql).fetchall()
-            times.append((time.perf_counter() - start) * 1000)
-        out[q.stem] = {"ms": times, "rows": [[text(v) for v in r] for r in rows]}
+        for _ in range(int(sys.argv[3])):
+            ms, rows = timed(con, sql)
+            times.append(ms)
+        out[q.stem] = {"ms": times, "rows": rows}
     json.dump(out, sys.stdout)
 
 
