@@ -185,7 +185,7 @@ pub fn coordinator_config(s3: S3Settings, catalog: Arc<dyn Catalog>, cluster: Cl
 }
 
 /// One query's rows and record, or its error as text.
-pub async fn run(engine: &Engine, sql: &str) -> Result<(Vec<Vec<Option<String>>>, QueryExecution), String> {
+pub async fn run(engine: &Engine, sql: &str) -> Result<(tpch::Rows, QueryExecution), String> {
     let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| f.error.to_string())?;
     Ok((tpch::rows(&batches)?, execution))
 }
@@ -211,7 +211,7 @@ mod tests {
         tpch::duckdb(data, 1)
     }
 
-    fn duck_rows(answers: &serde_json::Value, name: &str) -> Vec<Vec<Option<String>>> {
+    fn duck_rows(answers: &serde_json::Value, name: &str) -> tpch::Rows {
         serde_json::from_value(answers[name]["rows"].clone()).unwrap()
     }
 

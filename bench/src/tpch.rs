@@ -145,8 +145,11 @@ pub async fn catalog_engine(
 
 const DATABASE: &str = "tpch";
 
+/// A result as text, row by row (`None` for NULL), as both engines' answers are compared.
+pub type Rows = Vec<Vec<Option<String>>>;
+
 /// Result rows as text, NULL as None.
-pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, String> {
+pub fn rows(batches: &[RecordBatch]) -> Result<Rows, String> {
     let options = FormatOptions::default();
     let mut out = vec![];
     for batch in batches {
@@ -220,7 +223,7 @@ struct Row {
 }
 
 /// Runs `sql` once: its time in ms, its rows and the bytes it scanned.
-async fn measure(engine: &Engine, sql: &str, what: &str) -> Result<(f64, Vec<Vec<Option<String>>>, u64), String> {
+async fn measure(engine: &Engine, sql: &str, what: &str) -> Result<(f64, Rows, u64), String> {
     let t = Instant::now();
     let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| format!("{what}: {}", f.error))?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -388,7 +391,7 @@ impl Turns {
     }
 
     /// One run of query `name`: its time in ms (as DuckDB's process measured it) and its rows.
-    fn run(&mut self, name: &str) -> Result<(f64, Vec<Vec<Option<String>>>), String> {
+    fn run(&mut self, name: &str) -> Result<(f64, Rows), String> {
         use std::io::{BufRead, Write};
         writeln!(self.stdin, "{name}").and_then(|_| self.stdin.flush()).map_err(|e| format!("DuckDB, {name}: {e}"))?;
         let mut line = String::new();
