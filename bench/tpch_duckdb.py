@@ -1,8 +1,8 @@
 """DuckDB's side of the TPC-H suite: the same 22 queries on the same Parquet files.
 
 Usage: tpch_duckdb.py DATA QUERIES RUNS -> JSON on stdout: {name: {"ms": [...], "rows": [[...]]}}
-       tpch_duckdb.py DATA QUERIES turns -> for each query name read from stdin, one run of it:
-                                          a JSON line {"ms": ..., "rows": [[...]]} on stdout
+       tpch_duckdb.py DATA QUERIES requests -> for each query name read from stdin, one run of
+                                             it: a JSON line {"ms": ..., "rows": [[...]]} on stdout
 The second form lets the TPC-H suite run DuckDB's runs of a query right after glaux's, so both
 engines meet the machine within seconds of each other.
 Values are printed as text (None for NULL) so glaux's results can be compared cell by cell.
@@ -40,7 +40,7 @@ def main():
     con = duckdb.connect()
     for t in TABLES:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data / t}/*.parquet')")
-    if sys.argv[3] == "turns":
+    if sys.argv[3] == "requests":
         for name in sys.stdin:
             ms, rows = timed(con, (queries / f"{name.strip()}.sql").read_text())
             print(json.dumps({"ms": ms, "rows": rows}), flush=True)

@@ -303,7 +303,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 .map_err(|f| format!("--set {setting}: {}", f.error))?;
         }
     }
-    let mut duckdb = Turns::start(Path::new(&root))?;
+    let mut duckdb = DuckDbProcess::start(Path::new(&root))?;
     let mut table = vec![];
     for (name, sql) in QUERIES {
         // each way of running the query takes its runs back to back, then the next way's, DuckDB's
@@ -365,22 +365,25 @@ pub async fn run(args: Args) -> Result<(), String> {
     if wrong.is_empty() { Ok(()) } else { Err(format!("results differ from DuckDB's for {wrong:?}")) }
 }
 
-/// DuckDB on the same files (bench/tpch_duckdb.py) in a process of its own, running one query
-/// at a time when its turn comes.
-struct Turns {
+/// `bench/tpch_duckdb.py` on the TPC-H files under `data`, in `mode` (a run count, or
+/// `requests`).
+fn duckdb_script(data: &Path, mode: &str) -> std::process::Command {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = std::process::Command::new("python3");
+    command.arg(bench.join("tpch_duckdb.py")).arg(data).arg(bench.join("tpch")).arg(mode);
+    command
+}
+
+/// DuckDB on the same files in a process of its own, running one query each time it is asked.
+struct DuckDbProcess {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
-impl Turns {
+impl DuckDbProcess {
     fn start(data: &Path) -> Result<Self, String> {
-        let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut child = std::process::Command::new("python3")
-            .arg(bench.join("tpch_duckdb.py"))
-            .arg(data)
-            .arg(bench.join("tpch"))
-            .arg("turns")
+        let mut child = duckdb_script(data, "requests")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -412,14 +415,7 @@ impl Turns {
 /// answers the distributed suite's tests compare with).
 #[cfg(test)]
 pub fn duckdb(data: &Path, runs: usize) -> Result<serde_json::Value, String> {
-    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("python3")
-        .arg(bench.join("tpch_duckdb.py"))
-        .arg(data)
-        .arg(bench.join("tpch"))
-        .arg(runs.to_string())
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
+    let out = duckdb_script(data, &runs.to_string()).output().map_err(|e| format!("python3: {e}"))?;
     if !out.status.success() {
         return Err(format!("DuckDB: {}", String::from_utf8_lossy(&out.stderr)));
     }
