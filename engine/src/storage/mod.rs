@@ -2,6 +2,7 @@
 
 mod credentials;
 mod fenced;
+mod local;
 pub(crate) mod meter;
 mod profile;
 pub mod ranges;
@@ -9,6 +10,7 @@ mod region;
 
 pub use credentials::ChainCredentials;
 pub use fenced::FencedStore;
+pub use local::LocalDisk;
 pub use meter::{MeteredStore, ScanMeter};
 pub use ranges::RangeMerge;
 pub use region::RegionalStore;
@@ -20,7 +22,6 @@ use std::time::Duration;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
@@ -194,8 +195,8 @@ impl StoreRegistry {
                 self.s3.build(bucket)?
             }
             "file" if self.allow_local => match &self.local_root {
-                Some(root) => Arc::new(FencedStore::new(Arc::new(LocalFileSystem::new()), root)),
-                None => Arc::new(LocalFileSystem::new()),
+                Some(root) => Arc::new(FencedStore::new(Arc::new(LocalDisk::new()), root)),
+                None => Arc::new(LocalDisk::new()),
             },
             "file" => {
                 return Err(Error::Location {

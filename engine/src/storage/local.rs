@@ -1,0 +1,165 @@
+//! Local disk, with ranged reads that fill their buffers straight from the file.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// [`LocalFileSystem`], except for [`ObjectStore::get_ranges`], which is how Parquet column
+/// chunks are read. `LocalFileSystem` zero-fills each buffer before it reads into it. That was
+/// 1.6% of TPC-H SF1's CPU, and it is memory written twice for every byte scanned. Here the
+/// file is read into the buffer's reserved capacity instead.
+#[derive(Debug)]
+pub struct LocalDisk {
+    inner: Arc<LocalFileSystem>,
+}
+
+impl LocalDisk {
+    pub fn new() -> Self {
+        Self { inner: Arc::new(LocalFileSystem::new()) }
+    }
+
+    /// Every range, read in full. A range that is inverted or runs past the end of the file is
+    /// an error before anything is allocated for it: a damaged Parquet footer can name any
+    /// offsets, and a buffer reserved for them must not take the process down.
+    fn read(path: &std::path::Path, ranges: &[Range<u64>]) -> io::Result<Vec<Bytes>> {
+        let mut file = File::open(path)?;
+        let size = file.metadata()?.len();
+        let mut out = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            if range.start > range.end || range.end > size {
+                let wanted = format!("bytes {}..{} of a {size}-byte file", range.start, range.end);
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, wanted));
+            }
+            let len = range.end - range.start;
+            let mut buf = Vec::with_capacity(len as usize);
+            file.seek(SeekFrom::Start(range.start))?;
+            (&mut file).take(len).read_to_end(&mut buf)?;
+            if buf.len() as u64 != len {
+                let cut = format!("bytes {}..{}: the file ended after {} of them", range.start, range.end, buf.len());
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, cut));
+            }
+            out.push(Bytes::from(buf));
+        }
+        Ok(out)
+    }
+}
+
+impl Default for LocalDisk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for LocalDisk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalDisk({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalDisk {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let path = self.inner.path_to_filesystem(location)?;
+        let owned = ranges.to_vec();
+        let file = path.clone();
+        // file reads block: off the async workers, as LocalFileSystem does
+        let read = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(move || Self::read(&file, &owned)).await.map_err(io::Error::other),
+            Err(_) => Ok(Self::read(&file, &owned)),
+        };
+        read.and_then(|r| r).map_err(|e| {
+            let path = path.display().to_string();
+            match e.kind() {
+                io::ErrorKind::NotFound => object_store::Error::NotFound { path, source: Box::new(e) },
+                _ => object_store::Error::Generic { store: "LocalDisk", source: format!("{path}: {e}").into() },
+            }
+        })
+    }
+
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ranges_read_as_local_file_system_reads_them() {
+        let dir = std::env::temp_dir().join(format!("glaux-local-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("data.bin");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&file, &data).unwrap();
+        let location = Path::from_filesystem_path(&file).unwrap();
+        let (disk, plain) = (LocalDisk::new(), LocalFileSystem::new());
+
+        let ranges = [0..0, 0..1, 5..70_000, 69_999..200_000, 199_999..200_000, 100..100, 3..9];
+        let read = disk.get_ranges(&location, &ranges).await.unwrap();
+        assert_eq!(read, plain.get_ranges(&location, &ranges).await.unwrap());
+        for (range, bytes) in ranges.iter().zip(&read) {
+            assert_eq!(bytes.as_ref(), &data[range.start as usize..range.end as usize], "{range:?}");
+        }
+
+        // past the end or inverted (as a damaged footer may ask): an error naming the file and the
+        // bytes, before any buffer is reserved for them
+        for (bad, says) in [
+            (vec![0..10, 150_000..200_001], "bytes 150000..200001 of a 200000-byte file"),
+            (vec![300_000..(1 << 50)], "bytes 300000..1125899906842624 of a 200000-byte file"),
+            (vec![10..5], "bytes 10..5 of a 200000-byte file"),
+        ] {
+            let err = disk.get_ranges(&location, &bad).await.unwrap_err().to_string();
+            assert!(err.contains("data.bin") && err.contains(says), "{bad:?}: {err}");
+        }
+        let missing = Path::from_filesystem_path(&dir).unwrap().child("missing.parquet");
+        let err = disk.get_ranges(&missing, &[0..4]).await.unwrap_err();
+        assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("missing.parquet"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
