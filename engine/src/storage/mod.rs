@@ -1,5 +1,81 @@
 //! Object stores by URL: S3 configured from the standard AWS environment, local disk, and the meter.
 
+/// `impl ObjectStore for $store` with the given methods, and the rest — writes, deletes,
+/// listings, copies and renames — handed to `self.inner` unchanged: the stores here that change
+/// how objects are read and leave everything else to the store they wrap.
+macro_rules! impl_store_over_inner {
+    ($store:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl object_store::ObjectStore for $store {
+            $($own)*
+
+            async fn put_opts(
+                &self,
+                location: &object_store::path::Path,
+                payload: object_store::PutPayload,
+                opts: object_store::PutOptions,
+            ) -> object_store::Result<object_store::PutResult> {
+                self.inner.put_opts(location, payload, opts).await
+            }
+
+            async fn put_multipart_opts(
+                &self,
+                location: &object_store::path::Path,
+                opts: object_store::PutMultipartOptions,
+            ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+                self.inner.put_multipart_opts(location, opts).await
+            }
+
+            fn delete_stream(
+                &self,
+                locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+            ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+                self.inner.delete_stream(locations)
+            }
+
+            fn list(
+                &self,
+                prefix: Option<&object_store::path::Path>,
+            ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+                self.inner.list(prefix)
+            }
+
+            fn list_with_offset(
+                &self,
+                prefix: Option<&object_store::path::Path>,
+                offset: &object_store::path::Path,
+            ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+                self.inner.list_with_offset(prefix, offset)
+            }
+
+            async fn list_with_delimiter(
+                &self,
+                prefix: Option<&object_store::path::Path>,
+            ) -> object_store::Result<object_store::ListResult> {
+                self.inner.list_with_delimiter(prefix).await
+            }
+
+            async fn copy_opts(
+                &self,
+                from: &object_store::path::Path,
+                to: &object_store::path::Path,
+                options: object_store::CopyOptions,
+            ) -> object_store::Result<()> {
+                self.inner.copy_opts(from, to, options).await
+            }
+
+            async fn rename_opts(
+                &self,
+                from: &object_store::path::Path,
+                to: &object_store::path::Path,
+                options: object_store::RenameOptions,
+            ) -> object_store::Result<()> {
+                self.inner.rename_opts(from, to, options).await
+            }
+        }
+    };
+}
+
 mod credentials;
 mod fenced;
 mod local;
