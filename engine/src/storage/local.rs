@@ -9,9 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetResult, ObjectStore, Result};
+use object_store::{GetOptions, GetResult, Result};
 
-/// [`LocalFileSystem`], except for [`ObjectStore::get_ranges`], which is how Parquet column
+/// [`LocalFileSystem`], except for [`object_store::ObjectStore::get_ranges`], which is how Parquet column
 /// chunks are read. `LocalFileSystem` zero-fills each buffer before it reads into it. That was
 /// 1.6% of TPC-H SF1's CPU, and it is memory written twice for every byte scanned. Here the
 /// file is read into the buffer's reserved capacity instead.
