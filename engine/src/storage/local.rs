@@ -90,6 +90,7 @@ impl_store_over_inner!(LocalDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::ObjectStore;
 
     #[tokio::test]
     async fn ranges_read_as_local_file_system_reads_them() {
