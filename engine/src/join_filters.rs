@@ -317,7 +317,8 @@ impl Selective {
         Self { filter, max_kept, tally: Arc::default(), evaluated: Mutex::default() }
     }
 
-    /// What to evaluate for the filter as it now stands: its current expression, unrouted.
+    /// What to evaluate for the filter as it now stands: its current expression, unrouted, its
+    /// lists of integers as bitmaps.
     fn evaluated(&self, schema: &Schema) -> Result<Arc<dyn PhysicalExpr>> {
         let generation = self.filter.snapshot_generation();
         let mut evaluated = self.evaluated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -328,6 +329,8 @@ impl Selective {
         }
         let current = self.filter.snapshot()?.unwrap_or_else(|| Arc::clone(&self.filter));
         let expr = unrouted(&current, schema).unwrap_or(current);
+        // a long list of integer keys is looked up in a bitmap rather than a hash set
+        let expr = crate::join_key_bitmap::InListBits::replace_lists(expr, schema);
         *evaluated = Some((generation, Arc::clone(&expr)));
         Ok(expr)
     }
@@ -460,6 +463,30 @@ mod tests {
     use crate::test_support::{parquet_context, plan_and_number, scratch_dir};
     use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::execution::SessionStateBuilder;
+
+    /// A join's list of 100 integer keys is evaluated as a bitmap, keeping the list's rows.
+    #[test]
+    fn a_long_list_of_integer_keys_is_evaluated_as_a_bitmap() {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Field;
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let key: Arc<dyn PhysicalExpr> = Arc::new(datafusion::physical_expr::expressions::Column::new("k", 0));
+        let keys = Arc::new(Int64Array::from_iter_values((0..100).map(|i| i * 11)));
+        let list: Arc<dyn PhysicalExpr> =
+            Arc::new(InListExpr::try_new_from_array(Arc::clone(&key), keys, false, &schema).unwrap());
+        let filter = Selective::with_limit(Arc::clone(&list), 1.0);
+        let evaluated = filter.evaluated(&schema).unwrap();
+        assert!(evaluated.is::<crate::join_key_bitmap::InListBits>(), "{evaluated}");
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from_iter_values(0..2_000))]).unwrap();
+        let kept = |expr: &dyn PhysicalExpr| {
+            let answer = expr.evaluate(&batch).unwrap().into_array(batch.num_rows()).unwrap();
+            answer.as_boolean().iter().map(|a| a == Some(true)).collect::<Vec<_>>()
+        };
+        let expected = kept(list.as_ref());
+        assert_eq!(expected.iter().filter(|k| **k).count(), 100);
+        assert_eq!(kept(&filter), expected);
+    }
 
     fn write(path: &std::path::Path, columns: Vec<(&str, Arc<dyn datafusion::arrow::array::Array>)>) {
         crate::test_support::write_parquet(path, columns, false)
