@@ -589,9 +589,10 @@ impl PhysicalExpr for InBuildKeys {
         };
         let keys = self.key.evaluate(batch)?.into_array(batch.num_rows())?;
         // a NULL key is in no join's build side
+        let found = sieve.bits.test(&keys)?;
         let found = match keys.logical_nulls() {
-            Some(valid) => &sieve.bits.test(&keys)? & valid.inner(),
-            None => sieve.bits.test(&keys)?,
+            Some(valid) => &found & valid.inner(),
+            None => found,
         };
         sieve.record(found.len(), found.count_set_bits());
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(found, None))))
@@ -890,6 +891,11 @@ mod tests {
         assert!(replaced.left().is::<InListBits>() && replaced.right().is::<InListExpr>());
     }
 
+    /// The sum of `v` over `big`'s 1,200 rows with key 7 (see [`write_tables`]).
+    fn key_7_sum() -> i64 {
+        (0..1200).map(|j| 7 + 1000 * j).sum()
+    }
+
     /// `big`: 1.2 M rows, key `k` = row % 1000 (Int64) and `k32` the same as Int32, `v` = row;
     /// `small`: keys 0..1000 with `tag` 'x' for key 7 alone and `k32` the same key as Int32.
     fn write_tables(dir: &std::path::Path) {
@@ -943,7 +949,7 @@ mod tests {
     async fn probe_rows_whose_key_the_build_side_lacks_are_dropped_below_the_join() {
         let dir = scratch_dir("key-bitmap");
         write_tables(&dir);
-        let expected = (0..1200).map(|j| 7 + 1000 * j).sum::<i64>();
+        let expected = key_7_sum();
         for partitioned in [false, true] {
             let ctx = context(&dir, partitioned, true).await;
             let on =
@@ -969,8 +975,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Joins that must keep probe rows without a match (right, full, right anti) get no bitmap,
-    /// and every join type answers as it does without the rule.
     /// Under a join whose probe side groups by the key, the bitmap drops rows before they are
     /// grouped: the other keys' groups would be dropped whole by the join. Not under grouping
     /// sets (a rolled-up group takes every row) nor a group on an expression of the key.
@@ -978,7 +982,7 @@ mod tests {
     async fn rows_of_groups_the_join_drops_are_dropped_before_they_are_grouped() {
         let dir = scratch_dir("key-bitmap-aggregate");
         write_tables(&dir);
-        let expected = (0..1200).map(|j| 7 + 1000 * j).sum::<i64>();
+        let expected = key_7_sum();
         for partitioned in [false, true] {
             let ctx = context(&dir, partitioned, true).await;
             for (groups, filtered) in [
@@ -1002,6 +1006,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Joins that must keep probe rows without a match (right, full, right anti) get no bitmap,
+    /// and every join type answers as it does without the rule.
     #[tokio::test]
     async fn joins_that_keep_unmatched_probe_rows_are_left_alone() {
         let dir = scratch_dir("key-bitmap-types");
