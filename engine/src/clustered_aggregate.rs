@@ -18,8 +18,11 @@
 //! in one run, runs are two rows or longer on average (keys each seen once tell nothing), and
 //! there are many keys (at least one per [`ROWS_PER_GROUP`] rows; with fewer, a hash table stays
 //! small and reduces the rows more); DataFusion's hash aggregate otherwise. The ordered form's
-//! output, a fraction of a batch after each input batch, is gathered into whole batches. Plans
-//! spread over workers keep DataFusion's aggregate, whose codec does not know this node.
+//! output, a fraction of a batch after each input batch, is gathered into whole batches. A
+//! partition whose first batch is not in runs and makes at most [`FEW_KEYS`] groups (q01's four)
+//! is aggregated by [`few_groups`] instead, which hands what it cannot take to DataFusion's
+//! aggregate. Plans spread over workers keep DataFusion's aggregate, whose codec does not know
+//! this node.
 //! `GLAUX_NO_CLUSTERED_AGGREGATES=1` turns the rule off.
 
 use std::collections::HashSet;
@@ -49,11 +52,16 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
+use crate::few_groups;
+
 /// The ordered form is chosen only when a batch holds at least one key per this many rows.
 pub const ROWS_PER_GROUP: usize = 8;
 
 /// Batches smaller than this tell too little: the hash aggregate runs.
 const MIN_SAMPLE_ROWS: usize = 256;
+
+/// Keys of a first batch up to which a partition is aggregated as [`few_groups`] does.
+const FEW_KEYS: usize = 16;
 
 /// The rule: every partial aggregate with GROUP BY, on input of no known order, becomes a
 /// [`ClusteredPartial`]. It runs last, after the rules that rewrite aggregates' arguments.
@@ -112,11 +120,18 @@ impl ClusteredPartial {
         Self { aggregate, ran: Arc::default(), metrics: ExecutionPlanMetricsSet::new() }
     }
 
-    /// The form each executed partition ran in (hash: `Linear`; ordered: `Sorted`).
+    /// The form each partition DataFusion's aggregate ran for ran in (hash: `Linear`; ordered:
+    /// `Sorted`).
     #[cfg(test)]
     fn forms(&self) -> Vec<InputOrderMode> {
         let ran = self.ran.lock().unwrap_or_else(|e| e.into_inner());
         ran.iter().filter_map(|a| a.downcast_ref::<AggregateExec>().map(|a| a.input_order_mode().clone())).collect()
+    }
+
+    /// How many partitions started as few groups.
+    #[cfg(test)]
+    fn few_groups(&self) -> usize {
+        self.metrics.clone_inner().sum_by_name("partitions_few_groups").map_or(0, |m| m.as_usize())
     }
 }
 
@@ -199,7 +214,9 @@ impl ExecutionPlan for ClusteredPartial {
         let mut input = self.aggregate.input().execute(partition, Arc::clone(&context))?;
         let aggregate = Arc::clone(&self.aggregate);
         let schema = self.schema();
+        let ran = Arc::clone(&self.ran);
         let in_runs = MetricBuilder::new(&self.metrics).counter("partitions_in_runs", partition);
+        let few = MetricBuilder::new(&self.metrics).counter("partitions_few_groups", partition);
         let started = async move {
             // the first batch with rows decides; it is handed on with the rest
             let mut first = None;
@@ -218,30 +235,42 @@ impl ExecutionPlan for ClusteredPartial {
             if ordered {
                 in_runs.add(1);
             }
-            let input_schema = input.schema();
-            let rest = futures::stream::iter(first.map(Ok)).chain(input);
-            let handoff = Handoff::new(
-                Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&input_schema), rest)),
-                input_schema,
-                ordered.then_some(keys),
-            );
-            let run = recomputed(&aggregate, vec![Arc::new(handoff)])?;
-            Ok::<_, DataFusionError>((run, ordered))
-        };
-        let ran = Arc::clone(&self.ran);
-        let stream = futures::stream::once(async move {
-            let (run, ordered) = started.await?;
-            ran.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&run));
-            let batch_size = context.session_config().batch_size();
-            let output = run.execute(0, context)?;
-            // the ordered form emits after each input batch, a fraction of a batch each time
-            if !ordered {
-                return Ok(output);
+            // DataFusion's aggregate (its ordered form when keys come in runs) over a stream
+            let hashed = {
+                let (aggregate, ran, context) = (Arc::clone(&aggregate), Arc::clone(&ran), Arc::clone(&context));
+                move |rest: SendableRecordBatchStream, ordered: bool| {
+                    let input_schema = rest.schema();
+                    let handoff = Handoff::new(rest, input_schema, ordered.then_some(keys));
+                    let run = recomputed(&aggregate, vec![Arc::new(handoff)])?;
+                    ran.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&run));
+                    let batch_size = context.session_config().batch_size();
+                    let output = run.execute(0, context)?;
+                    // the ordered form emits after each input batch, a fraction of a batch each time
+                    if !ordered {
+                        return Ok(output);
+                    }
+                    let coalescer = BatchCoalescer::new(output.schema(), batch_size);
+                    Ok::<_, DataFusionError>(crate::filter_output::gathered(output, coalescer))
+                }
+            };
+            let first_keys = aggregate.group_expr().input_exprs();
+            match first {
+                Some(first)
+                    if !ordered
+                        && few_groups::eligible(&aggregate)
+                        && few_groups::has_few_keys(&first, &first_keys, FEW_KEYS)? =>
+                {
+                    few.add(1);
+                    few_groups::run(Arc::clone(&aggregate), first, input, |rest| hashed(rest, false)).await
+                }
+                first => {
+                    let input_schema = input.schema();
+                    let rest = futures::stream::iter(first.map(Ok)).chain(input);
+                    hashed(Box::pin(RecordBatchStreamAdapter::new(input_schema, rest)), ordered)
+                }
             }
-            let coalescer = BatchCoalescer::new(output.schema(), batch_size);
-            Ok::<_, DataFusionError>(crate::filter_output::gathered(output, coalescer))
-        })
-        .try_flatten();
+        };
+        let stream = futures::stream::once(started).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }
@@ -364,23 +393,32 @@ mod tests {
 
     const ROWS: i64 = 40_000;
 
+    /// The forms the rule's aggregates ran in: DataFusion's, partition by partition, and how
+    /// many partitions started as few groups.
+    type Forms = (Vec<InputOrderMode>, usize);
+
     /// `sql` over a table of `ROWS` rows whose key is `key(i)` and value `i`, with and without
-    /// the rule: the two answers, and the forms the rule's aggregates ran in.
-    async fn both_ways(key: impl Fn(i64) -> i64, sql: &str) -> (String, String, Vec<InputOrderMode>) {
+    /// the rule: the two answers, and the forms the rule's aggregates ran in. Its `flag` is a
+    /// short string of three values in the first 30,000 rows and longer than a string view holds
+    /// after them; `n` is `i % 4` or NULL (every seventh row).
+    async fn both_ways(key: impl Fn(i64) -> i64, sql: &str) -> (String, String, Forms) {
         let dir = scratch_dir("clustered-aggregate");
         let keys: Vec<i64> = (0..ROWS).map(&key).collect();
         let label: ArrayRef = Arc::new(StringArray::from_iter_values(keys.iter().map(|k| format!("key {}", k / 2))));
+        let flag = |i: i64| if i < 30_000 { format!("f{}", i % 3) } else { format!("a longer flag, {}", i % 3) };
         write_parquet(
             &dir.join("t.parquet"),
             vec![
                 ("k", Arc::new(Int64Array::from(keys.clone())) as ArrayRef),
                 ("label", label),
                 ("v", Arc::new(Int64Array::from_iter_values(0..ROWS))),
+                ("flag", Arc::new(StringArray::from_iter_values((0..ROWS).map(flag)))),
+                ("n", Arc::new(Int64Array::from_iter((0..ROWS).map(|i| (i % 7 != 0).then_some(i % 4)))) as ArrayRef),
             ],
             true,
         );
         let mut answers = vec![];
-        let mut forms = vec![];
+        let mut forms = (vec![], 0);
         for clustered in [false, true] {
             let mut rules = PhysicalOptimizer::new().rules;
             if clustered {
@@ -398,7 +436,10 @@ mod tests {
             let batches = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
             answers.push(pretty_format_batches(&batches).unwrap().to_string());
             if clustered {
-                forms = each_node::<ClusteredPartial, _>(&plan, |c| Some(c.forms())).concat();
+                forms = (
+                    each_node::<ClusteredPartial, _>(&plan, |c| Some(c.forms())).concat(),
+                    each_node::<ClusteredPartial, _>(&plan, |c| Some(c.few_groups())).iter().sum(),
+                );
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -410,7 +451,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_in_runs_are_aggregated_run_by_run() {
-        let (without, with, forms) = both_ways(|i| i / 4, SUMS).await;
+        let (without, with, (forms, _)) = both_ways(|i| i / 4, SUMS).await;
         assert_eq!(with, without);
         assert_eq!(with.lines().count(), 4 + 10_000);
         assert!(forms.contains(&InputOrderMode::Sorted), "{forms:?}");
@@ -419,38 +460,71 @@ mod tests {
     #[tokio::test]
     async fn keys_in_runs_of_two_columns_are_aggregated_run_by_run() {
         let sql = "SELECT label, k, sum(v) FROM t GROUP BY label, k ORDER BY k";
-        let (without, with, forms) = both_ways(|i| i / 3, sql).await;
+        let (without, with, (forms, _)) = both_ways(|i| i / 3, sql).await;
         assert_eq!(with, without);
         assert!(forms.contains(&InputOrderMode::Sorted), "{forms:?}");
     }
 
     #[tokio::test]
     async fn keys_that_come_back_are_hashed() {
-        let (without, with, forms) = both_ways(|i| i / 2 % 3_000, SUMS).await;
+        let (without, with, (forms, _)) = both_ways(|i| i / 2 % 3_000, SUMS).await;
         assert_eq!(with, without);
         assert!(!forms.is_empty() && forms.iter().all(|f| *f == InputOrderMode::Linear), "{forms:?}");
     }
 
     #[tokio::test]
     async fn keys_seen_once_each_are_hashed() {
-        let (without, with, forms) = both_ways(|i| i * 7919 % 10_000, SUMS).await;
+        let (without, with, (forms, _)) = both_ways(|i| i * 7919 % 10_000, SUMS).await;
         assert_eq!(with, without);
         assert!(!forms.is_empty() && forms.iter().all(|f| *f == InputOrderMode::Linear), "{forms:?}");
     }
 
     #[tokio::test]
-    async fn few_keys_are_hashed() {
-        let (without, with, forms) = both_ways(|i| i / 10_000, SUMS).await;
+    async fn few_keys_are_aggregated_as_few_groups() {
+        let (without, with, (forms, few)) = both_ways(|i| i / 10_000, SUMS).await;
         assert_eq!(with, without);
         assert_eq!(with.lines().count(), 4 + 4);
-        assert!(!forms.is_empty() && forms.iter().all(|f| *f == InputOrderMode::Linear), "{forms:?}");
+        assert!(forms.is_empty() && few > 0, "{forms:?}, {few}");
+    }
+
+    /// Two key columns, a string and an integer with NULLs, 15 groups; sums, averages, counts
+    /// with and without a FILTER, and extremes, as DataFusion's aggregate gives them.
+    #[tokio::test]
+    async fn few_groups_of_strings_and_nulls_answer_as_datafusion() {
+        let sql = "SELECT flag, n, sum(v), avg(v), count(*), count(n), min(v), max(k), \
+                   sum(v) FILTER (WHERE v % 2 = 0), count(*) FILTER (WHERE n IS NULL) \
+                   FROM t WHERE v < 30000 GROUP BY flag, n ORDER BY flag, n";
+        let (without, with, (forms, few)) = both_ways(|i| i % 10, sql).await;
+        assert_eq!(with, without);
+        assert_eq!(with.lines().count(), 4 + 15, "{with}");
+        assert!(forms.is_empty() && few > 0, "{forms:?}, {few}");
+    }
+
+    /// Strings too long for a code after the first batch: the groups so far are emitted and
+    /// DataFusion's aggregate takes the rest; every group is still counted once in the end.
+    #[tokio::test]
+    async fn keys_without_a_code_after_the_first_batch_go_to_datafusion() {
+        let sql = "SELECT flag, count(*), sum(v) FROM t GROUP BY flag ORDER BY flag";
+        let (without, with, (forms, few)) = both_ways(|i| i, sql).await;
+        assert_eq!(with, without);
+        assert_eq!(with.lines().count(), 4 + 6, "{with}");
+        assert!(!forms.is_empty() && few > 0, "{forms:?}, {few}");
+    }
+
+    /// More groups than few after the first batch: handed on the same way.
+    #[tokio::test]
+    async fn more_keys_after_the_first_batch_go_to_datafusion() {
+        let (without, with, (forms, few)) = both_ways(|i| if i < 10_000 { i % 3 } else { i % 1_000 }, SUMS).await;
+        assert_eq!(with, without);
+        assert_eq!(with.lines().count(), 4 + 1_000);
+        assert!(!forms.is_empty() && few > 0, "{forms:?}, {few}");
     }
 
     /// The first batch decides; keys that stop coming in runs after it are still all counted,
     /// each once (a key seen again starts a new group, which the final aggregate merges).
     #[tokio::test]
     async fn keys_that_stop_coming_in_runs_are_still_counted_once() {
-        let (without, with, forms) = both_ways(|i| if i < 16_384 { i / 4 } else { i / 2 % 3_000 }, SUMS).await;
+        let (without, with, (forms, _)) = both_ways(|i| if i < 16_384 { i / 4 } else { i / 2 % 3_000 }, SUMS).await;
         assert_eq!(with, without);
         assert!(forms.contains(&InputOrderMode::Sorted), "{forms:?}");
     }

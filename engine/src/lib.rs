@@ -16,6 +16,7 @@ mod dry_run;
 mod error;
 mod execution;
 mod expression_rewrite;
+mod few_groups;
 mod filter_output;
 mod filter_statistics;
 mod formats;

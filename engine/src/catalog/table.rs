@@ -430,6 +430,7 @@ impl CatalogTable {
         let collect = state.config().collect_statistics();
         let pruning = self.file_pruning(state, filters);
         let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
+        let scope = footers::StatisticsScope::new(&self.name(), &self.file_schema);
         let mut out = BTreeMap::new();
         let mut rows = Some(0usize);
         for ((store_key, codec), (store_url, mut files)) in groups {
@@ -442,10 +443,11 @@ impl CatalogTable {
                 let read: Vec<(PartitionedFile, RowGroups)> = futures::stream::iter(files)
                     .map(|file| {
                         let (store, schema, format) = (Arc::clone(&store), Arc::clone(&schema), Arc::clone(&format));
-                        let pruning = pruning.clone();
+                        let (pruning, scope) = (pruning.clone(), &scope);
                         async move {
                             let (stats, index) = footers::read(
                                 state,
+                                scope,
                                 format.as_ref(),
                                 &store,
                                 schema,
@@ -453,7 +455,7 @@ impl CatalogTable {
                                 pruning.as_deref(),
                             )
                             .await?;
-                            Ok::<_, DataFusionError>((file.with_statistics(Arc::new(stats)), index))
+                            Ok::<_, DataFusionError>((file.with_statistics(stats), index))
                         }
                     })
                     .buffered(concurrency)
