@@ -111,43 +111,95 @@ fn codes(column: &ArrayRef) -> Option<Cow<'_, [u128]>> {
     Some(codes)
 }
 
+/// One key column's codes over a batch, in 64 bits when every one fits (integers of 32 bits or
+/// fewer, strings of up to 4 bytes): a pass then compares four rows an instruction.
+enum Column<'a> {
+    Wide(Cow<'a, [u128]>),
+    Narrow(Vec<u64>),
+}
+
+impl<'a> Column<'a> {
+    fn of(codes: Cow<'a, [u128]>) -> Self {
+        if codes.iter().fold(0, |high, c| high | (c >> 64)) == 0 {
+            Self::Narrow(codes.iter().map(|c| *c as u64).collect())
+        } else {
+            Self::Wide(codes)
+        }
+    }
+
+    fn get(&self, row: usize) -> u128 {
+        match self {
+            Self::Wide(codes) => codes[row],
+            Self::Narrow(codes) => u128::from(codes[row]),
+        }
+    }
+}
+
 /// A batch's key codes: one or two columns of them.
 struct Codes<'a> {
-    first: Cow<'a, [u128]>,
-    second: Option<Cow<'a, [u128]>>,
+    first: Column<'a>,
+    second: Option<Column<'a>>,
 }
 
 impl<'a> Codes<'a> {
     /// None when a key column's value has no code.
     fn of(columns: &'a [ArrayRef]) -> Option<Self> {
-        let first = codes(&columns[0])?;
+        let first = Column::of(codes(&columns[0])?);
         let second = match columns.get(1) {
-            Some(column) => Some(codes(column)?),
+            Some(column) => Some(Column::of(codes(column)?)),
             None => None,
         };
         Some(Self { first, second })
     }
 
     fn row(&self, row: usize) -> (u128, u128) {
-        (self.first[row], self.second.as_ref().map_or(0, |s| s[row]))
+        (self.first.get(row), self.second.as_ref().map_or(0, |s| s.get(row)))
     }
 
-    /// Sets `groups[row]` to `group` where the row's codes are `code`; a pass without branches
-    /// over the whole batch, as a few groups make cheaper than finding each row's group apart.
+    /// Sets `groups[row]` to `group` where the row's codes are `code`, from row `from` on; a pass
+    /// without branches over the batch, as a few groups make cheaper than finding each row's
+    /// group apart.
     fn mark(&self, code: (u128, u128), group: u32, groups: &mut [u32], from: usize) {
+        use Column::*;
         let groups = &mut groups[from..];
-        match &self.second {
-            None => {
-                for (g, c) in groups.iter_mut().zip(self.first[from..].iter()) {
-                    *g = if *c == code.0 { group } else { *g };
+        // a code over 64 bits is no row of a narrow column
+        let narrow = |c: u128| u64::try_from(c).ok();
+        match (&self.first, &self.second) {
+            (Wide(a), None) => mark_one(&a[from..], code.0, group, groups),
+            (Narrow(a), None) => {
+                if let Some(k) = narrow(code.0) {
+                    mark_one(&a[from..], k, group, groups)
                 }
             }
-            Some(second) => {
-                for ((g, c), d) in groups.iter_mut().zip(self.first[from..].iter()).zip(second[from..].iter()) {
-                    *g = if (*c == code.0) & (*d == code.1) { group } else { *g };
+            (Wide(a), Some(Wide(b))) => mark_two(&a[from..], &b[from..], code, group, groups),
+            (Narrow(a), Some(Narrow(b))) => {
+                if let (Some(k), Some(l)) = (narrow(code.0), narrow(code.1)) {
+                    mark_two(&a[from..], &b[from..], (k, l), group, groups)
+                }
+            }
+            (Wide(a), Some(Narrow(b))) => {
+                if let Some(l) = narrow(code.1) {
+                    mark_two(&a[from..], &b[from..], (code.0, l), group, groups)
+                }
+            }
+            (Narrow(a), Some(Wide(b))) => {
+                if let Some(k) = narrow(code.0) {
+                    mark_two(&a[from..], &b[from..], (k, code.1), group, groups)
                 }
             }
         }
+    }
+}
+
+fn mark_one<A: Copy + PartialEq>(a: &[A], key: A, group: u32, groups: &mut [u32]) {
+    for (g, c) in groups.iter_mut().zip(a) {
+        *g = if *c == key { group } else { *g };
+    }
+}
+
+fn mark_two<A: Copy + PartialEq, B: Copy + PartialEq>(a: &[A], b: &[B], key: (A, B), group: u32, groups: &mut [u32]) {
+    for ((g, c), d) in groups.iter_mut().zip(a).zip(b) {
+        *g = if (*c == key.0) & (*d == key.1) { group } else { *g };
     }
 }
 
