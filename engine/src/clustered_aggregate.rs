@@ -238,6 +238,7 @@ impl ExecutionPlan for ClusteredPartial {
             // DataFusion's aggregate (its ordered form when keys come in runs) over a stream
             let hashed = {
                 let (aggregate, ran, context) = (Arc::clone(&aggregate), Arc::clone(&ran), Arc::clone(&context));
+                let keys = keys.clone();
                 move |rest: SendableRecordBatchStream, ordered: bool| {
                     let input_schema = rest.schema();
                     let handoff = Handoff::new(rest, input_schema, ordered.then_some(keys));
@@ -253,12 +254,11 @@ impl ExecutionPlan for ClusteredPartial {
                     Ok::<_, DataFusionError>(crate::filter_output::gathered(output, coalescer))
                 }
             };
-            let first_keys = aggregate.group_expr().input_exprs();
             match first {
                 Some(first)
                     if !ordered
                         && few_groups::eligible(&aggregate)
-                        && few_groups::has_few_keys(&first, &first_keys, FEW_KEYS)? =>
+                        && few_groups::has_few_keys(&first, &keys, FEW_KEYS)? =>
                 {
                     few.add(1);
                     few_groups::run(Arc::clone(&aggregate), first, input, |rest| hashed(rest, false)).await
