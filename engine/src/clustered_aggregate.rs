@@ -227,11 +227,15 @@ impl ExecutionPlan for ClusteredPartial {
                     break;
                 }
             }
-            let keys = aggregate.group_expr().input_exprs();
-            let ordered = match &first {
-                Some(batch) => comes_in_runs(batch, &keys)?,
-                None => false,
+            // a partition without rows has no groups: nothing to aggregate
+            let Some(first) = first else {
+                let empty = futures::stream::empty();
+                return Ok(
+                    Box::pin(RecordBatchStreamAdapter::new(aggregate.schema(), empty)) as SendableRecordBatchStream
+                );
             };
+            let keys = aggregate.group_expr().input_exprs();
+            let ordered = comes_in_runs(&first, &keys)?;
             if ordered {
                 in_runs.add(1);
             }
@@ -254,21 +258,13 @@ impl ExecutionPlan for ClusteredPartial {
                     Ok::<_, DataFusionError>(crate::filter_output::gathered(output, coalescer))
                 }
             };
-            match first {
-                Some(first)
-                    if !ordered
-                        && few_groups::eligible(&aggregate)
-                        && few_groups::has_few_keys(&first, &keys, FEW_KEYS)? =>
-                {
-                    few.add(1);
-                    few_groups::run(Arc::clone(&aggregate), first, input, |rest| hashed(rest, false)).await
-                }
-                first => {
-                    let input_schema = input.schema();
-                    let rest = futures::stream::iter(first.map(Ok)).chain(input);
-                    hashed(Box::pin(RecordBatchStreamAdapter::new(input_schema, rest)), ordered)
-                }
+            if !ordered && few_groups::eligible(&aggregate) && few_groups::has_few_keys(&first, &keys, FEW_KEYS)? {
+                few.add(1);
+                return few_groups::run(Arc::clone(&aggregate), first, input, |rest| hashed(rest, false)).await;
             }
+            let input_schema = input.schema();
+            let rest = futures::stream::iter([Ok(first)]).chain(input);
+            hashed(Box::pin(RecordBatchStreamAdapter::new(input_schema, rest)), ordered)
         };
         let stream = futures::stream::once(started).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
@@ -497,6 +493,20 @@ mod tests {
         let (without, with, (forms, few)) = both_ways(|i| i % 10, sql).await;
         assert_eq!(with, without);
         assert_eq!(with.lines().count(), 4 + 15, "{with}");
+        assert!(forms.is_empty() && few > 0, "{forms:?}, {few}");
+    }
+
+    /// An integer key whose values include -1 (all 64 bits set) beside NULL, and a boolean key:
+    /// NULL and -1 stay apart.
+    #[tokio::test]
+    async fn few_groups_tell_null_from_minus_one() {
+        let sql = "SELECT n - 1 AS m, v % 2 = 0 AS even, count(*), sum(v) FROM t \
+                   GROUP BY n - 1, v % 2 = 0 ORDER BY m, even";
+        let (without, with, (forms, few)) = both_ways(|i| i, sql).await;
+        assert_eq!(with, without);
+        // n is i % 4, so each m has one parity; NULL n falls on both
+        assert_eq!(with.lines().count(), 4 + 6, "{with}");
+        assert!(with.contains("| -1 "), "{with}");
         assert!(forms.is_empty() && few > 0, "{forms:?}, {few}");
     }
 
