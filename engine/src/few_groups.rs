@@ -1,13 +1,16 @@
 //! A partial aggregate over few groups, each row's group found by comparing its keys' raw bits
-//! with the last row's, and accumulated in one of four lanes per group.
+//! with each group's, and accumulated in one of four slots per group.
 //!
 //! TPC-H's q01 groups lineitem's 6 M rows a scale factor by two one-letter flags into four
 //! groups. DataFusion's partial aggregate hashes both string columns of every row, probes its
 //! table and compares the candidates' views column by column: about 9 ns a row, a sixth of the
 //! query's CPU, to find one of four groups. Here a key column of integers, dates, booleans or
 //! short strings (a string view of 12 bytes or fewer holds the string itself) gives each row a
-//! 128-bit code; a row whose codes equal the previous row's is in its group, and another is
-//! looked up among the few groups so far. Each group then has four accumulator slots, a row
+//! 128-bit code (64 bits when a batch's codes all fit, so a comparison takes four rows). Each
+//! group known so far then marks its rows in one pass over the batch, without branches, and the
+//! first row left unmarked starts a new group, which marks the rest of its rows the same way;
+//! with four groups that is four passes of a few instructions a row where DataFusion hashes and
+//! probes each row. Each group then has four accumulator slots, a row
 //! going to the slot of its position modulo four: rows of one group one after the other
 //! otherwise add into the same slot, each waiting for the last (a sum of decimals is a load,
 //! an add and a store of 16 bytes); the slots are merged when the groups are emitted, as the
@@ -59,7 +62,7 @@ pub fn eligible(aggregate: &AggregateExec) -> bool {
             a.groups_accumulator_supported()
                     && !a.is_distinct()
                     && a.order_bys().is_empty()
-                    // the lanes merge rows out of their order: nothing whose result shows it
+                    // the slots merge rows out of their order: nothing whose result shows it
                     && a.order_sensitivity() == AggregateOrderSensitivity::Insensitive
         })
 }
@@ -111,8 +114,9 @@ fn codes(column: &ArrayRef) -> Option<Cow<'_, [u128]>> {
     Some(codes)
 }
 
-/// One key column's codes over a batch, in 64 bits when every one fits (integers of 32 bits or
-/// fewer, strings of up to 4 bytes): a pass then compares four rows an instruction.
+/// One key column's codes over a batch, in 64 bits when every one fits (a batch without NULLs
+/// of integers, dates, booleans or strings of up to 4 bytes): a pass then compares four rows an
+/// instruction.
 enum Column<'a> {
     Wide(Cow<'a, [u128]>),
     Narrow(Vec<u64>),
