@@ -38,6 +38,7 @@ use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr_common::utils::evaluate_expressions_to_arrays;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
@@ -282,10 +283,7 @@ fn comes_in_runs(batch: &RecordBatch, keys: &[Arc<dyn PhysicalExpr>]) -> Result<
     if batch.num_rows() < MIN_SAMPLE_ROWS {
         return Ok(false);
     }
-    let columns = keys
-        .iter()
-        .map(|key| key.evaluate(batch).and_then(|value| value.into_array(batch.num_rows())))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = evaluate_expressions_to_arrays(keys, batch)?;
     // a key type the row format cannot hold: DataFusion's hash aggregate, which can
     let Ok(converter) = RowConverter::new(columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())
     else {

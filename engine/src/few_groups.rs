@@ -27,15 +27,15 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Date64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
-    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, DataType, Date32Type, Date64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::common::{Result, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::utils::AggregateOrderSensitivity;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr_common::utils::evaluate_expressions_to_arrays;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -243,8 +243,7 @@ impl FewGroups {
         if rows == 0 {
             return Ok(Taken::Aggregated);
         }
-        let columns =
-            self.keys.iter().map(|k| k.evaluate(batch).and_then(|v| v.into_array(rows))).collect::<Result<Vec<_>>>()?;
+        let columns = evaluate_expressions_to_arrays(&self.keys, batch)?;
         let Some(codes) = Codes::of(&columns) else { return Ok(Taken::Refused) };
         let before = self.codes.len();
         let mut groups = vec![NO_GROUP; rows];
@@ -271,7 +270,7 @@ impl FewGroups {
         for ((accumulator, expr), filter) in
             self.accumulators.iter_mut().zip(self.aggregate.aggr_expr()).zip(self.aggregate.filter_expr())
         {
-            let values = arguments(expr, batch)?;
+            let values = evaluate_expressions_to_arrays(&expr.expressions(), batch)?;
             let filter = match filter {
                 Some(filter) => Some(filter.evaluate(batch)?.into_array(rows)?),
                 None => None,
@@ -299,30 +298,13 @@ impl FewGroups {
             merged.merge_batch(&state, &of_slot, groups)?;
             columns.extend(merged.state(EmitTo::All)?);
         }
-        let schema: SchemaRef = self.aggregate.schema();
-        // the keys' arrays as the output's schema types them, should a scalar come back otherwise
-        let columns = columns
-            .into_iter()
-            .zip(schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() { Ok(c) } else { datafusion::arrow::compute::cast(&c, f.data_type()) }
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some(RecordBatch::try_new(schema, columns)?))
+        Ok(Some(RecordBatch::try_new(self.aggregate.schema(), columns)?))
     }
-}
-
-/// An aggregate's arguments over a batch, as DataFusion's partial aggregate evaluates them.
-fn arguments(expr: &AggregateFunctionExpr, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-    expr.expressions().iter().map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()))).collect()
 }
 
 /// Whether a batch's keys give codes and make at most `limit` groups.
 pub fn has_few_keys(batch: &RecordBatch, keys: &[Arc<dyn PhysicalExpr>], limit: usize) -> Result<bool> {
-    let columns = keys
-        .iter()
-        .map(|k| k.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = evaluate_expressions_to_arrays(keys, batch)?;
     let Some(codes) = Codes::of(&columns) else { return Ok(false) };
     let mut distinct: Vec<(u128, u128)> = vec![];
     for row in 0..batch.num_rows() {
