@@ -8,7 +8,9 @@
 //! files) and keep others. Where they keep every row group of every file (`l_discount > 0.05`
 //! over unordered data), pages are no more ordered than row groups, and the scan reads whole
 //! column chunks without it. A page index that lies inside the footer's read costs nothing and
-//! is always kept.
+//! is always kept. A join's filter reaches a scan only as it starts, and DataFusion then reads the
+//! page index planning left unread; the scan's reader keeps what it read here too
+//! (`formats::parquet_chunks`), or every later query would fetch and decode it again.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -270,6 +272,54 @@ impl MetadataFetch for SuffixFetch<'_> {
     }
 }
 
+/// The footer alone of `meta` in the cache, when `range` is exactly where its page index lies:
+/// a scan is reading the index that planning left unread (the filters planning saw kept every row
+/// group, but a join's filter arrived as the scan started and prunes pages).
+pub(crate) fn footer_without_page_index(
+    cache: &FileMetadataCache,
+    meta: &ObjectMeta,
+    range: &Range<u64>,
+) -> Option<Arc<ParquetMetaData>> {
+    cached(cache, meta).filter(|m| !has_page_index(m) && page_index_range(m).as_ref() == Some(range))
+}
+
+/// Keeps the page index a scan read (`bytes`, from `start`, where the footer says it lies) with
+/// `footer` in the cache, as planning keeps those it reads, so the next scan of the file does not
+/// fetch it again. An index that does not parse is not kept: the scan's own read reports it.
+pub(crate) async fn keep_page_index(
+    cache: &FileMetadataCache,
+    meta: &ObjectMeta,
+    footer: Arc<ParquetMetaData>,
+    start: u64,
+    bytes: Bytes,
+) {
+    let mut reader = ParquetMetaDataReader::new_with_metadata(Arc::unwrap_or_clone(footer))
+        .with_page_index_policy(PageIndexPolicy::Optional);
+    if reader.load_page_index(Held { start, bytes }).await.is_err() {
+        return;
+    }
+    if let Ok(metadata) = reader.finish()
+        && has_page_index(&metadata)
+    {
+        put(cache, meta, Arc::new(metadata));
+    }
+}
+
+/// Bytes already fetched, for the page index reader.
+struct Held {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl MetadataFetch for Held {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
+        let end = self.start + self.bytes.len() as u64;
+        let held = (range.start >= self.start && range.start <= range.end && range.end <= end)
+            .then(|| self.bytes.slice((range.start - self.start) as usize..(range.end - self.start) as usize));
+        async move { held.ok_or_else(|| ParquetError::General(format!("bytes {range:?} were not read"))) }.boxed()
+    }
+}
+
 /// Whether `metadata` carries the file's page index (as DataFusion's reads test it).
 fn has_page_index(metadata: &ParquetMetaData) -> bool {
     metadata.column_index().is_some() && metadata.offset_index().is_some()
@@ -335,7 +385,7 @@ fn footer_lock(store: &dyn ObjectStore, meta: &ObjectMeta) -> Arc<tokio::sync::M
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::storage::{MeteredStore, ScanMeter};
     use datafusion::arrow::array::{Int64Array, RecordBatch};
@@ -359,7 +409,7 @@ mod tests {
     }
 
     /// A Parquet file of the ids 0 to `n` in 100-row pages.
-    fn ids(n: i64) -> Vec<u8> {
+    pub(crate) fn ids(n: i64) -> Vec<u8> {
         let batch = RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from_iter_values(0..n)) as _)]).unwrap();
         let props = WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
         let mut bytes = vec![];

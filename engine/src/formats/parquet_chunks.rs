@@ -8,6 +8,11 @@
 //! read never fetches more than the whole chunks would, nor more than twice the pages it keeps.
 //! Gaps over columns the query does not read are left to the store's own merge rule
 //! (`storage::RangeMerge`).
+//!
+//! The same readers keep a page index the scan reads (for a join's filter, which arrives after
+//! planning chose not to read it) in the session's metadata cache beside the file's footer.
+//! DataFusion keeps it only for that scan: TPC-H's 22 queries at SF1, three times each in one
+//! `glaux query`, fetched and decoded their join columns' page indexes at every query.
 
 use std::fmt;
 use std::ops::Range;
@@ -29,7 +34,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::ObjectMeta;
 
-use crate::catalog::footers::cached;
+use crate::catalog::footers::{cached, footer_without_page_index, keep_page_index};
 use crate::storage::ranges::{merge_ranges, slice_requests};
 
 /// No gap larger than this merges, however much is read around it (as the store's rule).
@@ -91,7 +96,17 @@ struct ChunkReader {
 
 impl AsyncFileReader for ChunkReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        self.inner.get_bytes(range)
+        // DataFusion reads a page index it needs through the scan's reader and keeps it for that
+        // file's scan alone; kept in the cache, the next query's scan finds it there
+        let Some(footer) = footer_without_page_index(self.cache.as_ref(), &self.meta, &range) else {
+            return self.inner.get_bytes(range);
+        };
+        async move {
+            let bytes = self.inner.get_bytes(range.clone()).await?;
+            keep_page_index(self.cache.as_ref(), &self.meta, footer, range.start, bytes.clone()).await;
+            Ok(bytes)
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(
@@ -176,6 +191,68 @@ fn merge_within_chunks(ranges: &[Range<u64>], chunks: &[Range<u64>]) -> Vec<Rang
 #[allow(clippy::single_range_in_vec_init)] // a plan of one merged range is what these tests expect
 mod tests {
     use super::*;
+    use crate::catalog::footers::tests::ids;
+    use crate::storage::{MeteredStore, ScanMeter};
+    use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+    use datafusion::datasource::physical_plan::parquet::metadata::{CachedParquetMetaData, DFParquetMetadata};
+    use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
+    use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    #[tokio::test]
+    async fn a_page_index_a_scan_reads_is_kept_for_the_next_scan() {
+        let memory = InMemory::new();
+        let location = Path::from("t/ids.parquet");
+        memory.put(&location, ids(50_000).into()).await.unwrap();
+        let meta = memory.head(&location).await.unwrap();
+        let meter = Arc::new(ScanMeter::new());
+        let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(Arc::new(memory), Arc::clone(&meter)));
+        // what planning leaves in the cache when its filters kept every row group: the footer alone
+        let footer = DFParquetMetadata::new(store.as_ref(), &meta)
+            .with_page_index_policy(Some(PageIndexPolicy::Skip))
+            .fetch_metadata()
+            .await
+            .unwrap();
+        assert!(footer.column_index().is_none());
+        let cache = datafusion::prelude::SessionContext::new().runtime_env().cache_manager.get_file_metadata_cache();
+        cache.put(
+            &meta.location,
+            CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(Arc::clone(&footer)))),
+        );
+        let factory = ChunkReads {
+            inner: Arc::new(CachedParquetFileReaderFactory::new(Arc::clone(&store), Arc::clone(&cache))),
+            cache: Arc::clone(&cache),
+        };
+        let reader = || {
+            let file = PartitionedFile::new_from_meta(meta.clone());
+            factory.create_reader(0, file, None, &ExecutionPlanMetricsSet::new()).unwrap()
+        };
+        let skip = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
+        // the first scan: DataFusion's opener takes the footer, then reads the page index itself
+        // (as DataFusion holds it)
+        let mut first: Box<dyn AsyncFileReader> = reader();
+        let metadata = first.get_metadata(Some(&skip)).await.unwrap();
+        assert!(metadata.column_index().is_none());
+        let before = meter.bytes();
+        let mut loader = ParquetMetaDataReader::new_with_metadata(Arc::unwrap_or_clone(metadata))
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        loader.load_page_index(&mut first).await.unwrap();
+        let loaded = loader.finish().unwrap();
+        let index_bytes = meter.bytes() - before;
+        assert!(index_bytes > 1024, "the page index of 500 pages: {index_bytes} bytes");
+        // the next scan finds it in the cache, the same index, and reads nothing for it
+        let mut next = reader();
+        let metadata = next.get_metadata(Some(&skip)).await.unwrap();
+        assert_eq!(metadata.offset_index(), loaded.offset_index());
+        assert!(metadata.column_index().is_some_and(|c| c[0].len() == 1));
+        assert_eq!(meter.bytes(), before + index_bytes);
+        // other reads of the file (its pages) are not taken for its page index
+        let cached_before = cached(cache.as_ref(), &meta).unwrap();
+        next.get_bytes(4..1000).await.unwrap();
+        assert!(Arc::ptr_eq(&cached_before, &cached(cache.as_ref(), &meta).unwrap()));
+    }
 
     const KIB: u64 = 1024;
 
