@@ -273,8 +273,8 @@ impl MetadataFetch for SuffixFetch<'_> {
 }
 
 /// The footer alone of `meta` in the cache, when `range` is exactly where its page index lies:
-/// a scan is reading the index that planning left unread (the filters planning saw kept every row
-/// group, but a join's filter arrived as the scan started and prunes pages).
+/// a scan is reading the index that planning left unread (the scan had no filter of its own, or
+/// its filters kept every row group; a join's filter arrived as the scan started).
 pub(crate) fn footer_without_page_index(
     cache: &FileMetadataCache,
     meta: &ObjectMeta,
