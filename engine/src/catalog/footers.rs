@@ -42,7 +42,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-/// Bytes of a file from `start` on, as the footer's first read brought them.
+/// Bytes of a file from `start` on, as the footer's first read (or a scan's read of the page
+/// index) brought them.
 struct Suffix {
     start: u64,
     bytes: Bytes,
@@ -295,7 +296,7 @@ pub(crate) async fn keep_page_index(
 ) {
     let mut reader = ParquetMetaDataReader::new_with_metadata(Arc::unwrap_or_clone(footer))
         .with_page_index_policy(PageIndexPolicy::Optional);
-    if reader.load_page_index(Held { start, bytes }).await.is_err() {
+    if reader.load_page_index(Suffix { start, bytes }).await.is_err() {
         return;
     }
     if let Ok(metadata) = reader.finish()
@@ -305,16 +306,10 @@ pub(crate) async fn keep_page_index(
     }
 }
 
-/// Bytes already fetched, for the page index reader.
-struct Held {
-    start: u64,
-    bytes: Bytes,
-}
-
-impl MetadataFetch for Held {
+/// The bytes a scan already read, for the page index reader: it asks for no byte outside them.
+impl MetadataFetch for Suffix {
     fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        let end = self.start + self.bytes.len() as u64;
-        let held = (range.start >= self.start && range.start <= range.end && range.end <= end)
+        let held = (range.start <= range.end && self.covers(&range))
             .then(|| self.bytes.slice((range.start - self.start) as usize..(range.end - self.start) as usize));
         async move { held.ok_or_else(|| ParquetError::General(format!("bytes {range:?} were not read"))) }.boxed()
     }
@@ -399,7 +394,7 @@ pub(crate) mod tests {
 
     /// A Parquet file of 50,000 ids in 100-row pages (a page index of some KiB) in memory,
     /// behind a meter.
-    async fn file() -> (Arc<dyn ObjectStore>, Arc<ScanMeter>, ObjectMeta) {
+    pub(crate) async fn file() -> (Arc<dyn ObjectStore>, Arc<ScanMeter>, ObjectMeta) {
         let memory = InMemory::new();
         let location = Path::from("t/ids.parquet");
         memory.put(&location, ids(50_000).into()).await.unwrap();
@@ -409,7 +404,7 @@ pub(crate) mod tests {
     }
 
     /// A Parquet file of the ids 0 to `n` in 100-row pages.
-    pub(crate) fn ids(n: i64) -> Vec<u8> {
+    fn ids(n: i64) -> Vec<u8> {
         let batch = RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from_iter_values(0..n)) as _)]).unwrap();
         let props = WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
         let mut bytes = vec![];

@@ -191,24 +191,15 @@ fn merge_within_chunks(ranges: &[Range<u64>], chunks: &[Range<u64>]) -> Vec<Rang
 #[allow(clippy::single_range_in_vec_init)] // a plan of one merged range is what these tests expect
 mod tests {
     use super::*;
-    use crate::catalog::footers::tests::ids;
-    use crate::storage::{MeteredStore, ScanMeter};
+    use crate::catalog::footers::tests::file;
     use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
     use datafusion::datasource::physical_plan::parquet::metadata::{CachedParquetMetaData, DFParquetMetadata};
     use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
     use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
-    use object_store::memory::InMemory;
-    use object_store::path::Path;
-    use object_store::{ObjectStore, ObjectStoreExt};
 
     #[tokio::test]
     async fn a_page_index_a_scan_reads_is_kept_for_the_next_scan() {
-        let memory = InMemory::new();
-        let location = Path::from("t/ids.parquet");
-        memory.put(&location, ids(50_000).into()).await.unwrap();
-        let meta = memory.head(&location).await.unwrap();
-        let meter = Arc::new(ScanMeter::new());
-        let store: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(Arc::new(memory), Arc::clone(&meter)));
+        let (store, meter, meta) = file().await;
         // what planning leaves in the cache when its filters kept every row group: the footer alone
         let footer = DFParquetMetadata::new(store.as_ref(), &meta)
             .with_page_index_policy(Some(PageIndexPolicy::Skip))
