@@ -69,8 +69,9 @@ use futures::StreamExt;
 /// SF45). Wider build sides keep every probe row.
 pub const MAX_BITS: u64 = 1 << 28;
 
-/// The rule. It runs after the rules that place and order filters (`join_filters`,
-/// `cheap_conjuncts`), so that the bitmap's test comes first in the filter it joins.
+/// The rule. It runs after the rule that orders filters (`cheap_conjuncts`), so that the
+/// bitmap's test comes first in the filter it joins, and before `join_filters`, which leaves the
+/// filters of the joins given a bitmap here to it.
 #[derive(Debug, Default)]
 pub struct JoinKeyBitmaps;
 

@@ -179,7 +179,6 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.insert(1, Arc::new(crate::join_order::JoinOrder));
     crate::build_side::BuildSideByRows::place(&mut rules);
     rules.push(Arc::new(crate::merged_topk::FullOrderingTopK));
-    rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     rules.push(Arc::new(crate::cheap_conjuncts::CheapConjunctsFirst::default()));
     rules.push(Arc::new(crate::decimal_arithmetic::FAST_DECIMAL_ARITHMETIC));
     rules.push(Arc::new(crate::string_equality::VIEW_EQUALITY));
@@ -187,6 +186,9 @@ fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.push(Arc::new(crate::short_circuit::SHORT_CIRCUITS));
     // after the rules that place and order filters: its test goes first in the filter it joins
     rules.push(Arc::new(crate::join_key_bitmap::JoinKeyBitmaps));
+    // after the bitmaps, whose joins' filters it leaves to them; before the clustered
+    // aggregates, which hide the aggregates it looks for
+    rules.push(Arc::new(crate::join_filters::JoinFiltersInScans::default()));
     // last: it hides partial aggregates from rules that rewrite their arguments
     rules.push(Arc::new(crate::clustered_aggregate::ClusteredAggregates));
     // after everything: it adds a node no other rule knows
@@ -225,7 +227,9 @@ pub fn tune(config: &mut SessionConfig, memory_limit: Option<usize>) {
     // them up in the join's hash table. A partitioned join's lists are looked up as one
     // (join_filters::unrouted), far cheaper than routing each row to its partition's table: TPC-H
     // q18 at SF10 has 624 keys, 150 to 160 per partition, and DataFusion's limit of 150 left half
-    // of them as tables (1.87 s of CPU to filter lineitem; with lists, 0.25 s).
+    // of them as tables (1.87 s of CPU to filter lineitem; with lists, 0.25 s). Joins on an
+    // integer key now leave that filtering to a bitmap of their keys (join_key_bitmap); the
+    // lists serve joins on other keys.
     options.optimizer.hash_join_inlist_pushdown_max_distinct_values = JOIN_FILTER_LIST_KEYS;
     // A join on one integer key finds a probing row's match at the key's place in an array (a
     // perfect hash join) rather than through a hash table. DataFusion does so only when the build
