@@ -222,8 +222,9 @@ fn join_filter_ids(node: &Arc<dyn ExecutionPlan>) -> Vec<u64> {
 }
 
 /// The filter over a Parquet scan with a predicate of its own, also applying (last, watched) the
-/// scan's join filters that have an aggregate between the scan and their join. `joins` are the
-/// filters that may be watched (none in a plan spread over workers).
+/// scan's join filters that have an aggregate between the scan and their join, unless a bitmap
+/// of the join's build keys drops those rows already. `joins` says which filters may be watched
+/// (none in a plan spread over workers) and which have bitmaps.
 fn filter_before_aggregate(
     filter: &FilterExec,
     joins: &Joins,
