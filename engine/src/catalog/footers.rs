@@ -90,24 +90,38 @@ pub(super) enum RowGroups {
     SomeRuledOut(Option<PageIndex>),
     /// The filters keep every row group.
     AllKept(Option<PageIndex>),
+    /// The file's page index is in the cache already (an earlier scan read it): what the filters
+    /// keep is worked out only if another file's index is to be read ([`worth_reading`]).
+    IndexHeld { meta: ObjectMeta, metadata: Arc<ParquetMetaData> },
 }
 
 impl RowGroups {
     pub(super) fn into_page_index(self) -> Option<PageIndex> {
         match self {
-            Self::Untested => None,
+            Self::Untested | Self::IndexHeld { .. } => None,
             Self::SomeRuledOut(index) | Self::AllKept(index) => index,
         }
     }
 }
 
-/// Whether a scan reads its files' page indexes: its filters rule out some row group of some
-/// file (the data is ordered on their columns, and so are its pages), or a page index is free.
-pub(super) fn worth_reading(files: &[RowGroups]) -> bool {
+/// Whether a scan reads its files' page indexes: some file's is still to be read, and its filters
+/// (`pruning`, on the files' columns in `schema`) rule out some row group of some file (the data
+/// is ordered on their columns, and so are its pages), or a page index is free. With none to
+/// read there is nothing to decide, and the filters are not tested against files whose indexes
+/// the cache holds (a repeated query's scans: DataFusion's opener tests them again in any case).
+pub(super) fn worth_reading(files: &[RowGroups], schema: &SchemaRef, pruning: Option<&PruningPredicate>) -> bool {
+    let to_read = |f: &RowGroups| matches!(f, RowGroups::SomeRuledOut(Some(_)) | RowGroups::AllKept(Some(_)));
+    if !files.iter().any(to_read) {
+        return false;
+    }
     files.iter().any(|f| match f {
         RowGroups::Untested => false,
         RowGroups::SomeRuledOut(_) => true,
         RowGroups::AllKept(index) => index.as_ref().is_some_and(|i| i.free),
+        RowGroups::IndexHeld { meta, metadata } => pruning.is_some_and(|pruning| {
+            let (kept, total) = row_groups_kept(metadata, schema, pruning, meta);
+            kept < total
+        }),
     })
 }
 
@@ -144,9 +158,12 @@ pub(super) async fn read(
     let Some(pruning) = pruning.filter(|_| parquet.options().global.enable_page_index) else {
         return Ok((stats, RowGroups::Untested));
     };
+    if has_page_index(&metadata) {
+        return Ok((stats, RowGroups::IndexHeld { meta: meta.clone(), metadata }));
+    }
     let (kept, total) = row_groups_kept(&metadata, &schema, pruning, meta);
     let index = match page_index_range(&metadata) {
-        Some(range) if kept > 0 && !has_page_index(&metadata) => {
+        Some(range) if kept > 0 => {
             let suffix = suffix.and_then(|s| s.within(&range));
             let free = suffix.as_ref().is_some_and(|s| s.covers(&range));
             Some(PageIndex { meta: meta.clone(), metadata, suffix, free })
@@ -405,8 +422,17 @@ pub(crate) mod tests {
 
     /// A Parquet file of the ids 0 to `n` in 100-row pages.
     fn ids(n: i64) -> Vec<u8> {
+        ids_in_groups(n, 1 << 20)
+    }
+
+    /// The same, in row groups of `group` rows.
+    fn ids_in_groups(n: i64, group: usize) -> Vec<u8> {
         let batch = RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from_iter_values(0..n)) as _)]).unwrap();
-        let props = WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
+        let props = WriterProperties::builder()
+            .set_data_page_row_count_limit(100)
+            .set_write_batch_size(100)
+            .set_max_row_group_row_count(Some(group))
+            .build();
         let mut bytes = vec![];
         let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).unwrap();
         writer.write(&batch).unwrap();
@@ -444,6 +470,61 @@ pub(crate) mod tests {
         let rewritten = stats(&nullable, memory.head(&location).await.unwrap()).await;
         assert_eq!(rewritten.num_rows, Precision::Exact(10));
         assert_eq!(rewritten.column_statistics[0].max_value, Precision::Exact(ScalarValue::Int64(Some(9))));
+    }
+
+    /// A file whose page index the cache holds is not tested against the scan's filters while no
+    /// other file's index is to be read. With one to read, it is: a row group it rules out makes
+    /// the indexes worth reading, and filters that keep all its row groups do not.
+    #[tokio::test]
+    async fn filters_meet_a_held_page_index_only_when_another_is_to_be_read() {
+        let memory = Arc::new(InMemory::new());
+        memory.put(&Path::from("t/ids.parquet"), ids_in_groups(50_000, 10_000).into()).await.unwrap();
+        memory.put(&Path::from("t/low.parquet"), ids(5_000).into()).await.unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::clone(&memory) as _;
+        let (ids_meta, low_meta) = (
+            memory.head(&Path::from("t/ids.parquet")).await.unwrap(),
+            memory.head(&Path::from("t/low.parquet")).await.unwrap(),
+        );
+        let state = datafusion::prelude::SessionContext::new().state();
+        // a footer read of the footer alone: no page index comes with it for free
+        let format = ParquetFormat::default().with_metadata_size_hint(Some(8));
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let scope = StatisticsScope::new("db.t", &schema);
+        let pruning = |below: i64| {
+            let id: Arc<dyn datafusion::physical_expr::PhysicalExpr> =
+                Arc::new(datafusion::physical_expr::expressions::Column::new("id", 0));
+            let bound = datafusion::physical_expr::expressions::lit(below);
+            let test = datafusion::physical_expr::expressions::binary(
+                id,
+                datafusion::logical_expr::Operator::Lt,
+                bound,
+                &schema,
+            );
+            datafusion::physical_optimizer::pruning::PruningPredicateBuilder::new()
+                .with_file_schema(Arc::clone(&schema))
+                .build(test.unwrap())
+                .unwrap()
+        };
+        let row_groups = async |meta: &ObjectMeta, pruning: &PruningPredicate| {
+            let schema = Arc::clone(&schema);
+            read(&state, &scope, &format, &store, schema, meta, Some(pruning)).await.unwrap().1
+        };
+        let first_group = pruning(5_000);
+        // read once, as a scan that found it worth reading does
+        let RowGroups::SomeRuledOut(Some(index)) = row_groups(&ids_meta, &first_group).await else {
+            panic!("id < 5000 rules out four of ids' five row groups, whose page index is unread")
+        };
+        index.load(&state, &store).await.unwrap();
+        let held = row_groups(&ids_meta, &first_group).await;
+        assert!(matches!(held, RowGroups::IndexHeld { .. }));
+        assert!(!worth_reading(&[held], &schema, Some(&*first_group)), "nothing to read");
+        let low = row_groups(&low_meta, &first_group).await;
+        assert!(matches!(&low, RowGroups::AllKept(Some(index)) if !index.free), "low's one row group is kept");
+        let held = row_groups(&ids_meta, &first_group).await;
+        assert!(worth_reading(&[held, low], &schema, Some(&*first_group)), "ids' held index rules out row groups");
+        let every_group = pruning(1_000_000);
+        let (held, low) = (row_groups(&ids_meta, &every_group).await, row_groups(&low_meta, &every_group).await);
+        assert!(!worth_reading(&[held, low], &schema, Some(&*every_group)), "no file rules out a row group");
     }
 
     #[tokio::test]

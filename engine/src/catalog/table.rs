@@ -463,7 +463,7 @@ impl CatalogTable {
                     .await?;
                 let row_groups: Vec<RowGroups>;
                 (files, row_groups) = read.into_iter().unzip();
-                let worth_reading = footers::worth_reading(&row_groups);
+                let worth_reading = footers::worth_reading(&row_groups, &self.file_schema, pruning.as_deref());
                 let indexes: Vec<PageIndex> = row_groups.into_iter().filter_map(RowGroups::into_page_index).collect();
                 if worth_reading {
                     // read once here, into the cache: the scan would otherwise read a file's
