@@ -100,19 +100,16 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
             return Ok(plan);
         }
         // the filters hash joins make, and those of joins with a bitmap of their build keys
-        let mut joins = Joins::default();
+        let mut joins = Joins { watch: self.watch, ..Joins::default() };
         plan.apply(|node| {
             let ids = join_filter_ids(node);
             if node.downcast_ref::<HashJoinExec>().is_some_and(|join| join.left().is::<CollectBuildKeys>()) {
                 joins.bitmapped.extend(ids.iter().copied());
             }
-            joins.all.extend(ids.iter().copied());
-            if self.watch {
-                joins.watched.extend(ids);
-            }
+            joins.all.extend(ids);
             Ok(TreeNodeRecursion::Continue)
         })?;
-        Ok(rewrite(plan, self.watch, &joins, &Route::default())?.data)
+        Ok(rewrite(plan, &joins, &Route::default())?.data)
     }
 
     fn name(&self) -> &str {
@@ -124,17 +121,22 @@ impl PhysicalOptimizerRule for JoinFiltersInScans {
     }
 }
 
-/// The hash joins' filters, those the rule may watch (none in a plan spread over workers), and
-/// those whose joins test a bitmap of their build keys above the probe side's scan
+/// The hash joins' filters, whether the rule watches them (not in a plan spread over workers),
+/// and those whose joins test a bitmap of their build keys above the probe side's scan
 /// ([`crate::join_key_bitmap`]): the rule leaves those to the bitmap.
 #[derive(Default)]
 struct Joins {
+    watch: bool,
     all: HashSet<u64>,
-    watched: HashSet<u64>,
     bitmapped: HashSet<u64>,
 }
 
 impl Joins {
+    /// Whether `id` is a join's filter the rule watches.
+    fn watched(&self, id: u64) -> bool {
+        self.watch && self.all.contains(&id)
+    }
+
     /// Whether the join filters among `parts` (not a TopK's) are all left to bitmaps, and there
     /// is one.
     fn all_bitmapped(&self, parts: &[&Arc<dyn PhysicalExpr>]) -> bool {
@@ -154,16 +156,11 @@ struct Route {
     behind_build: Vec<u64>,
 }
 
-/// Turns on the filter of each scan under `node`; `watch` says the rule watches join filters (it
-/// does not in a plan spread over workers).
-fn rewrite(
-    node: Arc<dyn ExecutionPlan>,
-    watch: bool,
-    joins: &Joins,
-    route: &Route,
-) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
+/// Turns on the filter of each scan under `node`; `joins` says whether the rule watches join
+/// filters (it does not in a plan spread over workers) and which it leaves to bitmaps.
+fn rewrite(node: Arc<dyn ExecutionPlan>, joins: &Joins, route: &Route) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
     if let Some(exec) = node.downcast_ref::<DataSourceExec>() {
-        return Ok(match filtered_scan(exec, watch, joins, &route.behind_build) {
+        return Ok(match filtered_scan(exec, joins, &route.behind_build) {
             Some((scan, None)) => Transformed::yes(scan),
             Some((scan, Some(above))) => Transformed::yes(Arc::new(FilterExecBuilder::new(above, scan).build()?)),
             None => Transformed::no(node),
@@ -178,7 +175,7 @@ fn rewrite(
         // a filter already over the scan (a bitmap's test, first) takes the scan's join filters
         // as its last conditions
         if let Some(exec) = filter.input().downcast_ref::<DataSourceExec>()
-            && let Some((scan, above)) = filtered_scan(exec, watch, joins, &route.behind_build)
+            && let Some((scan, above)) = filtered_scan(exec, joins, &route.behind_build)
         {
             let predicate = conjunction(std::iter::once(Arc::clone(filter.predicate())).chain(above));
             let filter = FilterExecBuilder::from(filter).with_input(scan).with_predicate(predicate).build()?;
@@ -205,7 +202,7 @@ fn rewrite(
             (true, 1) => &probe,
             _ => &route,
         };
-        let child = rewrite(Arc::clone(child), watch, joins, route)?;
+        let child = rewrite(Arc::clone(child), joins, route)?;
         changed |= child.transformed;
         children.push(child.data);
     }
@@ -245,7 +242,7 @@ fn filter_before_aggregate(
     let mut added = Vec::new();
     for part in parts {
         let Some(id) = part.expression_id() else { continue };
-        let leave = joins.bitmapped.contains(&id) || !joins.watched.contains(&id);
+        let leave = joins.bitmapped.contains(&id) || !joins.watched(id);
         if !part.is::<DynamicFilterPhysicalExpr>() || leave || !behind_aggregate.contains(&id) {
             continue;
         }
@@ -275,7 +272,6 @@ type AboveScan = Option<Arc<dyn PhysicalExpr>>;
 /// drop itself.)
 fn filtered_scan(
     exec: &DataSourceExec,
-    watch: bool,
     joins: &Joins,
     behind_build: &[u64],
 ) -> Option<(Arc<dyn ExecutionPlan>, AboveScan)> {
@@ -293,11 +289,11 @@ fn filtered_scan(
     }
     let mut source = parquet.clone().with_pushdown_filters(true);
     let mut above = Vec::new();
-    if watch {
+    if joins.watch {
         let schema = exec.schema();
         let mut watched = Vec::with_capacity(parts.len());
         for part in parts {
-            let Some(id) = part.expression_id().filter(|id| joins.watched.contains(id)) else {
+            let Some(id) = part.expression_id().filter(|id| joins.watched(*id)) else {
                 watched.push(Arc::clone(part));
                 continue;
             };
