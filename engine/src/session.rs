@@ -349,7 +349,8 @@ impl BaseSession {
         // this query's stores so those reads are metered too.
         let urls = Arc::new(UrlTables::new(state.clone()));
         let catalogs = Arc::new(DynamicFileCatalog::new(Arc::clone(state.catalog_list()), urls));
-        let state = SessionStateBuilder::new_from_existing(state).with_catalog_list(catalogs).build();
+        // set in place, as `resolve` does: a rebuilt state registers every function again
+        state.register_catalog_list(catalogs);
         Ok(SessionContext::new_with_state(state))
     }
 }

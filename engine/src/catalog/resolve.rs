@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::datasource::ViewTable;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::sql::parser::Statement;
 use glaux_catalog::Catalog;
@@ -60,7 +59,7 @@ async fn view_provider(
 }
 
 async fn resolve(
-    state: SessionState,
+    mut state: SessionState,
     statement: &Statement,
     catalog: &Arc<dyn Catalog>,
     log: &Arc<ScanLog>,
@@ -107,7 +106,10 @@ async fn resolve(
         return Ok(state);
     }
     let list = Arc::new(OverlayList { base: Arc::clone(state.catalog_list()), resolved: Arc::new(resolved) });
-    Ok(SessionStateBuilder::new_from_existing(state).with_catalog_list(list).build())
+    // set in place: rebuilding the state (`SessionStateBuilder::new_from_existing`) registers
+    // every function again, a tenth of a millisecond a statement
+    state.register_catalog_list(list);
+    Ok(state)
 }
 
 #[derive(Debug)]

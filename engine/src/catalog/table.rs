@@ -428,7 +428,7 @@ impl CatalogTable {
         limit: Option<usize>,
     ) -> Result<FileGroups> {
         let collect = state.config().collect_statistics();
-        let pruning = self.file_pruning(state, filters);
+        let pruning = footers::LazyPruning::new(|| self.file_pruning(state, filters));
         let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
         let scope = footers::StatisticsScope::new(&self.name(), &self.file_schema);
         let mut out = BTreeMap::new();
@@ -443,7 +443,7 @@ impl CatalogTable {
                 let read: Vec<(PartitionedFile, RowGroups)> = futures::stream::iter(files)
                     .map(|file| {
                         let (store, schema, format) = (Arc::clone(&store), Arc::clone(&schema), Arc::clone(&format));
-                        let (pruning, scope) = (pruning.clone(), &scope);
+                        let (pruning, scope) = (&pruning, &scope);
                         async move {
                             let (stats, index) = footers::read(
                                 state,
@@ -452,7 +452,7 @@ impl CatalogTable {
                                 &store,
                                 schema,
                                 &file.object_meta,
-                                pruning.as_deref(),
+                                pruning,
                             )
                             .await?;
                             Ok::<_, DataFusionError>((file.with_statistics(stats), index))
@@ -463,7 +463,7 @@ impl CatalogTable {
                     .await?;
                 let row_groups: Vec<RowGroups>;
                 (files, row_groups) = read.into_iter().unzip();
-                let worth_reading = footers::worth_reading(&row_groups, &self.file_schema, pruning.as_deref());
+                let worth_reading = footers::worth_reading(&row_groups, &self.file_schema, &pruning);
                 let indexes: Vec<PageIndex> = row_groups.into_iter().filter_map(RowGroups::into_page_index).collect();
                 if worth_reading {
                     // read once here, into the cache: the scan would otherwise read a file's
