@@ -513,7 +513,7 @@ async fn first_object(state: &SessionState, location: &str) -> Result<Option<Obj
         return Err(Error::Location { location: location.into(), reason: "no such file or directory".into() });
     }
     let store = state.runtime_env().object_store(&store_url)?;
-    let objects = crate::catalog::objects_at(store.as_ref(), &store_url, prefix.clone(), location.ends_with('/'))
+    let objects = crate::catalog::objects_at(store.as_ref(), prefix.clone(), location.ends_with('/'))
         .await
         .map_err(|e| Error::Location { location: location.into(), reason: crate::error::tidy(&e.to_string()) })?;
     Ok(objects.into_iter().filter(|m| crate::catalog::is_data(&prefix, m)).min_by(|a, b| a.location.cmp(&b.location)))

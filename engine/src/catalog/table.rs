@@ -238,12 +238,7 @@ pub(crate) fn split_location(location: &str) -> Result<(ObjectStoreUrl, Path)> {
 
 /// The objects a location names: everything under a prefix, or one object when the location
 /// is the key of an object rather than a folder (Athena wants folders; DuckDB users pass files).
-pub(crate) async fn objects_at(
-    store: &dyn ObjectStore,
-    store_url: &ObjectStoreUrl,
-    prefix: Path,
-    is_folder: bool,
-) -> Result<Vec<ObjectMeta>> {
+pub(crate) async fn objects_at(store: &dyn ObjectStore, prefix: Path, is_folder: bool) -> Result<Vec<ObjectMeta>> {
     if !is_folder && !prefix.as_ref().is_empty() {
         match store.head(&prefix).await {
             Ok(meta) => return Ok(vec![meta]),
@@ -252,18 +247,6 @@ pub(crate) async fn objects_at(
         }
     }
     let prefix = if prefix.as_ref().is_empty() { None } else { Some(prefix) };
-    if store_url.as_str().starts_with("file://") {
-        // A local folder without subfolders (a table's or a partition's, as a rule) is read in
-        // one trip to tokio's blocking pool this way; a recursive listing takes two (one for the
-        // files, one to find there are no more), which cost more than reading the folder and
-        // were half of what a catalog scan spent planning beyond DataFusion's own tables (these
-        // keep their first listing; glaux lists at every statement, to see files another writer
-        // adds). A folder with subfolders is listed whole, as before.
-        let listed = store.list_with_delimiter(prefix.as_ref()).await.map_err(Error::Storage)?;
-        if listed.common_prefixes.is_empty() {
-            return Ok(listed.objects);
-        }
-    }
     store.list(prefix.as_ref()).try_collect().await.map_err(Error::Storage)
 }
 
@@ -321,7 +304,7 @@ impl TableProvider for CatalogTable {
             .map(|(location, values)| async move {
                 let (store_url, prefix) = split_location(&location)?;
                 let store = state.runtime_env().object_store(&store_url)?;
-                let objects = objects_at(store.as_ref(), &store_url, prefix.clone(), location.ends_with('/')).await?;
+                let objects = objects_at(store.as_ref(), prefix.clone(), location.ends_with('/')).await?;
                 // an INSERT's files count once its commit marker is listed beside them
                 let committed: HashSet<String> = objects
                     .iter()
@@ -583,41 +566,6 @@ mod tests {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::prelude::SessionContext;
     use glaux_catalog::{Column, LocalCatalog, SerDeInfo};
-
-    #[tokio::test]
-    async fn a_local_folder_lists_the_same_objects_with_or_without_subfolders() {
-        let dir = std::env::temp_dir().join(format!("glaux-objects-at-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let write = |rel: &str, bytes: &[u8]| {
-            let path = dir.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, bytes).unwrap();
-        };
-        write("flat/a.csv", b"1\n");
-        write("flat/b.csv", b"2\n3\n");
-        write("flat/empty.csv", b"");
-        write("nested/a.csv", b"1\n");
-        write("nested/sub/b.csv", b"2\n");
-        write("nested/_glaux_staging/c.csv", b"3\n");
-        let store = crate::storage::LocalDisk::new();
-        let url = ObjectStoreUrl::parse("file://").unwrap();
-        let folder = |name: &str| Path::from(dir.join(name).display().to_string().trim_start_matches('/'));
-        let listed = async |prefix: &Path| {
-            let mut all: Vec<ObjectMeta> = store.list(Some(prefix)).try_collect().await.unwrap();
-            all.sort_by(|a, b| a.location.cmp(&b.location));
-            all
-        };
-        for (name, count) in [("flat", 3), ("nested", 3), ("missing", 0)] {
-            let mut objects = objects_at(&store, &url, folder(name), true).await.unwrap();
-            objects.sort_by(|a, b| a.location.cmp(&b.location));
-            assert_eq!(objects.len(), count, "{name}: {objects:?}");
-            assert_eq!(objects, listed(&folder(name)).await, "{name}");
-        }
-        // a folder of files alone comes from one level; with subfolders, from the whole tree
-        let nested = objects_at(&store, &url, folder("nested"), true).await.unwrap();
-        assert!(nested.iter().any(|m| m.location.as_ref().ends_with("sub/b.csv")), "{nested:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     /// A Parquet table of `files` files of `rows` rows each (`id` bigint, `name` string), in a
     /// local catalog under a fresh folder, which goes when the test's [`Folder`] does.

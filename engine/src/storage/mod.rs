@@ -4,7 +4,7 @@
 /// listings, copies and renames — handed to `self.inner` unchanged: the stores here that change
 /// how objects are read and leave everything else to the store they wrap.
 macro_rules! impl_store_over_inner {
-    ($store:ty { $($own:tt)* }) => {
+    (@rest $store:ty { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl object_store::ObjectStore for $store {
             $($own)*
@@ -31,13 +31,6 @@ macro_rules! impl_store_over_inner {
                 locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
             ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
                 self.inner.delete_stream(locations)
-            }
-
-            fn list(
-                &self,
-                prefix: Option<&object_store::path::Path>,
-            ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-                self.inner.list(prefix)
             }
 
             fn list_with_offset(
@@ -73,6 +66,22 @@ macro_rules! impl_store_over_inner {
                 self.inner.rename_opts(from, to, options).await
             }
         }
+    };
+    // a store that lists for itself (`own list`), then the rest handed on
+    ($store:ty, own list { $($own:tt)* }) => {
+        impl_store_over_inner!(@rest $store { $($own)* });
+    };
+    ($store:ty { $($own:tt)* }) => {
+        impl_store_over_inner!(@rest $store {
+            $($own)*
+
+            fn list(
+                &self,
+                prefix: Option<&object_store::path::Path>,
+            ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+                self.inner.list(prefix)
+            }
+        });
     };
 }
 
