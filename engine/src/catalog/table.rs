@@ -2,8 +2,8 @@
 //! anything is listed, only surviving partitions' objects listed and read, each file carrying
 //! its partition values.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -62,6 +62,8 @@ pub struct CatalogTable {
     partition_fields: Vec<FieldRef>,
     schema: SchemaRef,
     log: Arc<ScanLog>,
+    /// Each location's data objects as this statement first listed them (see `data_objects`).
+    listed: Mutex<HashMap<String, Vec<ObjectMeta>>>,
 }
 
 /// The locations a scan reads, with how many partitions were considered and where they came from.
@@ -101,6 +103,7 @@ impl CatalogTable {
             schema: Arc::new(Schema::new(all)),
             table,
             log: Arc::default(),
+            listed: Mutex::default(),
         })
     }
 
@@ -182,6 +185,33 @@ impl CatalogTable {
         Ok(Located { locations, total, source })
     }
 
+    /// The data objects at a location, listed once per statement: a table read twice in one
+    /// statement (a self-join, a subquery, a CTE used twice) reads one listing of its files,
+    /// as DataFusion's own tables do, and one request pays for it. Another statement lists
+    /// again and sees what writers have added since.
+    async fn data_objects(&self, store: &dyn ObjectStore, location: &str, prefix: Path) -> Result<Vec<ObjectMeta>> {
+        let memo = || self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(objects) = memo().get(location) {
+            return Ok(objects.clone());
+        }
+        let objects = objects_at(store, prefix.clone(), location.ends_with('/')).await?;
+        // an INSERT's files count once its commit marker is listed beside them
+        let committed: HashSet<String> = objects
+            .iter()
+            .filter(|m| m.location.parts().any(|p| p.as_ref() == crate::write::COMMITS))
+            .filter_map(|m| m.location.filename().map(str::to_string))
+            .collect();
+        let objects: Vec<ObjectMeta> = objects
+            .into_iter()
+            .filter(|m| is_data(&prefix, m))
+            .filter(|m| {
+                m.location.filename().and_then(crate::write::inserted_by).is_none_or(|id| committed.contains(id))
+            })
+            .collect();
+        memo().insert(location.to_string(), objects.clone());
+        Ok(objects)
+    }
+
     fn select(
         &self,
         state: &dyn Session,
@@ -227,7 +257,9 @@ pub(crate) fn split_location(location: &str) -> Result<(ObjectStoreUrl, Path)> {
     } else {
         let path = std::path::absolute(location)
             .map_err(|e| Error::Location { location: location.into(), reason: e.to_string() })?;
-        let url = if path.is_file() { Url::from_file_path(&path) } else { Url::from_directory_path(&path) };
+        // a location ending in `/` names a folder, which needs no trip to the disk to tell
+        let file = !location.ends_with('/') && path.is_file();
+        let url = if file { Url::from_file_path(&path) } else { Url::from_directory_path(&path) };
         url.map_err(|_| Error::Location { location: location.into(), reason: "not an absolute path".into() })?
     };
     let store = ObjectStoreUrl::parse(format!("{}://{}", url.scheme(), url.authority()))?;
@@ -304,23 +336,7 @@ impl TableProvider for CatalogTable {
             .map(|(location, values)| async move {
                 let (store_url, prefix) = split_location(&location)?;
                 let store = state.runtime_env().object_store(&store_url)?;
-                let objects = objects_at(store.as_ref(), prefix.clone(), location.ends_with('/')).await?;
-                // an INSERT's files count once its commit marker is listed beside them
-                let committed: HashSet<String> = objects
-                    .iter()
-                    .filter(|m| m.location.parts().any(|p| p.as_ref() == crate::write::COMMITS))
-                    .filter_map(|m| m.location.filename().map(str::to_string))
-                    .collect();
-                let objects: Vec<ObjectMeta> = objects
-                    .into_iter()
-                    .filter(|m| is_data(&prefix, m))
-                    .filter(|m| {
-                        m.location
-                            .filename()
-                            .and_then(crate::write::inserted_by)
-                            .is_none_or(|id| committed.contains(id))
-                    })
-                    .collect();
+                let objects = self.data_objects(store.as_ref(), &location, prefix).await?;
                 Ok::<_, Error>((store_url, objects, values))
             })
             .buffer_unordered(16)
@@ -666,5 +682,23 @@ mod tests {
         assert!(rows >= 150, "{rows}");
         // no limit: every file
         assert_eq!(files(&t.scan(&ctx.state(), None, &[], None).await.unwrap()), 4);
+    }
+
+    #[tokio::test]
+    async fn a_statement_lists_a_table_once_and_the_next_statement_lists_it_again() {
+        let (catalog, table, folder) = parquet_table("listed-once", 2, 10);
+        let files =
+            |plan: &Arc<dyn ExecutionPlan>| scan_config(plan).file_groups.iter().map(|g| g.len()).sum::<usize>();
+        let statement = CatalogTable::try_new(Arc::clone(&catalog), "default", table.clone()).unwrap();
+        let ctx = SessionContext::new();
+        assert_eq!(files(&statement.scan(&ctx.state(), None, &[], None).await.unwrap()), 2);
+        // a writer adds a file while the statement is planned: the statement's second read of
+        // the table (a self-join) sees the files its first read saw
+        let data = folder.0.join("data");
+        std::fs::copy(data.join("part-0.parquet"), data.join("part-9.parquet")).unwrap();
+        assert_eq!(files(&statement.scan(&ctx.state(), None, &[], None).await.unwrap()), 2);
+        // the next statement resolves the table again and sees the new file
+        let next = CatalogTable::try_new(catalog, "default", table).unwrap();
+        assert_eq!(files(&next.scan(&ctx.state(), None, &[], None).await.unwrap()), 3);
     }
 }

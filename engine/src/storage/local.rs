@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -53,6 +54,45 @@ impl LocalDisk {
     }
 }
 
+/// The most entries a folder may hold to be read on the calling thread: a few dozen directory
+/// entries and file attributes, tens of microseconds, well within what an async task may take
+/// between two awaits.
+const READ_HERE: usize = 64;
+
+/// The objects of a folder of at most [`READ_HERE`] plain files with plain names, exactly as
+/// `LocalFileSystem` lists them (location, modification time, size, e-tag), read on the calling
+/// thread. `None` for any other folder (missing, larger, holding a folder or a link, a name
+/// `LocalFileSystem` skips, a file gone while it was read), which is left to `LocalFileSystem`.
+fn small_folder(disk: &LocalFileSystem, prefix: &Path) -> Option<Vec<ObjectMeta>> {
+    let folder = disk.path_to_filesystem(prefix).ok()?;
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(folder).ok()? {
+        let entry = entry.ok()?;
+        if entries.len() == READ_HERE || !entry.file_type().ok()?.is_file() {
+            return None;
+        }
+        entries.push(entry);
+    }
+    entries
+        .into_iter()
+        .map(|entry| {
+            // `LocalFileSystem` skips names ending in `#` and digits (its upload staging)
+            entry.file_name().to_str().filter(|name| !name.contains('#'))?;
+            let attributes = entry.metadata().ok()?;
+            let modified = attributes.modified().ok()?;
+            let micros = modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros();
+            Some(ObjectMeta {
+                location: Path::from_absolute_path(entry.path()).ok()?,
+                last_modified: modified.into(),
+                size: attributes.len(),
+                // `LocalFileSystem`'s e-tag: inode, modification time in microseconds, size
+                e_tag: Some(format!("{:x}-{micros:x}-{:x}", attributes.ino(), attributes.len())),
+                version: None,
+            })
+        })
+        .collect()
+}
+
 impl Default for LocalDisk {
     fn default() -> Self {
         Self::new()
@@ -66,15 +106,20 @@ impl fmt::Display for LocalDisk {
 }
 
 impl_store_over_inner!(LocalDisk, own list {
-    /// A folder without subfolders (a table's or a partition's, as a rule) is read in one trip
-    /// to tokio's blocking pool, one level deep; `LocalFileSystem`'s recursive listing takes two
-    /// (one for the files, one to find there are no more), which cost more than reading the
-    /// folder and were half of what a catalog scan spent planning beyond DataFusion's own tables
-    /// (these keep their first listing; glaux lists at every statement, to see files another
-    /// writer adds). A folder with subfolders is listed whole, as `LocalFileSystem` lists it.
+    /// A table's or a partition's folder is, as a rule, a few files. Such a folder (see
+    /// [`small_folder`]) is read right here: handing it to tokio's blocking pool and back cost
+    /// more than reading it, and most of what a catalog scan spent planning beyond DataFusion's
+    /// own tables (these keep their first listing; glaux lists at every statement, to see files
+    /// another writer adds). A larger folder is read in the blocking pool in one trip, one level
+    /// deep, when it has no subfolders; `LocalFileSystem`'s recursive listing takes two (one for
+    /// the files, one to find there are no more). A folder with subfolders is listed whole, as
+    /// `LocalFileSystem` lists it.
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         let (inner, prefix) = (Arc::clone(&self.inner), prefix.cloned());
         futures::stream::once(async move {
+            if let Some(objects) = prefix.as_ref().and_then(|p| small_folder(&inner, p)) {
+                return futures::stream::iter(objects.into_iter().map(Ok)).boxed();
+            }
             match inner.list_with_delimiter(prefix.as_ref()).await {
                 Ok(level) if level.common_prefixes.is_empty() => futures::stream::iter(level.objects.into_iter().map(Ok)).boxed(),
                 Ok(_) => inner.list(prefix.as_ref()),
@@ -129,15 +174,30 @@ mod tests {
         write("nested/a.csv", b"1\n");
         write("nested/sub/b.csv", b"2\n");
         write("nested/_glaux_staging/c.csv", b"3\n");
+        write("flat/with space%20and %.csv", b"4\n");
+        for i in 0..=READ_HERE {
+            write(&format!("many/{i}.csv"), b"5\n");
+        }
+        write("linked/a.csv", b"6\n");
+        std::os::unix::fs::symlink(dir.join("flat/a.csv"), dir.join("linked/b.csv")).unwrap();
         let (disk, plain) = (LocalDisk::new(), LocalFileSystem::new());
         let folder = |name: &str| Path::from(dir.join(name).display().to_string().trim_start_matches('/'));
         let sorted = |mut all: Vec<ObjectMeta>| {
             all.sort_by(|a, b| a.location.cmp(&b.location));
             all
         };
-        // a folder of files alone comes from one level; with subfolders, from the whole tree
-        for (name, count) in [("flat", 3), ("nested", 3), ("missing", 0)] {
+        // a few plain files are read here; more, or a link, in one level in the blocking pool;
+        // with subfolders, the whole tree
+        let many = READ_HERE + 1;
+        for (name, count, here) in [
+            ("flat", 4, true),
+            ("many", many, false),
+            ("linked", 2, false),
+            ("nested", 3, false),
+            ("missing", 0, false),
+        ] {
             let prefix = folder(name);
+            assert_eq!(small_folder(&plain, &prefix).is_some(), here, "{name}");
             let listed = sorted(disk.list(Some(&prefix)).try_collect().await.unwrap());
             assert_eq!(listed.len(), count, "{name}: {listed:?}");
             assert_eq!(listed, sorted(plain.list(Some(&prefix)).try_collect().await.unwrap()), "{name}");
