@@ -51,6 +51,10 @@ pub struct Args {
     /// The DuckDB version in use (for the report).
     #[arg(long, default_value = "?")]
     duckdb_version: String,
+    /// Only these queries (`q11,q12`; all when none), and no report written: a closer look at a
+    /// few with more runs.
+    #[arg(long, value_delimiter = ',')]
+    query: Vec<String>,
 }
 
 pub const TABLES: [&str; 8] = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"];
@@ -215,6 +219,10 @@ struct Row {
     name: &'static str,
     catalog_ms: f64,
     listing_ms: f64,
+    /// The process's CPU time over the runs (medians), catalog and ListingTable: the work each
+    /// path does, which a shared 2-core machine's pace moves far less than wall time
+    catalog_cpu_ms: f64,
+    listing_cpu_ms: f64,
     glue_ms: Option<f64>,
     cli_ms: Option<f64>,
     duckdb_ms: f64,
@@ -222,12 +230,29 @@ struct Row {
     check: Result<(), String>,
 }
 
-/// Runs `sql` once: its time in ms, its rows and the bytes it scanned.
-async fn measure(engine: &Engine, sql: &str, what: &str) -> Result<(f64, Rows, u64), String> {
-    let t = Instant::now();
+/// One run of a query in this process.
+struct Run {
+    ms: f64,
+    /// CPU time of the whole process meanwhile (every runtime thread; nothing else runs then)
+    cpu_ms: f64,
+    rows: Rows,
+    scanned: u64,
+}
+
+/// Runs `sql` once: its wall and CPU time, its rows and the bytes it scanned.
+async fn measure(engine: &Engine, sql: &str, what: &str) -> Result<Run, String> {
+    let (t, cpu) = (Instant::now(), process_cpu_ms());
     let (batches, execution) = engine.run(&request(sql)).await.map_err(|f| format!("{what}: {}", f.error))?;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    Ok((ms, rows(&batches)?, execution.statistics.data_scanned_in_bytes))
+    let (ms, cpu_ms) = (t.elapsed().as_secs_f64() * 1000.0, process_cpu_ms() - cpu);
+    Ok(Run { ms, cpu_ms, rows: rows(&batches)?, scanned: execution.statistics.data_scanned_in_bytes })
+}
+
+/// The CPU time this process has used, in ms (every thread, nanosecond resolution).
+fn process_cpu_ms() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0;
+    if ok { t.tv_sec as f64 * 1000.0 + t.tv_nsec as f64 / 1e6 } else { f64::NAN }
 }
 
 /// Times `glaux query` processes on the warehouse's tables: the median wall time and the rows
@@ -306,37 +331,47 @@ pub async fn run(args: Args) -> Result<(), String> {
     let mut duckdb = DuckDbProcess::start(Path::new(&root))?;
     let mut table = vec![];
     for (i, &(name, sql)) in QUERIES.iter().enumerate() {
+        if !args.query.is_empty() && !args.query.iter().any(|q| q == name) {
+            continue;
+        }
         // each engine takes its runs of the query back to back, then the next engine's, DuckDB's
         // last: every engine meets the machine within seconds of the others (its pace drifts by a
         // tenth within minutes) and each runs warm from its own previous run, as DuckDB does when
         // it runs alone (taking turns run by run slowed DuckDB by a quarter at SF1). glaux's
         // catalog and ListingTable paths, one engine in one process, each first run the query
-        // once untimed, then take their runs in two blocks whose order alternates from query to
-        // query. Without the warm-up the first path took the query's warm-up for both (SF1:
-        // catalog / ListingTable 1.03, where one `glaux query` shows none); taking turns run by
-        // run cost whichever path a query's scans favour less (q09 at SF1: 1.03-1.09 in turns
-        // against 1.015 in blocks, plans and operator times equal)
+        // once untimed, then take their runs in four blocks, A B B A, A alternating from query to
+        // query: the machine's pace drifts within a query's runs (q01, the process's first query:
+        // 1.16-1.20 with the catalog's block first, 0.95 with ListingTable's, plans and scans
+        // equal), and A B B A gives both paths the same share of early and late runs. Without the
+        // warm-up the first path took the query's warm-up for both (SF1: catalog / ListingTable
+        // 1.03, where one `glaux query` shows none); taking turns run by run cost whichever path
+        // a query's scans favour less (q09 at SF1: 1.03-1.09 in turns against 1.015 in blocks,
+        // plans and operator times equal)
         let (mut catalog_runs, mut listing_runs, mut glue_runs, mut their_ms) = (vec![], vec![], vec![], vec![]);
+        let (mut catalog_cpu, mut listing_cpu) = (vec![], vec![]);
         let (mut result, mut listing_result, mut their_rows, mut scanned) = (vec![], vec![], vec![], 0);
         measure(&catalog, sql, name).await?;
         measure(&listing, sql, name).await?;
-        let catalog_first = i % 2 == 0;
-        for block in 0..2 {
-            for _ in 0..args.runs {
-                if (block == 0) == catalog_first {
-                    let (ms, rows, bytes) = measure(&catalog, sql, name).await?;
-                    (result, scanned) = (rows, bytes);
-                    catalog_runs.push(ms);
+        let (early, late) = (args.runs.div_ceil(2), args.runs / 2);
+        let blocks = [(true, early), (false, late), (false, early), (true, late)];
+        for (first_path, runs) in blocks {
+            for _ in 0..runs {
+                if first_path == (i % 2 == 0) {
+                    let run = measure(&catalog, sql, name).await?;
+                    (result, scanned) = (run.rows, run.scanned);
+                    catalog_runs.push(run.ms);
+                    catalog_cpu.push(run.cpu_ms);
                 } else {
-                    let (ms, rows, _) = measure(&listing, sql, name).await?;
-                    listing_result = rows;
-                    listing_runs.push(ms);
+                    let run = measure(&listing, sql, name).await?;
+                    listing_result = run.rows;
+                    listing_runs.push(run.ms);
+                    listing_cpu.push(run.cpu_ms);
                 }
             }
         }
         if let Some(glue) = &glue {
             for _ in 0..args.runs {
-                glue_runs.push(measure(glue, sql, name).await?.0);
+                glue_runs.push(measure(glue, sql, name).await?.ms);
             }
         }
         for _ in 0..args.runs {
@@ -357,12 +392,26 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
             None => None,
         };
-        let row = Row { name, catalog_ms, listing_ms, glue_ms, cli_ms, duckdb_ms: median(their_ms), scanned, check };
+        let (catalog_cpu_ms, listing_cpu_ms) = (median(catalog_cpu), median(listing_cpu));
+        let duckdb_ms = median(their_ms);
+        let row = Row {
+            name,
+            catalog_ms,
+            listing_ms,
+            catalog_cpu_ms,
+            listing_cpu_ms,
+            glue_ms,
+            cli_ms,
+            duckdb_ms,
+            scanned,
+            check,
+        };
         println!(
-            "{name}  catalog {:8.1} ms  ListingTable {:8.1} ms ({:.2})  Glue+S3 {:>10}  CLI {:>10}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
+            "{name}  catalog {:8.1} ms  ListingTable {:8.1} ms ({:.2}, CPU {:.2})  Glue+S3 {:>10}  CLI {:>10}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
             row.catalog_ms,
             row.listing_ms,
             row.catalog_ms / row.listing_ms,
+            row.catalog_cpu_ms / row.listing_cpu_ms,
             row.glue_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
             row.cli_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
             row.duckdb_ms,
@@ -372,7 +421,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         );
         table.push(row);
     }
-    write_reports(&args, &table)?;
+    if args.query.is_empty() {
+        write_reports(&args, &table)?;
+    }
     let wrong: Vec<&str> = table.iter().filter(|r| r.check.is_err()).map(|r| r.name).collect();
     if wrong.is_empty() { Ok(()) } else { Err(format!("results differ from DuckDB's for {wrong:?}")) }
 }
@@ -438,6 +489,7 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let total = |f: &dyn Fn(&Row) -> f64| table.iter().map(f).sum::<f64>();
     let optional = |f: &dyn Fn(&Row) -> Option<f64>| table.iter().map(f).sum::<Option<f64>>();
     let (c, l, d) = (total(&|r| r.catalog_ms), total(&|r| r.listing_ms), total(&|r| r.duckdb_ms));
+    let (c_cpu, l_cpu) = (total(&|r| r.catalog_cpu_ms), total(&|r| r.listing_cpu_ms));
     let (g, cli) = (optional(&|r| r.glue_ms), optional(&|r| r.cli_ms));
     let machine = machine();
     let json = serde_json::json!({
@@ -446,11 +498,15 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
         "queries": table.iter().map(|r| serde_json::json!({
             "query": r.name, "glaux_catalog_ms": r.catalog_ms, "glaux_listing_ms": r.listing_ms,
             "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.duckdb_ms,
-            "catalog_vs_listing": r.catalog_ms / r.listing_ms, "ratio": r.catalog_ms / r.duckdb_ms,
+            "catalog_vs_listing": r.catalog_ms / r.listing_ms,
+            "glaux_catalog_cpu_ms": r.catalog_cpu_ms, "glaux_listing_cpu_ms": r.listing_cpu_ms,
+            "catalog_vs_listing_cpu": r.catalog_cpu_ms / r.listing_cpu_ms, "ratio": r.catalog_ms / r.duckdb_ms,
             "scanned_bytes": r.scanned, "results_equal": r.check.is_ok(), "difference": r.check.as_ref().err(),
         })).collect::<Vec<_>>(),
         "total_glaux_catalog_ms": c, "total_glaux_listing_ms": l, "total_glaux_glue_s3_ms": g,
-        "total_glaux_cli_ms": cli, "total_duckdb_ms": d, "catalog_vs_listing": c / l, "ratio": c / d,
+        "total_glaux_cli_ms": cli, "total_duckdb_ms": d, "catalog_vs_listing": c / l,
+        "total_glaux_catalog_cpu_ms": c_cpu, "total_glaux_listing_cpu_ms": l_cpu, "catalog_vs_listing_cpu": c_cpu / l_cpu,
+        "ratio": c / d,
     });
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     let name = format!("tpch-sf{}", args.scale);
@@ -460,16 +516,18 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     let mut md = format!(
         "# TPC-H SF{} — glaux vs DuckDB {}\n\nThe 22 queries on the same Parquet files (tpchgen-cli), median of {} runs; \
          query by query, each way of running it takes its runs back to back, then the next (glaux's catalog and \
-         ListingTable after one untimed run of each, in an order that alternates from query to query; Glue + S3, DuckDB, then the CLI). **glaux catalog**: the tables registered in the local catalog with \
+         ListingTable after one untimed run of each, in four blocks A B B A, A alternating from query to query; Glue + S3, DuckDB, then the CLI). **glaux catalog**: the tables registered in the local catalog with \
          Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` and analyzed (`ANALYZE`: each column's \
          distinct count, which the planner's estimates use), run through the engine as `glaux query` and \
          `glaux serve` run them (ratio = this / DuckDB). **ListingTable**: the same files as DataFusion's own \
-         tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs. **Glue + S3**: the \
+         tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs; \
+         **CPU**: the same ratio of the process's CPU time (medians), the work each path does, which the \
+         machine's pace moves less than wall time. **Glue + S3**: the \
          tables in Glue and the files on a local S3 server (moto), which measures that server as much as glaux. \
          **CLI**: whole `glaux query` processes on the catalog tables. DuckDB reads the files with `read_parquet`. \
          Results compared cell by cell.\n\n\
-         | query | glaux catalog ms | ListingTable ms | catalog / ListingTable | Glue + S3 ms | CLI ms | DuckDB ms | glaux / DuckDB | scanned bytes | results |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+         | query | glaux catalog ms | ListingTable ms | catalog / ListingTable | CPU | Glue + S3 ms | CLI ms | DuckDB ms | glaux / DuckDB | scanned bytes | results |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         args.scale, args.duckdb_version, args.runs
     );
     md = md.replacen("\n\n| query", &format!(" Machine: {machine}.\n\n| query"), 1);
@@ -478,11 +536,12 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
     }
     for r in table {
         md += &format!(
-            "| {} | {:.1} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} | {} |\n",
+            "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {:.1} | {:.2} | {} | {} |\n",
             r.name,
             r.catalog_ms,
             r.listing_ms,
             r.catalog_ms / r.listing_ms,
+            r.catalog_cpu_ms / r.listing_cpu_ms,
             ms(r.glue_ms),
             ms(r.cli_ms),
             r.duckdb_ms,
@@ -492,8 +551,9 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
         );
     }
     md += &format!(
-        "| **total** | {c:.1} | {l:.1} | {:.2} | {} | {} | {d:.1} | {:.2} | | |\n",
+        "| **total** | {c:.1} | {l:.1} | {:.2} | {:.2} | {} | {} | {d:.1} | {:.2} | | |\n",
         c / l,
+        c_cpu / l_cpu,
         ms(g),
         ms(cli),
         c / d
