@@ -55,6 +55,11 @@ pub struct Args {
     /// few with more runs.
     #[arg(long, value_delimiter = ',')]
     query: Vec<String>,
+    /// A control run: the ListingTable column becomes a second engine on the same catalog
+    /// tables, so its ratio shows how far two equal paths drift apart on this machine (no
+    /// report written).
+    #[arg(long)]
+    control: bool,
 }
 
 pub const TABLES: [&str; 8] = ["lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region"];
@@ -295,14 +300,25 @@ pub async fn local_tables(data: &Path, warehouse: &Path) -> Result<(String, Arc<
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
-    let (root, _, catalog) = local_tables(&args.data, &args.warehouse).await?;
+    let (root, local, catalog) = local_tables(&args.data, &args.warehouse).await?;
     // DataFusion's own tables on the same files, in the same engine
     let listing_ddl = |t: &str, location: &str| {
         format!(
             "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{location}' OPTIONS ('format.pushdown_filters' 'false')"
         )
     };
-    let listing = engine_with_tables(S3Settings::from_env(), &root, &listing_ddl).await?;
+    let listing = if args.control {
+        let config = EngineConfig {
+            s3: S3Settings::from_env(),
+            catalog: Some(local),
+            database: DATABASE.into(),
+            allow_local_files: true,
+            ..Default::default()
+        };
+        Engine::new(config).map_err(|e| e.to_string())?
+    } else {
+        engine_with_tables(S3Settings::from_env(), &root, &listing_ddl).await?
+    };
     let glue = match (&args.s3_endpoint, &args.glue_endpoint) {
         (Some(s3), Some(glue)) => {
             // SAFETY: set before any other thread reads the environment (the engines above
@@ -421,7 +437,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         );
         table.push(row);
     }
-    if args.query.is_empty() {
+    if args.query.is_empty() && !args.control {
         write_reports(&args, &table)?;
     }
     let wrong: Vec<&str> = table.iter().filter(|r| r.check.is_err()).map(|r| r.name).collect();
