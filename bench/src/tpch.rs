@@ -225,7 +225,8 @@ struct Row {
     catalog_ms: f64,
     listing_ms: f64,
     /// The process's CPU time over the runs (medians), catalog and ListingTable: the work each
-    /// path does, which a shared 2-core machine's pace moves far less than wall time
+    /// path does, without the time it waited (on a shared VM a slowed CPU still shows in both;
+    /// `--control` gives the spread of two equal paths)
     catalog_cpu_ms: f64,
     listing_cpu_ms: f64,
     glue_ms: Option<f64>,
@@ -537,8 +538,9 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
          distinct count, which the planner's estimates use), run through the engine as `glaux query` and \
          `glaux serve` run them (ratio = this / DuckDB). **ListingTable**: the same files as DataFusion's own \
          tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs; \
-         **CPU**: the same ratio of the process's CPU time (medians), the work each path does, which the \
-         machine's pace moves less than wall time. **Glue + S3**: the \
+         **CPU**: the same ratio of the process's CPU time (medians), the work each path does without the \
+         time it waited (a slowed CPU still shows in it; the control run, `GLAUX_BENCH_CONTROL=1`, gives \
+         the spread of two equal paths). **Glue + S3**: the \
          tables in Glue and the files on a local S3 server (moto), which measures that server as much as glaux. \
          **CLI**: whole `glaux query` processes on the catalog tables. DuckDB reads the files with `read_parquet`. \
          Results compared cell by cell.\n\n\
