@@ -112,6 +112,23 @@ async fn register(engine: &Engine, root: &str, ddl: &dyn Fn(&str, &str) -> Strin
     Ok(())
 }
 
+/// An engine over `catalog` whose unqualified names resolve in database `tpch`, as it stands.
+fn engine_over(
+    s3: S3Settings,
+    catalog: Arc<dyn Catalog>,
+    cluster: Option<glaux_engine::Cluster>,
+) -> Result<Engine, String> {
+    let config = EngineConfig {
+        s3,
+        catalog: Some(catalog),
+        database: DATABASE.into(),
+        allow_local_files: true,
+        cluster,
+        ..Default::default()
+    };
+    Engine::new(config).map_err(|e| e.to_string())
+}
+
 /// An engine over `catalog` with database `tpch` holding the eight tables, registered as users
 /// register them: Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` (columns read
 /// from the files). With `cluster`, large plans go to its workers.
@@ -121,15 +138,7 @@ pub async fn catalog_engine(
     root: &str,
     cluster: Option<glaux_engine::Cluster>,
 ) -> Result<Engine, String> {
-    let engine = Engine::new(EngineConfig {
-        s3,
-        catalog: Some(catalog),
-        database: DATABASE.into(),
-        allow_local_files: true,
-        cluster,
-        ..Default::default()
-    })
-    .map_err(|e| e.to_string())?;
+    let engine = engine_over(s3, catalog, cluster)?;
     engine
         .run(&request(&format!("DROP DATABASE IF EXISTS {DATABASE} CASCADE")))
         .await
@@ -309,14 +318,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         )
     };
     let listing = if args.control {
-        let config = EngineConfig {
-            s3: S3Settings::from_env(),
-            catalog: Some(local),
-            database: DATABASE.into(),
-            allow_local_files: true,
-            ..Default::default()
-        };
-        Engine::new(config).map_err(|e| e.to_string())?
+        // the catalog engine's tables as they stand: no DDL, no second ANALYZE
+        engine_over(S3Settings::from_env(), local, None)?
     } else {
         engine_with_tables(S3Settings::from_env(), &root, &listing_ddl).await?
     };
