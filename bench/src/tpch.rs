@@ -310,6 +310,9 @@ pub async fn local_tables(data: &Path, warehouse: &Path) -> Result<(String, Arc<
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
+    if let Some(unknown) = args.query.iter().find(|q| !QUERIES.iter().any(|(name, _)| name == q)) {
+        return Err(format!("--query {unknown}: no such query (q01 … q22)"));
+    }
     let (root, local, catalog) = local_tables(&args.data, &args.warehouse).await?;
     // DataFusion's own tables on the same files, in the same engine
     let listing_ddl = |t: &str, location: &str| {
