@@ -27,9 +27,13 @@ pub struct Args {
     /// The folder in the bucket holding the tables (default: its root).
     #[arg(long, default_value = "")]
     prefix: String,
-    /// Runs per query and engine (the median is reported).
+    /// Runs per query of Glue + S3, DuckDB and the CLI (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Rounds over the queries of the catalog path beside ListingTable, four runs of each
+    /// query per round (A B B A); each query's ratio is the median of its rounds'.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// The scale factor the data was generated at (for the report).
     #[arg(long, default_value = "1")]
     scale: String,
@@ -231,6 +235,53 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
 
 struct Row {
     name: &'static str,
+    paired: Paired,
+    glue_ms: Option<f64>,
+    cli_ms: Option<f64>,
+    check: Result<(), String>,
+}
+
+/// A median and the 95% interval it lies in (distribution-free: order statistics of the
+/// samples, as the binomial distribution places them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Interval {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Interval {
+    /// The median of `xs` and the interval between the order statistics at ranks k and n+1-k,
+    /// k the largest with P(Binomial(n, ½) < k) ≤ 2.5%: the sample median's 95% confidence
+    /// interval, whatever the distribution (too few samples give the whole range).
+    fn of(mut xs: Vec<f64>) -> Self {
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let mut below = 0.0; // P(Binomial(n, ½) < k)
+        let mut k = 0; // the rank, 0 for none yet
+        let mut choose = 1.0; // C(n, k)
+        while k < n / 2 {
+            below += choose / 2f64.powi(n as i32);
+            if below > 0.025 {
+                break;
+            }
+            choose = choose * (n - k) as f64 / (k + 1) as f64;
+            k += 1;
+        }
+        let k = k.max(1);
+        Self { median: median(xs.clone()), low: xs[k - 1], high: xs[n - k] }
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} ({:.3}–{:.3})", self.median, self.low, self.high)
+    }
+}
+
+/// One query on the catalog path beside ListingTable over the rounds: each path's median run
+/// and the ratio catalog / ListingTable round by round (wall and process CPU time).
+struct Paired {
     catalog_ms: f64,
     listing_ms: f64,
     /// The process's CPU time over the runs (medians), catalog and ListingTable: the work each
@@ -238,11 +289,190 @@ struct Row {
     /// `--control` gives the spread of two equal paths)
     catalog_cpu_ms: f64,
     listing_cpu_ms: f64,
-    glue_ms: Option<f64>,
-    cli_ms: Option<f64>,
-    duckdb_ms: f64,
+    wall: Interval,
+    cpu: Interval,
+    catalog_rows: Rows,
+    listing_rows: Rows,
     scanned: u64,
-    check: Result<(), String>,
+    /// Whether both paths ran the same physical plan (EXPLAIN ANALYZE's, without its figures)
+    same_plan: bool,
+    /// DuckDB's median run, and its answer
+    duckdb_ms: f64,
+    duckdb_rows: Rows,
+}
+
+/// The physical plan `sql` ran with on `engine` (EXPLAIN ANALYZE's, which has the file
+/// statistics a run plans with, unlike EXPLAIN's), without what differs from run to run: the
+/// operators' metrics and the values dynamic filters held.
+async fn executed_plan(engine: &Engine, sql: &str, what: &str) -> Result<String, String> {
+    let (batches, _) =
+        engine.run(&request(&format!("EXPLAIN ANALYZE {sql}"))).await.map_err(|f| format!("{what}: {}", f.error))?;
+    let plan = rows(&batches)?
+        .into_iter()
+        .find(|row| row.first().is_some_and(|kind| kind.as_deref() == Some("Plan with Metrics")))
+        .and_then(|row| row.into_iter().nth(1).flatten())
+        .ok_or_else(|| format!("{what}: EXPLAIN ANALYZE gave no plan"))?;
+    Ok(without_bracketed(&without_bracketed(&plan, ", metrics=[", ""), "DynamicFilter [", "DynamicFilter"))
+}
+
+/// `text` with each `opening` (which ends in `[`) and what follows up to its matching `]`
+/// replaced by `by`.
+fn without_bracketed(text: &str, opening: &str, by: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(opening) {
+        out.push_str(&rest[..at]);
+        out.push_str(by);
+        let mut depth = 1;
+        let after = &rest[at + opening.len()..];
+        let end = after
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '[' => 1,
+                    ']' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(after.len(), |(i, _)| i + 1);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// All the queries of a round together, catalog / ListingTable and catalog / DuckDB: the
+/// rounds' median and interval.
+struct Totals {
+    wall: Interval,
+    cpu: Interval,
+    duckdb: Interval,
+}
+
+/// The catalog path beside ListingTable (or the control's second engine) and DuckDB on
+/// `queries` (index in QUERIES, name, SQL). Each query first runs once untimed on each; then
+/// come `rounds` rounds over all of them. In each round each query runs four times on glaux,
+/// A B B A, A alternating from query to query and round to round, and then DuckDB runs the
+/// queries one after the other, each twice back to back (the second timed), as it runs a suite
+/// alone. A round's ratio is the
+/// catalog's two runs over ListingTable's two, and each query reports the median of its rounds'
+/// ratios with the 95% interval around it; each path's time is the median of its runs.
+///
+/// Why so: on a shared 2-core VM the machine's pace drifts by a tenth within minutes and
+/// stalls for a second at times. A B B A cancels a steady drift within the four runs and any
+/// advantage of running first or second; a round spreads a query's runs over the whole suite,
+/// so a stall spoils one round of it, not a block of its runs; the median of the rounds then
+/// discards that round. (Blocks of a query's runs back to back, the earlier scheme, left two
+/// identical engines up to 1.24 apart on a query.) DuckDB takes part in every round, so the
+/// machine's drift over the run weighs on both engines alike; within a round it runs apart
+/// from glaux, since taking turns with glaux run by run slowed it by a quarter at SF1.
+async fn in_rounds(
+    catalog: &Engine,
+    listing: &Engine,
+    duckdb: &mut DuckDbProcess,
+    queries: &[(usize, &str, &str)],
+    rounds: usize,
+) -> Result<(Vec<Paired>, Totals), String> {
+    struct Runs {
+        ms: [Vec<f64>; 2],
+        cpu: [Vec<f64>; 2],
+        wall_ratios: Vec<f64>,
+        cpu_ratios: Vec<f64>,
+        rows: [Rows; 2],
+        scanned: u64,
+        same_plan: bool,
+        duckdb_ms: Vec<f64>,
+        duckdb_rows: Rows,
+    }
+    let mut all = vec![];
+    for &(_, name, sql) in queries {
+        let run = measure(catalog, sql, name).await?;
+        let rows = [run.rows, measure(listing, sql, name).await?.rows];
+        let same_plan = executed_plan(catalog, sql, name).await? == executed_plan(listing, sql, name).await?;
+        let duckdb_rows = duckdb.run(name)?.1;
+        let (ms, cpu) = Default::default();
+        let (wall_ratios, cpu_ratios, duckdb_ms) = (vec![], vec![], vec![]);
+        let scanned = run.scanned;
+        all.push(Runs { ms, cpu, wall_ratios, cpu_ratios, rows, scanned, same_plan, duckdb_ms, duckdb_rows });
+    }
+    let (mut total_wall, mut total_cpu, mut total_duckdb) = (vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let started = Instant::now();
+        let mut sums = [[0.0; 2]; 2]; // [wall, cpu][catalog, listing], over the round
+        for (&(i, name, sql), runs) in queries.iter().zip(&mut all) {
+            let first = (round + i) % 2;
+            let mut these = [[0.0; 2]; 2];
+            for path in [first, 1 - first, 1 - first, first] {
+                let run = measure(if path == 0 { catalog } else { listing }, sql, name).await?;
+                these[0][path] += run.ms;
+                these[1][path] += run.cpu_ms;
+                runs.ms[path].push(run.ms);
+                runs.cpu[path].push(run.cpu_ms);
+                if path == 0 {
+                    runs.scanned = run.scanned;
+                }
+                runs.rows[path] = run.rows;
+            }
+            runs.wall_ratios.push(these[0][0] / these[0][1]);
+            runs.cpu_ratios.push(these[1][0] / these[1][1]);
+            for (sum, this) in sums.iter_mut().zip(these) {
+                sum[0] += this[0];
+                sum[1] += this[1];
+            }
+        }
+        let mut theirs = 0.0;
+        for (&(_, name, _), runs) in queries.iter().zip(&mut all) {
+            // twice, the second timed: warm from its own run of the query, as glaux's runs are
+            // (run once each, q22 took 82 ms where back to back it takes 53)
+            duckdb.run(name)?;
+            let (ms, rows) = duckdb.run(name)?;
+            theirs += ms;
+            runs.duckdb_ms.push(ms);
+            runs.duckdb_rows = rows;
+        }
+        total_wall.push(sums[0][0] / sums[0][1]);
+        total_cpu.push(sums[1][0] / sums[1][1]);
+        // the catalog's two runs of each query against DuckDB's one
+        total_duckdb.push(sums[0][0] / 2.0 / theirs);
+        eprintln!(
+            "round {}/{rounds}: {:.1} s, catalog / ListingTable {:.3} (CPU {:.3}), catalog / DuckDB {:.3}",
+            round + 1,
+            started.elapsed().as_secs_f64(),
+            sums[0][0] / sums[0][1],
+            sums[1][0] / sums[1][1],
+            sums[0][0] / 2.0 / theirs
+        );
+    }
+    let totals =
+        Totals { wall: Interval::of(total_wall), cpu: Interval::of(total_cpu), duckdb: Interval::of(total_duckdb) };
+    eprintln!(
+        "all queries, round by round: catalog / ListingTable {} (CPU {}), catalog / DuckDB {}",
+        totals.wall, totals.cpu, totals.duckdb
+    );
+    let paired = all
+        .into_iter()
+        .map(|runs| {
+            let [catalog_ms, listing_ms] = runs.ms.map(median);
+            let [catalog_cpu_ms, listing_cpu_ms] = runs.cpu.map(median);
+            let [catalog_rows, listing_rows] = runs.rows;
+            Paired {
+                catalog_ms,
+                listing_ms,
+                catalog_cpu_ms,
+                listing_cpu_ms,
+                wall: Interval::of(runs.wall_ratios),
+                cpu: Interval::of(runs.cpu_ratios),
+                catalog_rows,
+                listing_rows,
+                scanned: runs.scanned,
+                same_plan: runs.same_plan,
+                duckdb_ms: median(runs.duckdb_ms),
+                duckdb_rows: runs.duckdb_rows,
+            }
+        })
+        .collect();
+    Ok((paired, totals))
 }
 
 /// One run of a query in this process.
@@ -351,60 +581,20 @@ pub async fn run(args: Args) -> Result<(), String> {
                 .map_err(|f| format!("--set {setting}: {}", f.error))?;
         }
     }
+    let chosen: Vec<(usize, &str, &str)> = QUERIES
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| args.query.is_empty() || args.query.iter().any(|q| q == name))
+        .map(|(i, &(name, sql))| (i, name, sql))
+        .collect();
     let mut duckdb = DuckDbProcess::start(Path::new(&root))?;
+    let (paired, totals) = in_rounds(&catalog, &listing, &mut duckdb, &chosen, args.rounds.into()).await?;
     let mut table = vec![];
-    for (i, &(name, sql)) in QUERIES.iter().enumerate() {
-        if !args.query.is_empty() && !args.query.iter().any(|q| q == name) {
-            continue;
-        }
-        // each engine takes its runs of the query back to back, then the next engine's, DuckDB's
-        // last: every engine meets the machine within seconds of the others (its pace drifts by a
-        // tenth within minutes) and each runs warm from its own previous run, as DuckDB does when
-        // it runs alone (taking turns run by run slowed DuckDB by a quarter at SF1). glaux's
-        // catalog and ListingTable paths, one engine in one process, each first run the query
-        // once untimed, then take their runs in four blocks, A B B A, A alternating from query to
-        // query: the machine's pace drifts within a query's runs (q01, the process's first query:
-        // 1.16-1.20 with the catalog's block first, 0.95 with ListingTable's, plans and scans
-        // equal), and A B B A gives both paths the same share of early and late runs. Without the
-        // warm-up the first path took the query's warm-up for both (SF1: catalog / ListingTable
-        // 1.03, where one `glaux query` shows none); taking turns run by run cost whichever path
-        // a query's scans favour less (q09 at SF1: 1.03-1.09 in turns against 1.015 in blocks,
-        // plans and operator times equal)
-        let (mut catalog_runs, mut listing_runs, mut glue_runs, mut their_ms) = (vec![], vec![], vec![], vec![]);
-        let (mut catalog_cpu, mut listing_cpu) = (vec![], vec![]);
-        let (mut result, mut listing_result, mut their_rows, mut scanned) = (vec![], vec![], vec![], 0);
-        measure(&catalog, sql, name).await?;
-        measure(&listing, sql, name).await?;
-        let (early, late) = (args.runs.div_ceil(2), args.runs / 2);
-        let blocks = [(true, early), (false, late), (false, early), (true, late)];
-        for (first_path, runs) in blocks {
-            for _ in 0..runs {
-                if first_path == (i % 2 == 0) {
-                    let run = measure(&catalog, sql, name).await?;
-                    (result, scanned) = (run.rows, run.scanned);
-                    catalog_runs.push(run.ms);
-                    catalog_cpu.push(run.cpu_ms);
-                } else {
-                    let run = measure(&listing, sql, name).await?;
-                    listing_result = run.rows;
-                    listing_runs.push(run.ms);
-                    listing_cpu.push(run.cpu_ms);
-                }
-            }
-        }
-        if let Some(glue) = &glue {
-            for _ in 0..args.runs {
-                glue_runs.push(measure(glue, sql, name).await?.ms);
-            }
-        }
-        for _ in 0..args.runs {
-            let (ms, rows) = duckdb.run(name)?;
-            their_ms.push(ms);
-            their_rows = rows;
-        }
-        let (catalog_ms, listing_ms) = (median(catalog_runs), median(listing_runs));
-        let glue_ms = (!glue_runs.is_empty()).then(|| median(glue_runs));
-        let mut check = compare(&result, &their_rows).and_then(|_| compare(&listing_result, &their_rows));
+    for (&(_, name, sql), paired) in chosen.iter().zip(paired) {
+        // the CLI and Glue + S3 each take their runs of the query back to back
+        let their_rows = &paired.duckdb_rows;
+        let mut check =
+            compare(&paired.catalog_rows, their_rows).and_then(|_| compare(&paired.listing_rows, their_rows));
         let cli_ms = match &args.cli {
             Some(glaux) => {
                 let (ms, lines) = measure_cli(glaux, &args.warehouse, sql, args.runs, name)?;
@@ -415,37 +605,33 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
             None => None,
         };
-        let (catalog_cpu_ms, listing_cpu_ms) = (median(catalog_cpu), median(listing_cpu));
-        let duckdb_ms = median(their_ms);
-        let row = Row {
-            name,
-            catalog_ms,
-            listing_ms,
-            catalog_cpu_ms,
-            listing_cpu_ms,
-            glue_ms,
-            cli_ms,
-            duckdb_ms,
-            scanned,
-            check,
-        };
+        let mut glue_runs = vec![];
+        if let Some(glue) = &glue {
+            for _ in 0..args.runs {
+                glue_runs.push(measure(glue, sql, name).await?.ms);
+            }
+        }
+        let glue_ms = (!glue_runs.is_empty()).then(|| median(glue_runs));
+        let row = Row { name, paired, glue_ms, cli_ms, check };
+        let p = &row.paired;
         println!(
-            "{name}  catalog {:8.1} ms  ListingTable {:8.1} ms ({:.2}, CPU {:.2})  Glue+S3 {:>10}  CLI {:>10}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
-            row.catalog_ms,
-            row.listing_ms,
-            row.catalog_ms / row.listing_ms,
-            row.catalog_cpu_ms / row.listing_cpu_ms,
+            "{name}  catalog {:8.1} ms  ListingTable {:8.1} ms ({}, CPU {}, {} plan)  Glue+S3 {:>10}  CLI {:>10}  duckdb {:8.1} ms  ratio {:.2}  scanned {:>12}  {}",
+            p.catalog_ms,
+            p.listing_ms,
+            p.wall,
+            p.cpu,
+            if p.same_plan { "same" } else { "other" },
             row.glue_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
             row.cli_ms.map(|m| format!("{m:.1} ms")).unwrap_or_default(),
-            row.duckdb_ms,
-            row.catalog_ms / row.duckdb_ms,
-            row.scanned,
+            row.paired.duckdb_ms,
+            p.catalog_ms / row.paired.duckdb_ms,
+            p.scanned,
             row.check.as_ref().map(|_| "equal".to_string()).unwrap_or_else(|e| format!("DIFFERENT: {e}"))
         );
         table.push(row);
     }
     if args.query.is_empty() && !args.control {
-        write_reports(&args, &table)?;
+        write_reports(&args, &table, &totals)?;
     }
     let wrong: Vec<&str> = table.iter().filter(|r| r.check.is_err()).map(|r| r.name).collect();
     if wrong.is_empty() { Ok(()) } else { Err(format!("results differ from DuckDB's for {wrong:?}")) }
@@ -508,28 +694,32 @@ pub fn duckdb(data: &Path, runs: usize) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("DuckDB's output: {e}"))
 }
 
-fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
+fn write_reports(args: &Args, table: &[Row], totals: &Totals) -> Result<(), String> {
     let total = |f: &dyn Fn(&Row) -> f64| table.iter().map(f).sum::<f64>();
     let optional = |f: &dyn Fn(&Row) -> Option<f64>| table.iter().map(f).sum::<Option<f64>>();
-    let (c, l, d) = (total(&|r| r.catalog_ms), total(&|r| r.listing_ms), total(&|r| r.duckdb_ms));
-    let (c_cpu, l_cpu) = (total(&|r| r.catalog_cpu_ms), total(&|r| r.listing_cpu_ms));
+    let (c, l, d) = (total(&|r| r.paired.catalog_ms), total(&|r| r.paired.listing_ms), total(&|r| r.paired.duckdb_ms));
+    let (c_cpu, l_cpu) = (total(&|r| r.paired.catalog_cpu_ms), total(&|r| r.paired.listing_cpu_ms));
     let (g, cli) = (optional(&|r| r.glue_ms), optional(&|r| r.cli_ms));
     let machine = machine();
+    let interval = |i: &Interval| serde_json::json!({ "median": i.median, "low": i.low, "high": i.high });
     let json = serde_json::json!({
-        "suite": "tpch", "scale": args.scale, "runs": args.runs, "settings": args.settings,
+        "suite": "tpch", "scale": args.scale, "runs": args.runs, "rounds": args.rounds, "settings": args.settings,
         "duckdb_version": args.duckdb_version, "machine": machine,
-        "queries": table.iter().map(|r| serde_json::json!({
-            "query": r.name, "glaux_catalog_ms": r.catalog_ms, "glaux_listing_ms": r.listing_ms,
-            "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.duckdb_ms,
-            "catalog_vs_listing": r.catalog_ms / r.listing_ms,
-            "glaux_catalog_cpu_ms": r.catalog_cpu_ms, "glaux_listing_cpu_ms": r.listing_cpu_ms,
-            "catalog_vs_listing_cpu": r.catalog_cpu_ms / r.listing_cpu_ms, "ratio": r.catalog_ms / r.duckdb_ms,
-            "scanned_bytes": r.scanned, "results_equal": r.check.is_ok(), "difference": r.check.as_ref().err(),
-        })).collect::<Vec<_>>(),
+        "queries": table.iter().map(|r| {
+            let p = &r.paired;
+            serde_json::json!({
+                "query": r.name, "glaux_catalog_ms": p.catalog_ms, "glaux_listing_ms": p.listing_ms,
+                "glaux_glue_s3_ms": r.glue_ms, "glaux_cli_ms": r.cli_ms, "duckdb_ms": r.paired.duckdb_ms,
+                "catalog_vs_listing": interval(&p.wall),
+                "glaux_catalog_cpu_ms": p.catalog_cpu_ms, "glaux_listing_cpu_ms": p.listing_cpu_ms,
+                "catalog_vs_listing_cpu": interval(&p.cpu), "same_plan": p.same_plan, "ratio": p.catalog_ms / r.paired.duckdb_ms,
+                "scanned_bytes": p.scanned, "results_equal": r.check.is_ok(), "difference": r.check.as_ref().err(),
+            })
+        }).collect::<Vec<_>>(),
         "total_glaux_catalog_ms": c, "total_glaux_listing_ms": l, "total_glaux_glue_s3_ms": g,
-        "total_glaux_cli_ms": cli, "total_duckdb_ms": d, "catalog_vs_listing": c / l,
-        "total_glaux_catalog_cpu_ms": c_cpu, "total_glaux_listing_cpu_ms": l_cpu, "catalog_vs_listing_cpu": c_cpu / l_cpu,
-        "ratio": c / d,
+        "total_glaux_cli_ms": cli, "total_duckdb_ms": d, "catalog_vs_listing": interval(&totals.wall),
+        "total_glaux_catalog_cpu_ms": c_cpu, "total_glaux_listing_cpu_ms": l_cpu,
+        "catalog_vs_listing_cpu": interval(&totals.cpu), "ratio": c / d, "ratio_by_rounds": interval(&totals.duckdb),
     });
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     let name = format!("tpch-sf{}", args.scale);
@@ -537,50 +727,67 @@ fn write_reports(args: &Args, table: &[Row]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let ms = |m: Option<f64>| m.map(|m| format!("{m:.1}")).unwrap_or_else(|| "–".into());
     let mut md = format!(
-        "# TPC-H SF{} — glaux vs DuckDB {}\n\nThe 22 queries on the same Parquet files (tpchgen-cli), median of {} runs; \
-         query by query, each way of running it takes its runs back to back, then the next (glaux's catalog and \
-         ListingTable after one untimed run of each, in four blocks A B B A, A alternating from query to query; Glue + S3, DuckDB, then the CLI). **glaux catalog**: the tables registered in the local catalog with \
+        "# TPC-H SF{} — glaux vs DuckDB {}\n\nThe 22 queries on the same Parquet files (tpchgen-cli). \
+         **glaux catalog**: the tables registered in the local catalog with \
          Athena's `CREATE EXTERNAL TABLE … STORED AS PARQUET LOCATION` and analyzed (`ANALYZE`: each column's \
          distinct count, which the planner's estimates use), run through the engine as `glaux query` and \
          `glaux serve` run them (ratio = this / DuckDB). **ListingTable**: the same files as DataFusion's own \
-         tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs; \
-         **CPU**: the same ratio of the process's CPU time (medians), the work each path does without the \
-         time it waited (a slowed CPU still shows in it; the control run, `GLAUX_BENCH_CONTROL=1`, gives \
-         the spread of two equal paths). **Glue + S3**: the \
+         tables in the same engine (`… OPTIONS (…)`, no distinct counts), to show what the catalog path costs. \
+         These two and DuckDB take {} rounds over the 22 queries after one untimed run of each: in a round \
+         each query runs four times on glaux, A B B A, A alternating from query to query and round to round, \
+         then DuckDB runs the 22 one after the other, each twice back to back (the second timed: warm from its \
+         own run of the query, as glaux's runs are), as it runs a suite alone. A round's ratio is \
+         the catalog's two runs over ListingTable's two. **catalog / ListingTable** is the median of the \
+         rounds' ratios with its 95% interval (order statistics: no assumption about the noise); the times \
+         are the medians of each path's runs. **CPU**: the same ratio of the process's CPU time, the work each \
+         path does without the time it waited (a slowed CPU still shows in it). **plan**: whether both paths \
+         ran the same physical plan (EXPLAIN ANALYZE's, without its figures); where not, the catalog's \
+         distinct counts gave the optimizer another join order. The control run, \
+         `GLAUX_BENCH_CONTROL=1`, puts a second engine on the same catalog tables in ListingTable's place and \
+         gives the spread of two equal paths. **Glue + S3**: the \
          tables in Glue and the files on a local S3 server (moto), which measures that server as much as glaux. \
          **CLI**: whole `glaux query` processes on the catalog tables. DuckDB reads the files with `read_parquet`. \
+         After the rounds the CLI and Glue + S3 take {} runs of each query back to back (median). \
          Results compared cell by cell.\n\n\
-         | query | glaux catalog ms | ListingTable ms | catalog / ListingTable | CPU | Glue + S3 ms | CLI ms | DuckDB ms | glaux / DuckDB | scanned bytes | results |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-        args.scale, args.duckdb_version, args.runs
+         | query | glaux catalog ms | ListingTable ms | catalog / ListingTable (95%) | CPU (95%) | plan | Glue + S3 ms | CLI ms | DuckDB ms | glaux / DuckDB | scanned bytes | results |\n\
+         |---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n",
+        args.scale, args.duckdb_version, args.rounds, args.runs
     );
     md = md.replacen("\n\n| query", &format!(" Machine: {machine}.\n\n| query"), 1);
     if !args.settings.is_empty() {
         md = md.replacen("\n\n| query", &format!(" Settings: `{}`.\n\n| query", args.settings.join("`, `")), 1);
     }
     for r in table {
+        let p = &r.paired;
         md += &format!(
-            "| {} | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {:.1} | {:.2} | {} | {} |\n",
+            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {} | {} |\n",
             r.name,
-            r.catalog_ms,
-            r.listing_ms,
-            r.catalog_ms / r.listing_ms,
-            r.catalog_cpu_ms / r.listing_cpu_ms,
+            p.catalog_ms,
+            p.listing_ms,
+            p.wall,
+            p.cpu,
+            if p.same_plan { "same" } else { "other" },
             ms(r.glue_ms),
             ms(r.cli_ms),
-            r.duckdb_ms,
-            r.catalog_ms / r.duckdb_ms,
-            r.scanned,
+            r.paired.duckdb_ms,
+            p.catalog_ms / r.paired.duckdb_ms,
+            p.scanned,
             if r.check.is_ok() { "equal" } else { "DIFFERENT" }
         );
     }
     md += &format!(
-        "| **total** | {c:.1} | {l:.1} | {:.2} | {:.2} | {} | {} | {d:.1} | {:.2} | | |\n",
-        c / l,
-        c_cpu / l_cpu,
+        "| **total** | {c:.1} | {l:.1} | {} | {} | {}/{} same | {} | {} | {d:.1} | {:.2} | | |\n",
+        totals.wall,
+        totals.cpu,
+        table.iter().filter(|r| r.paired.same_plan).count(),
+        table.len(),
         ms(g),
         ms(cli),
         c / d
+    );
+    md += &format!(
+        "\nRound by round, the 22 queries together: catalog / ListingTable {} (CPU {}), catalog / DuckDB {}.\n",
+        totals.wall, totals.cpu, totals.duckdb
     );
     std::fs::write(args.out.join(format!("{name}.md")), md).map_err(|e| e.to_string())
 }
@@ -626,5 +833,30 @@ mod tests {
                 .enumerate()
                 .all(|(i, (name, sql))| { *name == format!("q{:02}", i + 1) && sql.contains(&format!("Q{}", i + 1)) })
         );
+    }
+
+    #[test]
+    fn a_median_s_interval_takes_the_ranks_the_binomial_gives() {
+        let ten: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        // P(Binomial(10, ½) < 2) = 1.1%, < 3 = 5.5%: ranks 2 and 9
+        assert_eq!(Interval::of(ten), Interval { median: 6.0, low: 2.0, high: 9.0 });
+        // 20 samples: P(< 6) = 2.1%, P(< 7) = 5.8%: ranks 6 and 15
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(Interval::of(twenty), Interval { median: 11.0, low: 6.0, high: 15.0 });
+        // five samples are too few for 95%: the whole range
+        assert_eq!(Interval::of(vec![3.0, 1.0, 2.0, 5.0, 4.0]), Interval { median: 3.0, low: 1.0, high: 5.0 });
+        assert_eq!(Interval::of(vec![7.0]), Interval { median: 7.0, low: 7.0, high: 7.0 });
+    }
+
+    #[test]
+    fn plans_compare_without_their_figures() {
+        let plan = "HashJoinExec: on=[(a@0, b@0)], metrics=[output_rows=5, time=[1ms]]\n  FilterExec: DynamicFilter [ a@0 >= 4 AND a@0 IN [1, 2] ] AND x, metrics=[output_rows=2]";
+        assert_eq!(
+            without_bracketed(&without_bracketed(plan, ", metrics=[", ""), "DynamicFilter [", "DynamicFilter"),
+            "HashJoinExec: on=[(a@0, b@0)]\n  FilterExec: DynamicFilter AND x"
+        );
+        // an unclosed bracket drops the rest, and text without the opening stays as it is
+        assert_eq!(without_bracketed("a, metrics=[x", ", metrics=[", ""), "a");
+        assert_eq!(without_bracketed("plain", ", metrics=[", ""), "plain");
     }
 }
