@@ -27,11 +27,11 @@ pub struct Args {
     /// The folder in the bucket holding the tables (default: its root).
     #[arg(long, default_value = "")]
     prefix: String,
-    /// Runs per query of Glue + S3, DuckDB and the CLI (the median is reported).
+    /// Runs per query of Glue + S3 and the CLI, after the rounds (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Rounds over the queries of the catalog path beside ListingTable, four runs of each
-    /// query per round (A B B A); each query's ratio is the median of its rounds'.
+    /// Rounds over the queries: in each, four runs of each query on the catalog path and
+    /// ListingTable (A B B A), then DuckDB's; each query's ratio is the median of its rounds'.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     rounds: u16,
     /// The scale factor the data was generated at (for the report).
@@ -355,9 +355,9 @@ struct Totals {
 /// come `rounds` rounds over all of them. In each round each query runs four times on glaux,
 /// A B B A, A alternating from query to query and round to round, and then DuckDB runs the
 /// queries one after the other, each twice back to back (the second timed), as it runs a suite
-/// alone. A round's ratio is the
-/// catalog's two runs over ListingTable's two, and each query reports the median of its rounds'
-/// ratios with the 95% interval around it; each path's time is the median of its runs.
+/// alone. A round's ratio is the catalog's two runs over ListingTable's two, and each query
+/// reports the median of its rounds' ratios with the 95% interval around it; each path's time
+/// is the median of its runs.
 ///
 /// Why so: on a shared 2-core VM the machine's pace drifts by a tenth within minutes and
 /// stalls for a second at times. A B B A cancels a steady drift within the four runs and any
