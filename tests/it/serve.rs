@@ -63,7 +63,7 @@ fn serve_with(warehouse: &Path, args: &[&str], vars: &[(&str, &str)], allow_writ
 /// Runs one pytest file of tests/clients against `served`; fails with pytest's report.
 fn pytest(served: &Served, file: &str, vars: &[(&str, &str)]) {
     let env = support::env();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    let dir = support::repo_path("tests/clients");
     let out = Command::new("python3")
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", file])
         .current_dir(dir)
@@ -109,8 +109,8 @@ fn dbt_athena_builds_a_project_twice() {
     let results = format!("s3://{}-results/", support::env().bucket);
     let served = serve_with(&scratch("serve-dbt"), &["--catalog", "glue"], &[], &results);
     // dbt-athena pins PyAthena 3: scripts/test keeps it in an environment of its own
-    let dbt = std::env::var("GLAUX_DBT")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-dbt/bin/dbt").to_string());
+    let dbt =
+        std::env::var("GLAUX_DBT").unwrap_or_else(|_| support::repo_path(".venv-dbt/bin/dbt").display().to_string());
     pytest(&served, "test_dbt.py", &[("GLAUX_NO_TABLES", "1"), ("GLAUX_DBT", &dbt)]);
 }
 

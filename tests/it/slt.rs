@@ -1,7 +1,6 @@
 //! Runs every tests/slt/*.slt file against an engine with a fresh local catalog and the test S3
 //! server. `${BUCKET}` in a file is the test bucket, `${RUN}` a token of this run.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -67,7 +66,7 @@ fn engine(endpoint: &str) -> Engine {
 /// Runs one file of tests/slt against a fresh engine and catalog.
 async fn run_file(name: &str) {
     let env = support::env();
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt").join(name);
+    let file = support::repo_path("tests/slt").join(name);
     // `${RUN}` differs from run to run: what a file writes never meets an earlier run's objects
     let run = format!(
         "{}-{}",
@@ -100,7 +99,7 @@ macro_rules! slt_files {
         /// Every file in tests/slt has its test above.
         #[test]
         fn every_slt_file_has_a_test() {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+            let dir = crate::support::repo_path("tests/slt");
             let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

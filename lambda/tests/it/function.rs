@@ -9,11 +9,22 @@ use glaux_testkit::runtime_api::{Outcome, RuntimeApi};
 use glaux_testkit::{Env, Guarded, env};
 use serde_json::{Value, json};
 
+/// `relative` in this clone of the repository: the folder cargo names when it runs the tests,
+/// not only the one compiled in (the build cache is shared between clones, and a binary another
+/// clone built from the same sources names that clone's folder).
+fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
+        .join(relative)
+}
+
 /// Registers web.daily (1,096 Parquet partitions) in the Glue server, once per run.
 fn seed_glue(env: &Env) {
     static SEEDED: Once = Once::new();
     SEEDED.call_once(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/glue_tool.py");
+        let script = repo_path("tests/data/glue_tool.py");
         let out =
             Command::new("python3").arg(script).args([&env.endpoint, "seed-daily", &env.bucket]).output().unwrap();
         assert!(out.status.success(), "glue_tool: {}", String::from_utf8_lossy(&out.stderr));
@@ -281,7 +292,7 @@ async fn boto3_works_against_a_function_url() {
     seed_glue(&env);
     let lambda = Lambda::start(&env, "url", &[("GLAUX_FUNCTION_URL_AUTH", "iam")]).await;
     let url = lambda.api.function_url().await.unwrap();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/clients");
+    let dir = repo_path("tests/clients");
     // pytest blocks this thread; the function and its URL run on the runtime's other worker
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")

@@ -40,10 +40,21 @@ impl Run {
     }
 }
 
+/// `relative` in this clone of the repository. Cargo names the package's folder when it runs
+/// the tests; the folder compiled in is only the fallback, because the build cache is shared
+/// between clones (`.ci/run`) and a test binary another clone built from the same sources
+/// counts as fresh here while it names that clone's folder.
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join(relative)
+}
+
 /// Runs `tests/data/glue_tool.py ENDPOINT ARGS…` (boto3, as other tools use Glue) and parses
 /// the JSON it prints.
 pub fn glue_tool(endpoint: &str, args: &[&str]) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/glue_tool.py");
+    let script = repo_path("tests/data/glue_tool.py");
     let out = Command::new("python3").arg(script).arg(endpoint).args(args).output().expect("python3");
     assert!(out.status.success(), "glue_tool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("glue_tool prints JSON")
