@@ -10,6 +10,8 @@ mod partitions;
 mod s3;
 mod tpch;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 // mimalloc rather than the system allocator: see the workspace Cargo.toml.
@@ -43,6 +45,18 @@ enum Suite {
     S3(s3::Args),
     /// TPC-H on one process and on a coordinator with 1, 2, 4 `glaux worker` processes.
     Distributed(distributed::Args),
+}
+
+/// A file of the bench crate's folder (its DuckDB scripts, the TPC-H queries) in the clone it
+/// runs from: `bench/run` names it (`GLAUX_BENCH_DIR`), cargo names it when it runs the binary,
+/// and the folder compiled in comes last. The build cache is shared between clones, and a binary
+/// another clone built from the same sources carries that clone's folder.
+pub(crate) fn bench_file(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GLAUX_BENCH_DIR")
+        .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.join(name)
 }
 
 #[tokio::main]

@@ -148,7 +148,7 @@ fn summarize(runs: Vec<Measure>) -> Measure {
 
 /// One cold DuckDB run through the proxy (bench/s3_duckdb.py): its query time in ms.
 fn duckdb_run(args: &Args, endpoint: &str, sql: &str) -> Result<f64, String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("s3_duckdb.py");
+    let script = crate::bench_file("s3_duckdb.py");
     let out = std::process::Command::new(&args.duckdb_python)
         .arg(script)
         .arg(endpoint)

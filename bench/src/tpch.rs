@@ -640,9 +640,8 @@ pub async fn run(args: Args) -> Result<(), String> {
 /// `bench/tpch_duckdb.py` on the TPC-H files under `data`, in `mode` (a run count, or
 /// `requests`).
 fn duckdb_script(data: &Path, mode: &str) -> std::process::Command {
-    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = std::process::Command::new("python3");
-    command.arg(bench.join("tpch_duckdb.py")).arg(data).arg(bench.join("tpch")).arg(mode);
+    command.arg(crate::bench_file("tpch_duckdb.py")).arg(data).arg(crate::bench_file("tpch")).arg(mode);
     command
 }
 

@@ -57,7 +57,7 @@ pub struct Outcome {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("differential_duckdb.py")
+    crate::bench_file("differential_duckdb.py")
 }
 
 fn python(python: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, String> {

@@ -109,7 +109,12 @@ impl RowGroups {
 /// is ordered on their columns, and so are its pages), or a page index is free. With none to
 /// read there is nothing to decide, and the filters are not tested against files whose indexes
 /// the cache holds (a repeated query's scans: DataFusion's opener tests them again in any case).
-pub(super) fn worth_reading(files: &[RowGroups], schema: &SchemaRef, pruning: &LazyPruning) -> bool {
+pub(super) fn worth_reading(
+    files: &[RowGroups],
+    store: &dyn ObjectStore,
+    schema: &SchemaRef,
+    pruning: &LazyPruning,
+) -> bool {
     let to_read = |f: &RowGroups| matches!(f, RowGroups::SomeRuledOut(Some(_)) | RowGroups::AllKept(Some(_)));
     if !files.iter().any(to_read) {
         return false;
@@ -118,10 +123,9 @@ pub(super) fn worth_reading(files: &[RowGroups], schema: &SchemaRef, pruning: &L
         RowGroups::Untested => false,
         RowGroups::SomeRuledOut(_) => true,
         RowGroups::AllKept(index) => index.as_ref().is_some_and(|i| i.free),
-        RowGroups::IndexHeld { meta, metadata } => pruning.get().is_some_and(|pruning| {
-            let (kept, total) = row_groups_kept(metadata, schema, pruning, meta);
-            kept < total
-        }),
+        RowGroups::IndexHeld { meta, metadata } => {
+            pruning.kept(store, metadata, schema, meta).is_some_and(|(kept, total)| kept < total)
+        }
     })
 }
 
@@ -161,8 +165,9 @@ pub(super) async fn read(
     if has_page_index(&metadata) {
         return Ok((stats, RowGroups::IndexHeld { meta: meta.clone(), metadata }));
     }
-    let Some(pruning) = pruning.get() else { return Ok((stats, RowGroups::Untested)) };
-    let (kept, total) = row_groups_kept(&metadata, &schema, pruning, meta);
+    let Some((kept, total)) = pruning.kept(store.as_ref(), &metadata, &schema, meta) else {
+        return Ok((stats, RowGroups::Untested));
+    };
     let index = match page_index_range(&metadata) {
         Some(range) if kept > 0 => {
             let suffix = suffix.and_then(|s| s.within(&range));
@@ -180,20 +185,68 @@ pub(super) async fn read(
 /// test (the filters as a physical expression, rewritten over statistics) was a third of what
 /// planning such a scan cost beyond DataFusion's own tables (TPC-H q22 at SF1, 0.07 of 0.2 ms).
 pub(super) struct LazyPruning<'a> {
+    /// The filters as text: what a file's outcome is remembered under (`None`: no filters).
+    text: Option<String>,
     build: Box<dyn Fn() -> Option<Arc<PruningPredicate>> + Send + Sync + 'a>,
     built: OnceLock<Option<Arc<PruningPredicate>>>,
 }
 
 impl<'a> LazyPruning<'a> {
-    pub(super) fn new(build: impl Fn() -> Option<Arc<PruningPredicate>> + Send + Sync + 'a) -> Self {
-        Self { build: Box::new(build), built: OnceLock::new() }
+    /// The test of filters `text` (`None` when there are none), built by `build`.
+    pub(super) fn new(
+        text: Option<String>,
+        build: impl Fn() -> Option<Arc<PruningPredicate>> + Send + Sync + 'a,
+    ) -> Self {
+        Self { text, build: Box::new(build), built: OnceLock::new() }
     }
 
     /// The test, built at the first call (`None`: no filter on the files' columns).
     pub(super) fn get(&self) -> Option<&PruningPredicate> {
         self.built.get_or_init(|| (self.build)()).as_deref()
     }
+
+    /// How many of `meta`'s row groups the filters keep, of how many (`None`: no test). Worked
+    /// out once for each version of a file and each filter: a file whose page index the scan
+    /// leaves unread (its filters keep every row group) would otherwise be tested at every
+    /// statement and the test built each time: a third of what planning a catalog scan cost
+    /// (a join of three tables whose filters keep no row group, planned 400 times). What it
+    /// decides is only whether to read the page index: the scan tests the row groups itself.
+    pub(super) fn kept(
+        &self,
+        store: &dyn ObjectStore,
+        metadata: &ParquetMetaData,
+        schema: &SchemaRef,
+        meta: &ObjectMeta,
+    ) -> Option<(usize, usize)> {
+        let text = self.text.as_ref()?;
+        let key = format!(
+            "{store} {} {} {:?} {:?} {text}",
+            meta.location,
+            meta.size,
+            meta.last_modified.timestamp_nanos_opt(),
+            meta.e_tag
+        );
+        let memo = || KEPT.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&outcome) = memo().get(&key) {
+            return outcome;
+        }
+        let outcome = self.get().map(|pruning| row_groups_kept(metadata, schema, pruning, meta));
+        let mut memo = memo();
+        if memo.len() >= MAX_KEPT {
+            // rare (that many files and filters): start afresh rather than track what is old
+            memo.clear();
+        }
+        memo.insert(key, outcome);
+        outcome
+    }
 }
+
+/// Files and filters whose outcome [`LazyPruning::kept`] remembers at most.
+const MAX_KEPT: usize = 16_384;
+
+/// What filters kept of files' row groups, by store, file version and filters.
+static KEPT: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Option<(usize, usize)>>>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// Whose files' statistics are computed: the table (each file's entry in the session's file
 /// statistics cache is scoped to it) and the schema they are computed for.
@@ -475,7 +528,7 @@ pub(crate) mod tests {
             let (state, format, store, schema) = (&state, &format, &store, Arc::clone(schema));
             async move {
                 let scope = StatisticsScope::new("db.t", &schema);
-                read(state, &scope, format, store, schema, &meta, &LazyPruning::new(|| None)).await.unwrap().0
+                read(state, &scope, format, store, schema, &meta, &LazyPruning::new(None, || None)).await.unwrap().0
             }
         };
         let meta = memory.head(&location).await.unwrap();
@@ -499,12 +552,12 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn filters_meet_a_held_page_index_only_when_another_is_to_be_read() {
         let memory = Arc::new(InMemory::new());
-        memory.put(&Path::from("t/ids.parquet"), ids_in_groups(50_000, 10_000).into()).await.unwrap();
-        memory.put(&Path::from("t/low.parquet"), ids(5_000).into()).await.unwrap();
+        memory.put(&Path::from("held/ids.parquet"), ids_in_groups(50_000, 10_000).into()).await.unwrap();
+        memory.put(&Path::from("held/low.parquet"), ids(5_000).into()).await.unwrap();
         let store: Arc<dyn ObjectStore> = Arc::clone(&memory) as _;
         let (ids_meta, low_meta) = (
-            memory.head(&Path::from("t/ids.parquet")).await.unwrap(),
-            memory.head(&Path::from("t/low.parquet")).await.unwrap(),
+            memory.head(&Path::from("held/ids.parquet")).await.unwrap(),
+            memory.head(&Path::from("held/low.parquet")).await.unwrap(),
         );
         let state = datafusion::prelude::SessionContext::new().state();
         // a footer read of the footer alone: no page index comes with it for free
@@ -526,15 +579,15 @@ pub(crate) mod tests {
                 .build(test.unwrap())
                 .unwrap()
         };
-        let lazy = |pruning: &Arc<PruningPredicate>| {
-            let pruning = Arc::clone(pruning);
-            LazyPruning::new(move || Some(Arc::clone(&pruning)))
+        let lazy = |pruning: &(Arc<PruningPredicate>, String)| {
+            let (test, text) = pruning.clone();
+            LazyPruning::new(Some(text), move || Some(Arc::clone(&test)))
         };
-        let row_groups = async |meta: &ObjectMeta, pruning: &Arc<PruningPredicate>| {
+        let row_groups = async |meta: &ObjectMeta, pruning: &(Arc<PruningPredicate>, String)| {
             let schema = Arc::clone(&schema);
             read(&state, &scope, &format, &store, schema, meta, &lazy(pruning)).await.unwrap().1
         };
-        let first_group = pruning(5_000);
+        let first_group = (pruning(5_000), "id < 5000".to_string());
         // read once, as a scan that found it worth reading does
         let RowGroups::SomeRuledOut(Some(index)) = row_groups(&ids_meta, &first_group).await else {
             panic!("id < 5000 rules out four of ids' five row groups, whose page index is unread")
@@ -542,32 +595,56 @@ pub(crate) mod tests {
         index.load(&state, &store).await.unwrap();
         let held = row_groups(&ids_meta, &first_group).await;
         assert!(matches!(held, RowGroups::IndexHeld { .. }));
-        assert!(!worth_reading(&[held], &schema, &lazy(&first_group)), "nothing to read");
+        assert!(!worth_reading(&[held], store.as_ref(), &schema, &lazy(&first_group)), "nothing to read");
         let low = row_groups(&low_meta, &first_group).await;
         assert!(matches!(&low, RowGroups::AllKept(Some(index)) if !index.free), "low's one row group is kept");
         let held = row_groups(&ids_meta, &first_group).await;
-        assert!(worth_reading(&[held, low], &schema, &lazy(&first_group)), "ids' held index rules out row groups");
-        let every_group = pruning(1_000_000);
-        let (held, low) = (row_groups(&ids_meta, &every_group).await, row_groups(&low_meta, &every_group).await);
-        assert!(!worth_reading(&[held, low], &schema, &lazy(&every_group)), "no file rules out a row group");
-
-        // the test is built only when a file needs it: not for files whose indexes are held
-        let builds = std::sync::atomic::AtomicUsize::new(0);
-        let counted = LazyPruning::new(|| {
-            builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Some(Arc::clone(&first_group))
-        });
-        let held = read(&state, &scope, &format, &store, Arc::clone(&schema), &ids_meta, &counted).await.unwrap().1;
-        assert!(!worth_reading(&[held], &schema, &counted));
-        assert_eq!(builds.load(std::sync::atomic::Ordering::Relaxed), 0, "a held index needs no test");
-        let held = read(&state, &scope, &format, &store, Arc::clone(&schema), &ids_meta, &counted).await.unwrap().1;
-        let low = read(&state, &scope, &format, &store, Arc::clone(&schema), &low_meta, &counted).await.unwrap().1;
-        assert!(worth_reading(&[held, low], &schema, &counted));
-        assert_eq!(
-            builds.load(std::sync::atomic::Ordering::Relaxed),
-            1,
-            "built once, for the file with an unread index"
+        assert!(
+            worth_reading(&[held, low], store.as_ref(), &schema, &lazy(&first_group)),
+            "ids' held index rules out row groups"
         );
+        let every_group = (pruning(1_000_000), "id < 1000000".to_string());
+        let (held, low) = (row_groups(&ids_meta, &every_group).await, row_groups(&low_meta, &every_group).await);
+        assert!(
+            !worth_reading(&[held, low], store.as_ref(), &schema, &lazy(&every_group)),
+            "no file rules out a row group"
+        );
+
+        // the test is built only when a file needs it: not for files whose indexes are held,
+        // and once for each file and filters
+        let builds = std::sync::atomic::AtomicUsize::new(0);
+        let built = || builds.load(std::sync::atomic::Ordering::Relaxed);
+        let counted = |text: &str| {
+            LazyPruning::new(Some(text.to_string()), || {
+                builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Some(Arc::clone(&first_group.0))
+            })
+        };
+        let read_with = async |meta: &ObjectMeta, pruning: &LazyPruning<'_>| {
+            read(&state, &scope, &format, &store, Arc::clone(&schema), meta, pruning).await.unwrap().1
+        };
+        // the same filters by another text: nothing known of them yet
+        let fresh = counted("id < 5000 AND id < 6000");
+        let held = read_with(&ids_meta, &fresh).await;
+        assert!(!worth_reading(&[held], store.as_ref(), &schema, &fresh));
+        assert_eq!(built(), 0, "a held index needs no test");
+        let held = read_with(&ids_meta, &fresh).await;
+        let low = read_with(&low_meta, &fresh).await;
+        assert!(worth_reading(&[held, low], store.as_ref(), &schema, &fresh));
+        assert_eq!(built(), 1, "built once, for the file with an unread index");
+        // the next statement with these filters: both files' outcomes are known, nothing is built
+        let again = counted("id < 5000 AND id < 6000");
+        let held = read_with(&ids_meta, &again).await;
+        let low = read_with(&low_meta, &again).await;
+        assert!(matches!(&low, RowGroups::AllKept(Some(_))), "the outcome remembered is the one worked out");
+        assert!(worth_reading(&[held, low], store.as_ref(), &schema, &again));
+        assert_eq!(built(), 1, "remembered for each file and filters");
+        // the file rewritten: worked out again
+        memory.put(&Path::from("held/low.parquet"), ids(5_000).into()).await.unwrap();
+        let low_meta = memory.head(&Path::from("held/low.parquet")).await.unwrap();
+        let low = read_with(&low_meta, &counted("id < 5000 AND id < 6000")).await;
+        assert!(matches!(&low, RowGroups::AllKept(Some(_))));
+        assert_eq!(built(), 2, "a new version of a file is tested afresh");
     }
 
     #[tokio::test]

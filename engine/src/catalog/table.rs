@@ -444,7 +444,10 @@ impl CatalogTable {
         limit: Option<usize>,
     ) -> Result<FileGroups> {
         let collect = state.config().collect_statistics();
-        let pruning = footers::LazyPruning::new(|| self.file_pruning(state, filters));
+        let on_files = self.file_filter(filters);
+        let pruning = footers::LazyPruning::new(on_files.as_ref().map(Expr::to_string), || {
+            self.file_pruning(state, on_files.clone()?)
+        });
         let concurrency = state.config_options().execution.meta_fetch_concurrency.get();
         let scope = footers::StatisticsScope::new(&self.name(), &self.file_schema);
         let mut out = BTreeMap::new();
@@ -479,7 +482,7 @@ impl CatalogTable {
                     .await?;
                 let row_groups: Vec<RowGroups>;
                 (files, row_groups) = read.into_iter().unzip();
-                let worth_reading = footers::worth_reading(&row_groups, &self.file_schema, &pruning);
+                let worth_reading = footers::worth_reading(&row_groups, store.as_ref(), &self.file_schema, &pruning);
                 let indexes: Vec<PageIndex> = row_groups.into_iter().filter_map(RowGroups::into_page_index).collect();
                 if worth_reading {
                     // read once here, into the cache: the scan would otherwise read a file's
@@ -514,14 +517,17 @@ impl CatalogTable {
         Ok(out)
     }
 
-    /// The scan's filters on the files' own columns as a test of a file's statistics, when
-    /// there are any.
-    fn file_pruning(&self, state: &dyn Session, filters: &[Expr]) -> Option<Arc<PruningPredicate>> {
+    /// The scan's filters on the files' own columns, joined by AND, when there are any.
+    fn file_filter(&self, filters: &[Expr]) -> Option<Expr> {
         let on_file_columns = filters
             .iter()
             .filter(|f| f.column_refs().iter().all(|c| self.file_schema.field_with_name(&c.name).is_ok()));
         // the filters name the table's columns (`keyed.id`), the schema the files' (`id`)
-        let predicate = unnormalize_col(conjunction(on_file_columns.cloned())?);
+        Some(unnormalize_col(conjunction(on_file_columns.cloned())?))
+    }
+
+    /// `predicate` (on the files' own columns) as a test of a file's statistics.
+    fn file_pruning(&self, state: &dyn Session, predicate: Expr) -> Option<Arc<PruningPredicate>> {
         let schema = DFSchema::try_from(self.file_schema.as_ref().clone()).ok()?;
         let physical = state.create_physical_expr(predicate, &schema).ok()?;
         PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.file_schema)).build(physical)
