@@ -244,9 +244,11 @@ impl<'a> LazyPruning<'a> {
 /// Files and filters whose outcome [`LazyPruning::kept`] remembers at most.
 const MAX_KEPT: usize = 16_384;
 
-/// What filters kept of files' row groups, by store, file version and filters.
-static KEPT: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Option<(usize, usize)>>>> =
-    std::sync::LazyLock::new(Default::default);
+/// Row groups kept of how many (`None`: no test), by store, file version and filters.
+type KeptByFile = HashMap<String, Option<(usize, usize)>>;
+
+/// What filters kept of files' row groups.
+static KEPT: std::sync::LazyLock<std::sync::Mutex<KeptByFile>> = std::sync::LazyLock::new(Default::default);
 
 /// Whose files' statistics are computed: the table (each file's entry in the session's file
 /// statistics cache is scoped to it) and the schema they are computed for.
